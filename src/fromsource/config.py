@@ -1,0 +1,108 @@
+"""Settings from flags, the environment (``FROMSOURCE_*``) and defaults.
+
+Every part takes its settings as a :class:`Settings` value; nothing reads the
+environment later.  The data directory holds the embedded defaults (SQLite
+database, blob folder, signing key); a fleet points ``database_url`` at
+PostgreSQL and ``blob_url`` at object storage instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fromsource.errors import ConfigError
+
+REPOSITORIES = ("python", "python-remediated")
+"""Repositories that hold files."""
+
+VIRTUAL_REPOSITORIES = {"python-all": ("python-remediated", "python")}
+"""Virtual repositories and the real ones they combine, in priority order."""
+
+ALL_REPOSITORIES = (*REPOSITORIES, *VIRTUAL_REPOSITORIES)
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fromsource"
+
+
+class Settings(BaseSettings):
+    """Everything a fromsource process needs to know about where things are."""
+
+    model_config = SettingsConfigDict(env_prefix="FROMSOURCE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    blob_url: str | None = None
+    upstream: str | None = None
+    anonymous_repos: list[str] = Field(default_factory=list)
+    realm: str = "fromsource"
+    build_on_demand: bool = False
+    public_url: str | None = None
+    """Base URL clients reach the index at; used only where absolute URLs are needed."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'fromsource.db'}"
+
+    @property
+    def resolved_blob_url(self) -> str:
+        """The blob store URL, defaulting to a folder inside the data directory."""
+        return self.blob_url or f"file://{self.data_dir / 'blobs'}"
+
+    @property
+    def key_dir(self) -> Path:
+        """Where the index's signing keys live (mode 0700)."""
+        return self.data_dir / "keys"
+
+    def check_repos(self) -> None:
+        """Raise ConfigError when an anonymous repository is not a known one."""
+        unknown = sorted(set(self.anonymous_repos) - set(ALL_REPOSITORIES))
+        if unknown:
+            raise ConfigError(
+                f"anonymous_repos names unknown repositories {unknown}; "
+                f"known: {', '.join(ALL_REPOSITORIES)}"
+            )
+
+
+def pip_index_url() -> str:
+    """The index pip on this machine is configured with.
+
+    ``PIP_INDEX_URL`` first, then pip's configuration files, then pip's own
+    default.  Raises ConfigError when pip cannot be consulted at all.
+    """
+    env = os.environ.get("PIP_INDEX_URL")
+    if env:
+        return env
+    try:
+        from pip._internal.configuration import Configuration
+        from pip._internal.models.index import PyPI
+    except ImportError as exc:  # pragma: no cover - pip ships with every venv
+        raise ConfigError(
+            "no upstream index configured and pip is not importable to ask it; "
+            "pass --upstream URL or set FROMSOURCE_UPSTREAM"
+        ) from exc
+    config = Configuration(isolated=False)
+    try:
+        config.load()
+        for key in ("global.index-url", "install.index-url", ":env:.index-url"):
+            try:
+                value = config.get_value(key)
+            except Exception:  # pip raises ConfigurationError for unset keys
+                continue
+            if value:
+                return str(value)
+    except Exception:  # a broken pip.conf: fall back to pip's default  # noqa: BLE001
+        pass
+    return str(PyPI.simple_url)
+
+
+def upstream_url(settings: Settings) -> str:
+    """The upstream simple index URL, ending with ``/``."""
+    url = settings.upstream or pip_index_url()
+    return url if url.endswith("/") else url + "/"

@@ -1,0 +1,103 @@
+"""Opening the database: engine, SQLite pragmas, Alembic migrations, the change counter.
+
+``open_database(url)`` returns a :class:`Database` whose schema is at the
+newest migration.  SQLite runs in WAL mode so readers never block the writer
+and never see half a transaction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from fromsource.errors import StoreError
+from fromsource.store.models import StateRow
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Database:
+    """An engine plus a session factory; the one handle the rest of the code gets."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        """A new ORM session (use as a context manager)."""
+        return self.sessions()
+
+    def generation(self) -> int:
+        """The change counter: it goes up on every publish, yank or token change."""
+        with self.session() as session:
+            row = session.get(StateRow, "generation")
+            return row.value if row else 0
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def bump_generation(session: Session) -> None:
+    """Raise the change counter inside the caller's transaction."""
+    updated = session.execute(
+        sa.update(StateRow).where(StateRow.name == "generation").values(value=StateRow.value + 1)
+    )
+    if updated.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(StateRow(name="generation", value=1))
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for *url*; for SQLite, creates the parent folder and sets pragmas."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = sa.create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    """Run every Alembic migration not yet applied."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"database migration failed on {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.__class__.__name__}; check the database URL and permissions",
+        ) from exc
+
+
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """Connect to *url* and bring its schema up to date (unless migrate=False)."""
+    engine = make_engine(url)
+    if migrate:
+        upgrade(engine)
+    return Database(engine)

@@ -1,0 +1,104 @@
+"""Database tables (SQLAlchemy 2 typed mappings).
+
+The schema is created and changed only by the Alembic migrations beside this
+module; these classes must match them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class FileRow(Base):
+    """One published distribution file in one repository."""
+
+    __tablename__ = "files"
+    __table_args__ = (
+        UniqueConstraint("repo", "filename", name="uq_files_repo_filename"),
+        Index("ix_files_repo_project", "repo", "project"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo: Mapped[str] = mapped_column(String(64))
+    project: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(512))
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    requires_python: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    yanked: Mapped[bool] = mapped_column(Boolean, default=False)
+    yanked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metadata_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provenance_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sbom_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    build_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    upload_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TokenRow(Base):
+    """A pull or admin token; the secret is stored only as a hash."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    repos: Mapped[list[str]] = mapped_column(JSON)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class BuildRow(Base):
+    """One requested build and what became of it."""
+
+    __tablename__ = "builds"
+    __table_args__ = (Index("ix_builds_key", "key"), Index("ix_builds_project", "project"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    project: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255))
+    repo: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    log: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), nullable=True)
+
+
+class AdvisoryRow(Base):
+    """One OSV advisory as imported, per affected project."""
+
+    __tablename__ = "advisories"
+    __table_args__ = (Index("ix_advisories_project", "project"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project: Mapped[str] = mapped_column(String(255), primary_key=True)
+    aliases: Mapped[list[str]] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    modified: Mapped[str] = mapped_column(String(64), default="")
+
+
+class StateRow(Base):
+    """Small named counters; ``generation`` goes up on every visible change."""
+
+    __tablename__ = "state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,181 @@
+"""Publishing a distribution file: blobs first, then one transaction.
+
+A crash at any point leaves either nothing visible or everything: blobs are
+written atomically before the row that points at them exists, and the row,
+its metadata pointers and the change counter commit together.  Blobs left
+behind by a crash before the commit are orphans that ``fsck`` removes.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.parser import BytesParser
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from fromsource.config import REPOSITORIES
+from fromsource.errors import InvalidDistributionError, PublishError
+from fromsource.names import Sha256, normalize, parse_filename
+from fromsource.store.blobs import BlobStore, sha256_file
+from fromsource.store.db import Database, bump_generation
+from fromsource.store.models import FileRow
+
+
+@dataclass(frozen=True)
+class WheelMetadata:
+    """What a wheel's METADATA says that the index needs."""
+
+    raw: bytes
+    name: str
+    version: str
+    requires_python: str | None
+
+
+def read_wheel_metadata(path: Path) -> WheelMetadata:
+    """The core metadata of the wheel at *path*.
+
+    Raises InvalidDistributionError when the wheel is not a zip, has no
+    ``*.dist-info/METADATA``, or its name/version disagree with the filename.
+    """
+    parsed = parse_filename(path.name)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            candidates = [
+                n
+                for n in archive.namelist()
+                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+            ]
+            if len(candidates) != 1:
+                raise InvalidDistributionError(
+                    f"{path.name}: expected exactly one .dist-info/METADATA, found "
+                    f"{len(candidates)}; the wheel was not published",
+                    filename=path.name,
+                )
+            raw = archive.read(candidates[0])
+    except zipfile.BadZipFile as exc:
+        raise InvalidDistributionError(
+            f"{path.name}: not a zip archive ({exc}); the wheel was not published",
+            filename=path.name,
+        ) from exc
+    message = BytesParser().parsebytes(raw, headersonly=True)
+    name, version = message.get("Name"), message.get("Version")
+    if not name or not version:
+        raise InvalidDistributionError(
+            f"{path.name}: METADATA lacks Name or Version", filename=path.name
+        )
+    from packaging.version import Version
+
+    if normalize(name) != parsed.project or Version(version) != parsed.version:
+        raise InvalidDistributionError(
+            f"{path.name}: METADATA says {name} {version}, the filename says "
+            f"{parsed.project} {parsed.version}; the wheel was not published",
+            filename=path.name,
+        )
+    return WheelMetadata(raw, name, version, message.get("Requires-Python"))
+
+
+@dataclass(frozen=True)
+class Published:
+    """The outcome of a publish: the row id and whether it was already there."""
+
+    file_id: int
+    filename: str
+    sha256: Sha256
+    already_present: bool
+
+
+def publish_file(
+    db: Database,
+    blobs: BlobStore,
+    path: Path,
+    repo: str,
+    *,
+    provenance: bytes | None = None,
+    sbom: bytes | None = None,
+    build_id: int | None = None,
+    now: datetime | None = None,
+) -> Published:
+    """Publish the wheel or sdist at *path* into *repo*.
+
+    Idempotent for identical bytes; a different file under an existing
+    filename raises PublishError (files are immutable, as on PyPI).
+    """
+    if repo not in REPOSITORIES:
+        raise PublishError(
+            f"cannot publish into {repo!r}: files go into one of {', '.join(REPOSITORIES)}",
+            repo=repo,
+        )
+    parsed = parse_filename(path.name)
+    meta = read_wheel_metadata(path) if parsed.kind == "wheel" else None
+    digest, _size = sha256_file(path)
+
+    with db.session() as session:
+        existing = session.scalar(
+            sa.select(FileRow).where(FileRow.repo == repo, FileRow.filename == path.name)
+        )
+    if existing is not None:
+        return _existing(existing, digest, repo)
+
+    stored, size = blobs.put_file(path, expected=digest)
+    metadata_digest = blobs.put_bytes(meta.raw) if meta else None
+    provenance_digest = blobs.put_bytes(provenance) if provenance else None
+    sbom_digest = blobs.put_bytes(sbom) if sbom else None
+
+    row = FileRow(
+        repo=repo,
+        project=parsed.project,
+        version=str(parsed.version),
+        filename=path.name,
+        kind=parsed.kind,
+        sha256=stored,
+        size=size,
+        requires_python=meta.requires_python if meta else None,
+        yanked=False,
+        metadata_sha256=metadata_digest,
+        provenance_sha256=provenance_digest,
+        sbom_sha256=sbom_digest,
+        build_id=build_id,
+        upload_time=now or datetime.now(UTC),
+    )
+    try:
+        with db.session() as session, session.begin():
+            session.add(row)
+            bump_generation(session)
+    except IntegrityError:
+        # Another publisher won the race for this filename.
+        with db.session() as session:
+            existing = session.scalar(
+                sa.select(FileRow).where(FileRow.repo == repo, FileRow.filename == path.name)
+            )
+        if existing is None:  # pragma: no cover - the constraint named this row
+            raise
+        return _existing(existing, digest, repo)
+    return Published(row.id, path.name, stored, already_present=False)
+
+
+def _existing(row: FileRow, digest: Sha256, repo: str) -> Published:
+    if row.sha256 != digest:
+        raise PublishError(
+            f"{row.filename} is already published in {repo} with sha256 {row.sha256}; "
+            "published files are immutable: build a new version (or +fs.N) instead",
+            filename=row.filename,
+            repo=repo,
+        )
+    return Published(row.id, row.filename, Sha256(row.sha256), already_present=True)
+
+
+def set_yanked(db: Database, repo: str, filename: str, reason: str | None, yanked: bool) -> None:
+    """Yank or un-yank one file (PEP 592)."""
+    with db.session() as session, session.begin():
+        row = session.scalar(
+            sa.select(FileRow).where(FileRow.repo == repo, FileRow.filename == filename)
+        )
+        if row is None:
+            raise PublishError(f"{filename} is not published in {repo}", filename=filename)
+        row.yanked = yanked
+        row.yanked_reason = reason if yanked else None
+        bump_generation(session)
