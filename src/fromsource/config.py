@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     anonymous_repos: list[str] = Field(default_factory=list)
     realm: str = "fromsource"
     build_on_demand: bool = False
+    poll_interval: float = 0.5
+    """Seconds between checks of the change counter (cache invalidation across replicas)."""
+    blob_redirect: bool = False
+    """Answer file downloads from object storage with a 302 to a presigned URL."""
     public_url: str | None = None
     """Base URL clients reach the index at; used only where absolute URLs are needed."""
 

@@ -1,0 +1,55 @@
+"""What every command shares: settings from flags, error handling, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from fromsource.config import Settings
+from fromsource.errors import FromsourceError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_CODES_HELP = "Exit codes: 0 ok, 1 findings, 2 usage or operational error."
+
+err = Console(stderr=True)
+out = Console()
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    """The Settings the root group built from flags and environment."""
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+def handle_errors(func: F) -> F:
+    """Turn FromsourceError into a message on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FromsourceError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(value: object) -> None:
+    """Write *value* as indented JSON to stdout."""
+    click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def data_dir_option(func: F) -> F:
+    """The ``--data-dir`` option, for commands that take it directly."""
+    return click.option("--data-dir", type=click.Path(path_type=Path))(func)  # type: ignore[return-value]

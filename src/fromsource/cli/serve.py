@@ -1,0 +1,73 @@
+"""``fromsource serve``: run the index."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from fromsource.cli.common import handle_errors, settings_from
+
+
+@click.command(help="Serve the index (simple API, files, management API, web UI).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--anonymous-repo",
+    "anonymous_repos",
+    multiple=True,
+    help="Allow reading this repository without a token (repeatable; off by default).",
+)
+@click.option("--build-on-demand", is_flag=True, help="Queue a build when a missing project is asked for.")
+@click.option("--upstream", help="Upstream simple index for builds (default: pip's configured index).")
+@click.option("--log-level", default="info", show_default=True)
+@click.pass_context
+@handle_errors
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    workers: int,
+    anonymous_repos: tuple[str, ...],
+    build_on_demand: bool,
+    upstream: str | None,
+    log_level: str,
+) -> None:
+    import uvicorn
+
+    settings = settings_from(ctx).model_copy(
+        update={
+            "anonymous_repos": list(anonymous_repos) or settings_from(ctx).anonymous_repos,
+            "build_on_demand": build_on_demand or settings_from(ctx).build_on_demand,
+            "upstream": upstream or settings_from(ctx).upstream,
+        }
+    )
+    settings.check_repos()
+    # Workers import the app factory, so hand the settings over as environment.
+    os.environ["FROMSOURCE_DATA_DIR"] = str(settings.data_dir)
+    for key, value in (
+        ("FROMSOURCE_DATABASE_URL", settings.database_url),
+        ("FROMSOURCE_BLOB_URL", settings.blob_url),
+        ("FROMSOURCE_UPSTREAM", settings.upstream),
+    ):
+        if value:
+            os.environ[key] = value
+    os.environ["FROMSOURCE_ANONYMOUS_REPOS"] = __import__("json").dumps(settings.anonymous_repos)
+    os.environ["FROMSOURCE_BUILD_ON_DEMAND"] = "1" if settings.build_on_demand else "0"
+    from fromsource.index.app import create_app
+
+    create_app(settings)  # migrate and create the key once, before workers race for it
+    click.echo(f"fromsource serving {settings.data_dir} on http://{host}:{port}/", err=True)
+    uvicorn.run(
+        "fromsource.index.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        server_header=False,
+    )

@@ -1,0 +1,238 @@
+"""The JSON management API under ``/api/`` (FastAPI, OpenAPI at ``/api/openapi.json``).
+
+Every route needs an admin token (HTTP Basic or ``Authorization: Bearer
+id:secret``).  Publishing here is for operators and the build pipeline only:
+the promise of the index is "built here", so pull tokens can never upload.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
+from fromsource.errors import FromsourceError
+from fromsource.index.auth import Decision
+from fromsource.index.state import IndexState
+from fromsource.names import normalize
+from fromsource.store.catalog import list_projects, project_files
+from fromsource.store.models import BuildRow
+from fromsource.store.publish import publish_file, set_yanked
+from fromsource.store.tokens import create_token, list_tokens, parse_lifetime, revoke_token
+
+
+def _state(request: Request) -> IndexState:
+    state: IndexState = request.app.state.index
+    return state
+
+
+def require_admin(request: Request) -> str:
+    """FastAPI dependency: the admin token id, or 401/403."""
+    state = _state(request)
+    state.refresh()
+    result = state.auth.check_admin(request.headers.get("authorization"))
+    if result.decision is Decision.CHALLENGE:
+        raise HTTPException(
+            401,
+            "send an admin token with HTTP Basic auth",
+            headers={"WWW-Authenticate": f'Basic realm="{state.settings.realm}"'},
+        )
+    if result.decision is Decision.FORBIDDEN:
+        raise HTTPException(403, "this token is not an admin token")
+    assert result.token_id is not None
+    return result.token_id
+
+
+Admin = Annotated[str, Depends(require_admin)]
+router = APIRouter(prefix="/api")
+
+
+class TokenRequest(BaseModel):
+    """A request for a new token."""
+
+    org: str = Field(description="lower-case org name, the part before '/' in the id")
+    repos: list[str] = Field(default_factory=list, description=f"any of {list(ALL_REPOSITORIES)}")
+    admin: bool = False
+    expires: str = Field("30d", description="lifetime like 30d, 12h, 2w; at most 365d")
+    description: str = ""
+
+
+def _fail(exc: FromsourceError, status: int = 400) -> HTTPException:
+    return HTTPException(status, exc.to_json())
+
+
+@router.get("/tokens", summary="List tokens (never their secrets)")
+def tokens_list(request: Request, _admin: Admin, state: str | None = None) -> list[dict[str, object]]:
+    now = datetime.now(UTC)
+    return [t.to_json(now) for t in list_tokens(_state(request).db, state=state, now=now)]
+
+
+@router.post("/tokens", status_code=201, summary="Create a token; the secret is shown only here")
+def tokens_create(request: Request, body: TokenRequest, _admin: Admin) -> dict[str, object]:
+    index = _state(request)
+    try:
+        new = create_token(
+            index.db,
+            org=body.org,
+            repos=body.repos,
+            admin=body.admin,
+            lifetime=parse_lifetime(body.expires),
+            description=body.description,
+        )
+    except FromsourceError as exc:
+        raise _fail(exc) from exc
+    index.refresh(force=True)
+    return {**new.info.to_json(datetime.now(UTC)), "secret": new.secret}
+
+
+@router.delete("/tokens/{token_id:path}", summary="Revoke a token (takes effect at once)")
+def tokens_revoke(request: Request, token_id: str, _admin: Admin) -> dict[str, object]:
+    index = _state(request)
+    try:
+        info = revoke_token(index.db, token_id)
+    except FromsourceError as exc:
+        raise _fail(exc, 404) from exc
+    index.refresh(force=True)
+    return info.to_json(datetime.now(UTC))
+
+
+@router.get("/repos", summary="Repositories this index serves")
+def repos(_admin: Admin) -> list[str]:
+    return list(ALL_REPOSITORIES)
+
+
+@router.get("/repos/{repo}/projects", summary="Projects in a repository")
+def projects(request: Request, repo: str, _admin: Admin) -> list[str]:
+    _check_repo(repo)
+    return list(list_projects(_state(request).db, repo))
+
+
+@router.get("/repos/{repo}/projects/{project}", summary="Files of a project")
+def project(request: Request, repo: str, project: str, _admin: Admin) -> list[dict[str, Any]]:
+    _check_repo(repo)
+    files = project_files(_state(request).db, repo, normalize(project))
+    if not files:
+        raise HTTPException(404, f"no project {normalize(project)} in {repo}")
+    return [
+        {
+            "filename": f.filename,
+            "version": f.version,
+            "sha256": f.sha256,
+            "size": f.size,
+            "repo": f.repo,
+            "yanked": f.yanked,
+            "build_id": f.build_id,
+            "upload_time": f.upload_time.isoformat(),
+        }
+        for f in files
+    ]
+
+
+@router.post("/repos/{repo}/files", status_code=201, summary="Publish a file (operators only)")
+async def publish(
+    request: Request,
+    repo: str,
+    _admin: Admin,
+    file: Annotated[UploadFile, File(description="a wheel or sdist")],
+    attestation: Annotated[UploadFile | None, File(description="DSSE envelope JSON")] = None,
+    sbom: Annotated[UploadFile | None, File(description="CycloneDX JSON")] = None,
+) -> dict[str, object]:
+    if repo not in REPOSITORIES:
+        raise HTTPException(400, f"files are published into one of {list(REPOSITORIES)}")
+    index = _state(request)
+    name = Path(file.filename or "").name
+    if not name:
+        raise HTTPException(400, "the upload has no filename")
+    with tempfile.TemporaryDirectory(prefix="fromsource-upload-") as tmp:
+        path = Path(tmp) / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out)
+        provenance = await attestation.read() if attestation else None
+        sbom_bytes = await sbom.read() if sbom else None
+        try:
+            published = publish_file(
+                index.db, index.blobs, path, repo, provenance=provenance, sbom=sbom_bytes
+            )
+        except FromsourceError as exc:
+            raise _fail(exc, 409 if "immutable" in exc.message else 400) from exc
+    index.refresh(force=True)
+    return {
+        "filename": published.filename,
+        "sha256": published.sha256,
+        "already_present": published.already_present,
+    }
+
+
+@router.post("/repos/{repo}/files/{filename}/yank", summary="Yank a file (PEP 592)")
+def yank(
+    request: Request, repo: str, filename: str, _admin: Admin, reason: Annotated[str, Form()] = ""
+) -> dict[str, str]:
+    index = _state(request)
+    try:
+        set_yanked(index.db, repo, filename, reason or None, True)
+    except FromsourceError as exc:
+        raise _fail(exc, 404) from exc
+    index.refresh(force=True)
+    return {"filename": filename, "yanked": reason}
+
+
+@router.get("/builds", summary="Recent builds")
+def builds_list(request: Request, _admin: Admin, limit: int = 100) -> list[dict[str, Any]]:
+    with _state(request).db.session() as session:
+        rows = session.scalars(sa.select(BuildRow).order_by(BuildRow.id.desc()).limit(limit)).all()
+    return [build_json(r, with_log=False) for r in rows]
+
+
+@router.get("/builds/{build_id}", summary="One build with its log")
+def builds_show(request: Request, build_id: int, _admin: Admin) -> dict[str, Any]:
+    with _state(request).db.session() as session:
+        row = session.get(BuildRow, build_id)
+    if row is None:
+        raise HTTPException(404, f"no build {build_id}")
+    return build_json(row, with_log=True)
+
+
+def build_json(row: BuildRow, *, with_log: bool) -> dict[str, Any]:
+    """A build row as the API shows it."""
+    out: dict[str, Any] = {
+        "id": row.id,
+        "key": row.key,
+        "project": row.project,
+        "version": row.version,
+        "repo": row.repo,
+        "status": row.status,
+        "error": row.error,
+        "details": row.details,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+    }
+    if with_log:
+        out["log"] = row.log
+    return out
+
+
+def _check_repo(repo: str) -> None:
+    if repo not in ALL_REPOSITORIES:
+        raise HTTPException(404, f"no repository {repo!r}; known: {', '.join(ALL_REPOSITORIES)}")
+
+
+def make_api(state: IndexState) -> FastAPI:
+    """The FastAPI app for everything that is not the simple API hot path."""
+    app = FastAPI(
+        title="fromsource",
+        version=__import__("fromsource").__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.index = state
+    app.include_router(router)
+    return app

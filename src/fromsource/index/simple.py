@@ -1,0 +1,264 @@
+"""The hot path: ``/<repo>/simple/…``, ``/<repo>/files/…``, ``/<repo>/integrity/…``.
+
+A bare ASGI callable, no framework routing, because every install hits these
+paths many times: a cached page with a Basic-auth check is a dictionary
+lookup, a digest comparison and one ``send``.  Anything it does not own goes
+to the fallback app (the management API and web UI).
+
+URL layout (stable forever: Nexus and friends cache pages that point here):
+
+- ``/<repo>/simple/`` and ``/<repo>/simple/<project>/``: PEP 503/691 pages.
+- ``/<repo>/files/<project>/<version>/<filename>``: the file, and the same URL
+  plus ``.metadata`` for its core metadata (PEP 658/714).
+- ``/<repo>/integrity/<project>/<version>/<filename>/provenance|sbom``.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fromsource.errors import FromsourceError
+from fromsource.index.auth import Decision
+from fromsource.index.negotiate import choose
+from fromsource.index.state import CachedPage, IndexState
+from fromsource.names import Sha256, normalize
+from fromsource.provenance.dsse import parse_envelope
+from fromsource.provenance.pep740 import to_pep740
+
+_IMMUTABLE = "public, max-age=31536000, immutable"
+_PAGE_CACHE = "private, max-age=60, must-revalidate"
+_BUILDER_ID = "urn:fromsource:builder"
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send_simple(
+    send: Send,
+    status: int,
+    body: bytes = b"",
+    headers: Headers | None = None,
+    head: bool = False,
+    content_type: bytes = b"text/plain; charset=utf-8",
+) -> None:
+    out: Headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    out.extend(headers or [])
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+class SimpleApp:
+    """ASGI app serving the simple API and files; delegates the rest to *fallback*."""
+
+    def __init__(self, state: IndexState, fallback: ASGIApp) -> None:
+        self.state = state
+        self.fallback = fallback
+        self._challenge = (
+            b"www-authenticate",
+            f'Basic realm="{state.settings.realm}", charset="UTF-8"'.encode(),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.fallback(scope, receive, send)
+            return
+        parts = scope["path"].split("/")
+        # parts[0] is "" (the path starts with "/"); parts[1] is the repository.
+        if len(parts) < 3 or not self.state.is_repo(parts[1]) or parts[2] not in (
+            "simple",
+            "files",
+            "integrity",
+        ):
+            await self.fallback(scope, receive, send)
+            return
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _send_simple(send, 405, b"405 Method Not Allowed\n", [(b"allow", b"GET, HEAD")])
+            return
+        self.state.refresh()
+        repo = parts[1]
+        head = method == "HEAD"
+        result = self.state.auth.check_repo(_header(scope, b"authorization"), repo)
+        status = 200
+        try:
+            if result.decision is Decision.CHALLENGE:
+                status = 401
+                await _send_simple(
+                    send,
+                    401,
+                    b"401 Unauthorized: send a pull token with HTTP Basic auth "
+                    b"(user = token id, password = secret)\n",
+                    [self._challenge],
+                    head,
+                )
+            elif result.decision is Decision.FORBIDDEN:
+                status = 403
+                await _send_simple(
+                    send,
+                    403,
+                    f"403 Forbidden: this token has no access to the {repo} repository\n".encode(),
+                    head=head,
+                )
+            elif parts[2] == "simple":
+                status = await self._simple(scope, send, repo, parts[3:], head)
+            elif parts[2] == "files":
+                status = await self._files(scope, receive, send, repo, parts[3:], head)
+            else:
+                status = await self._integrity(send, repo, parts[3:], head)
+        finally:
+            self.state.metrics.requests[(parts[2], status)] += 1
+
+    async def _redirect(self, scope: Scope, send: Send, location: str) -> int:
+        query = scope.get("query_string", b"")
+        target = location + ("?" + query.decode("latin-1") if query else "")
+        await _send_simple(send, 301, b"", [(b"location", target.encode())])
+        return 301
+
+    async def _simple(
+        self, scope: Scope, send: Send, repo: str, rest: list[str], head: bool
+    ) -> int:
+        # rest: [""] for the root, [project, ""] for a project page.
+        if not rest:
+            return await self._redirect(scope, send, f"/{repo}/simple/")
+        if len(rest) > 2 or (len(rest) == 2 and rest[1] != ""):
+            await _send_simple(send, 404, b"404 Not Found\n", head=head)
+            return 404
+        media = choose(_header(scope, b"accept"))
+        if media is None:
+            await _send_simple(
+                send,
+                406,
+                b"406 Not Acceptable: this index serves application/vnd.pypi.simple.v1+json, "
+                b"application/vnd.pypi.simple.v1+html and text/html\n",
+                head=head,
+            )
+            return 406
+        if rest == [""]:
+            page: CachedPage | None = self.state.root_page(repo, _kind(media))
+        else:
+            project = rest[0]
+            canonical = normalize(project)
+            if project != canonical or len(rest) == 1:
+                return await self._redirect(scope, send, f"/{repo}/simple/{quote(canonical)}/")
+            page = self.state.project_page(repo, canonical, _kind(media))
+            if page is None:
+                if self.state.on_missing_project is not None and repo in ("python", "python-all"):
+                    self.state.on_missing_project(canonical)
+                await _send_simple(
+                    send, 404, f"404 Not Found: no project {canonical} in {repo}\n".encode(), head=head
+                )
+                return 404
+        assert page is not None
+        headers: Headers = [
+            (b"etag", page.etag.encode()),
+            (b"cache-control", _PAGE_CACHE.encode()),
+            (b"vary", b"Accept, Authorization"),
+        ]
+        if _header(scope, b"if-none-match") in (page.etag, "*"):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return 304
+        content_type = "text/html; charset=utf-8" if media == "text/html" else media
+        await _send_simple(send, 200, page.body, headers, head, content_type.encode())
+        return 200
+
+    async def _files(
+        self, scope: Scope, receive: Receive, send: Send, repo: str, rest: list[str], head: bool
+    ) -> int:
+        if len(rest) != 3:
+            await _send_simple(send, 404, b"404 Not Found\n", head=head)
+            return 404
+        project, version, filename = rest
+        metadata = filename.endswith(".metadata")
+        if metadata:
+            filename = filename[: -len(".metadata")]
+        info = self.state.find_file(repo, project, filename)
+        if info is None or info.version != version or info.project != project:
+            await _send_simple(send, 404, f"404 Not Found: {filename}\n".encode(), head=head)
+            return 404
+        if metadata:
+            if info.metadata_sha256 is None:
+                await _send_simple(send, 404, b"404 Not Found: no metadata file\n", head=head)
+                return 404
+            body = self.state.blobs.read_bytes(info.metadata_sha256)
+            await _send_simple(
+                send,
+                200,
+                body,
+                [(b"etag", f'"{info.metadata_sha256}"'.encode()), (b"cache-control", _IMMUTABLE.encode())],
+                head,
+                b"application/octet-stream",
+            )
+            return 200
+        headers = {
+            "cache-control": _IMMUTABLE,
+            "etag": f'"{info.sha256}"',
+            "x-checksum-sha256": info.sha256,
+        }
+        path = self.state.blobs.local_path(info.sha256)
+        response: Response
+        if path is not None:
+            response = FileResponse(
+                path, media_type="application/octet-stream", headers=headers, stat_result=None
+            )
+        else:
+            response = await self._remote_blob(info.sha256, info.size, headers)
+        await response(scope, receive, send)
+        return 200
+
+    async def _remote_blob(self, digest: Sha256, size: int, headers: dict[str, str]) -> Response:
+        redirect = getattr(self.state.blobs, "presigned_url", None)
+        if callable(redirect) and self.state.settings.blob_redirect:
+            url = redirect(digest)
+            return Response(b"", status_code=302, headers={"location": url, "cache-control": "no-store"})
+        return StreamingResponse(
+            self.state.blobs.iter_range(digest, 0, size - 1),
+            media_type="application/octet-stream",
+            headers={**headers, "content-length": str(size)},
+        )
+
+    async def _integrity(self, send: Send, repo: str, rest: list[str], head: bool) -> int:
+        if len(rest) != 4 or rest[3] not in ("provenance", "sbom"):
+            await _send_simple(send, 404, b"404 Not Found\n", head=head)
+            return 404
+        project, version, filename, document = rest
+        info = self.state.find_file(repo, project, filename)
+        digest = None
+        if info is not None and info.version == version:
+            digest = info.provenance_sha256 if document == "provenance" else info.sbom_sha256
+        if digest is None:
+            await _send_simple(send, 404, f"404 Not Found: no {document} for {filename}\n".encode(), head=head)
+            return 404
+        raw = self.state.blobs.read_bytes(digest)
+        if document == "provenance":
+            try:
+                body = json.dumps(to_pep740(parse_envelope(raw), _BUILDER_ID)).encode()
+            except FromsourceError:
+                await _send_simple(send, 500, b"500: stored provenance is unreadable; run fromsource fsck\n")
+                return 500
+            media = b"application/vnd.pypi.integrity.v1+json"
+        else:
+            body, media = raw, b"application/vnd.cyclonedx+json"
+        await _send_simple(
+            send, 200, body, [(b"cache-control", _IMMUTABLE.encode())], head, media
+        )
+        return 200
+
+
+def _kind(media: str) -> str:
+    from fromsource.index.pages import HTML_TYPE, JSON_TYPE
+
+    return JSON_TYPE if media == JSON_TYPE else HTML_TYPE
+
+
+__all__ = ["SimpleApp"]
