@@ -9,7 +9,9 @@ def test_no_accept_means_legacy_html() -> None:
 
 def test_json_preferred_when_equal() -> None:
     assert choose(f"{JSON_TYPE}, {HTML_TYPE}") == JSON_TYPE
-    assert choose("*/*") == JSON_TYPE
+    # Legacy clients send */* and expect HTML.
+    assert choose("*/*") == "text/html"
+    assert choose("text/*") == "text/html"
 
 
 def test_q_values_are_honoured() -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from fromsource.index.pages import HTML_TYPE, JSON_TYPE
 
 _OFFERS = (JSON_TYPE, HTML_TYPE, "text/html")
-# When the client rates several of ours equally, the server's preference
-# (the order above) decides, as PEP 691 recommends.
+# Ties go to the server's preference (PEP 691): among types the client named,
+# JSON first; among types reached only through a wildcard, text/html first,
+# because legacy clients (requests-based tools such as poetry) send */* and
+# parse whatever comes back as HTML.
 
 
 def _parse(header: str) -> list[tuple[str, float]]:
@@ -33,7 +35,7 @@ def _parse(header: str) -> list[tuple[str, float]]:
     return ranges
 
 
-def _quality(offer: str, ranges: list[tuple[str, float]]) -> float:
+def _quality(offer: str, ranges: list[tuple[str, float]]) -> tuple[float, int]:
     best: tuple[int, float] = (-1, 0.0)
     kind = offer.split("/")[0]
     for media, quality in ranges:
@@ -47,7 +49,7 @@ def _quality(offer: str, ranges: list[tuple[str, float]]) -> float:
             continue
         if specificity > best[0]:
             best = (specificity, quality)
-    return best[1]
+    return best[1], best[0]
 
 
 def choose(accept: str | None) -> str | None:
@@ -58,9 +60,13 @@ def choose(accept: str | None) -> str | None:
     if not accept or not accept.strip():
         return "text/html"
     ranges = _parse(accept)
-    best, best_q = None, 0.0
-    for offer in _OFFERS:
-        quality = _quality(offer, ranges)
-        if quality > best_q:
-            best, best_q = offer, quality
+    best, best_key = None, (0.0, -1, -1)
+    for index, offer in enumerate(_OFFERS):
+        quality, specificity = _quality(offer, ranges)
+        if quality <= 0:
+            continue
+        preference = -index if specificity == 2 else index
+        key = (quality, specificity, preference)
+        if key > best_key:
+            best, best_key = offer, key
     return best

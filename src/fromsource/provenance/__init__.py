@@ -1,0 +1,75 @@
+"""Provenance: SBOMs, signed build statements, DSSE envelopes, keys and PEP 740.
+
+The public surface of the subpackage; import from here rather than from the
+modules.
+"""
+
+from fromsource.provenance.dsse import (
+    IN_TOTO_PAYLOAD_TYPE,
+    envelope_bytes,
+    pae,
+    parse_envelope,
+    sign_envelope,
+    verify_envelope,
+)
+from fromsource.provenance.keys import (
+    SigningKey,
+    key_id,
+    keys_document,
+    load_or_create_signing_key,
+    parse_keys_document,
+    published_keys,
+)
+from fromsource.provenance.pep740 import from_pep740, to_pep740
+from fromsource.provenance.sbom import SBOM_MEDIA_TYPE, SBOM_PATH, SbomInput, build_sbom
+from fromsource.provenance.statement import (
+    BUILD_TYPE,
+    BUILDER_ID,
+    PREDICATE_TYPE,
+    STATEMENT_TYPE,
+    Attestation,
+    BuildFacts,
+    PatchInfo,
+    ResolvedDependency,
+    build_statement,
+    dependency_purl,
+    parse_statement,
+    sign_statement,
+    statement_bytes,
+    verify_attestation,
+)
+
+__all__ = [
+    "BUILDER_ID",
+    "BUILD_TYPE",
+    "IN_TOTO_PAYLOAD_TYPE",
+    "PREDICATE_TYPE",
+    "SBOM_MEDIA_TYPE",
+    "SBOM_PATH",
+    "STATEMENT_TYPE",
+    "Attestation",
+    "BuildFacts",
+    "PatchInfo",
+    "ResolvedDependency",
+    "SbomInput",
+    "SigningKey",
+    "build_sbom",
+    "build_statement",
+    "dependency_purl",
+    "envelope_bytes",
+    "from_pep740",
+    "key_id",
+    "keys_document",
+    "load_or_create_signing_key",
+    "pae",
+    "parse_envelope",
+    "parse_keys_document",
+    "parse_statement",
+    "published_keys",
+    "sign_envelope",
+    "sign_statement",
+    "statement_bytes",
+    "to_pep740",
+    "verify_attestation",
+    "verify_envelope",
+]

@@ -1,0 +1,240 @@
+"""The CycloneDX 1.6 SBOM of one built wheel.
+
+The document describes the package (``metadata.component``: its purl and the
+sdist it was built from), the tool that built it (fromsource), the build
+dependencies that were installed into the build environment (components with
+``scope: excluded``: present at build time, not shipped), and for remediated
+builds a ``pedigree`` with the backported patches, the advisories each one
+resolves and the upstream release as ancestor, plus a ``vulnerabilities``
+section that marks each fixed advisory ``resolved_with_pedigree``.
+
+The SBOM is embedded in the wheel (PEP 770, ``.dist-info/sboms/``), so it
+cannot contain the wheel's own digest: that digest depends on the SBOM's
+bytes.  The wheel's digest is in the signed attestation instead, whose
+byproducts also pin the SBOM file itself.
+
+Output is deterministic: the same :class:`SbomInput` gives the same bytes (the
+serial number is a UUIDv5 of the inputs, the timestamp is the build's
+``SOURCE_DATE_EPOCH``, every bom-ref is derived from a purl).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from uuid import UUID, uuid5
+
+from cyclonedx.model import (
+    AttachedText,
+    ExternalReference,
+    ExternalReferenceType,
+    HashAlgorithm,
+    HashType,
+    Property,
+    XsUri,
+)
+from cyclonedx.model.bom import Bom, BomMetaData
+from cyclonedx.model.component import (
+    Component,
+    ComponentScope,
+    ComponentType,
+    Diff,
+    Patch,
+    PatchClassification,
+    Pedigree,
+)
+from cyclonedx.model.impact_analysis import ImpactAnalysisState
+from cyclonedx.model.issue import IssueClassification, IssueType
+from cyclonedx.model.tool import ToolRepository
+from cyclonedx.model.vulnerability import BomTarget, Vulnerability, VulnerabilityAnalysis
+from cyclonedx.output.json import JsonV1Dot6
+from packageurl import PackageURL
+from packaging.version import InvalidVersion, Version
+
+import fromsource
+from fromsource.errors import ProvenanceError
+from fromsource.names import normalize
+from fromsource.provenance.statement import PatchInfo, ResolvedDependency
+
+__all__ = ["SBOM_MEDIA_TYPE", "SBOM_PATH", "SbomInput", "build_sbom"]
+
+SBOM_PATH = "sboms/fromsource.cdx.json"
+"""Where the SBOM lives, relative to the wheel's ``.dist-info`` folder (PEP 770)."""
+
+SBOM_MEDIA_TYPE = "application/vnd.cyclonedx+json"
+
+# A fixed namespace for the serial numbers of our SBOMs (uuid5 over the inputs).
+_SERIAL_NAMESPACE = UUID("5b0f2c3e-8a61-5d2e-9c1b-2f5d7e0a4b63")
+
+
+@dataclass(frozen=True)
+class SbomInput:
+    """What the SBOM of one wheel says.
+
+    *version* is the version the wheel carries (``2.0.0+fs.1`` for a
+    remediated build; the upstream ancestor is its public part).  *epoch* is
+    the build's SOURCE_DATE_EPOCH, used as the document's timestamp.
+    *patch_texts* optionally maps a patch name to its diff, embedded in the
+    pedigree.
+    """
+
+    project: str
+    version: str
+    wheel_filename: str
+    sdist_url: str
+    sdist_sha256: str
+    dependencies: tuple[ResolvedDependency, ...]
+    patches: tuple[PatchInfo, ...]
+    epoch: int
+    vulnerabilities_fixed: tuple[str, ...] = ()
+    patch_texts: Mapping[str, str] = field(default_factory=dict)
+
+
+def _purl(project: str, version: str, **qualifiers: str) -> PackageURL:
+    return PackageURL(
+        type="pypi", name=normalize(project), version=version, qualifiers=qualifiers or None
+    )
+
+
+def _sdist_reference(inp: SbomInput) -> ExternalReference:
+    return ExternalReference(
+        type=ExternalReferenceType.SOURCE_DISTRIBUTION,
+        url=XsUri(inp.sdist_url),
+        comment="the upstream sdist this wheel was built from",
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=inp.sdist_sha256)],
+    )
+
+
+def _serial(inp: SbomInput) -> UUID:
+    facts = asdict(inp)
+    facts["patch_texts"] = dict(inp.patch_texts)
+    facts["builder"] = fromsource.__version__
+    return uuid5(_SERIAL_NAMESPACE, json.dumps(facts, sort_keys=True, default=str))
+
+
+def _dependency(dep: ResolvedDependency) -> Component:
+    purl = _purl(dep.project, dep.version, file_name=dep.filename)
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=normalize(dep.project),
+        version=dep.version,
+        bom_ref=purl.to_string(),
+        purl=purl,
+        scope=ComponentScope.EXCLUDED,
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=dep.sha256)],
+        external_references=[
+            ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(dep.uri))
+        ],
+        properties=[
+            Property(name="fromsource:build-dependency", value="true"),
+            Property(name="fromsource:source", value=dep.source),
+        ],
+    )
+
+
+def _pedigree(inp: SbomInput, upstream_version: str) -> Pedigree:
+    upstream_purl = _purl(inp.project, upstream_version)
+    ancestor = Component(
+        type=ComponentType.LIBRARY,
+        name=normalize(inp.project),
+        version=upstream_version,
+        bom_ref=upstream_purl.to_string() + "#upstream",
+        purl=upstream_purl,
+        external_references=[_sdist_reference(inp)],
+    )
+    patches = []
+    for patch in inp.patches:
+        text = inp.patch_texts.get(patch.name)
+        patches.append(
+            Patch(
+                type=PatchClassification.BACKPORT,
+                diff=Diff(
+                    url=XsUri(patch.name),
+                    text=AttachedText(content=text, content_type="text/x-diff")
+                    if text is not None
+                    else None,
+                ),
+                resolves=[
+                    IssueType(type=IssueClassification.SECURITY, id=advisory)
+                    for advisory in patch.fixes
+                ],
+            )
+        )
+    notes = "; ".join(f"{p.name} sha256:{p.sha256}" for p in inp.patches)
+    return Pedigree(
+        ancestors=[ancestor],
+        patches=patches,
+        notes=f"upstream {upstream_version} patched by fromsource: {notes}",
+    )
+
+
+def build_sbom(inp: SbomInput) -> bytes:
+    """The CycloneDX 1.6 JSON document for *inp*, as UTF-8 bytes.
+
+    A build with patches gets a pedigree (ancestor: the upstream release;
+    patches of type backport resolving their advisories as security issues).
+    Raises ProvenanceError when the version is not a valid PEP 440 version or
+    the library rejects the document.
+    """
+    try:
+        upstream_version = Version(inp.version).public
+    except InvalidVersion as exc:
+        raise ProvenanceError(
+            f"{inp.wheel_filename}: version {inp.version!r} is not PEP 440; no SBOM was made",
+            version=inp.version,
+        ) from exc
+    purl = _purl(inp.project, inp.version)
+    component = Component(
+        type=ComponentType.LIBRARY,
+        name=normalize(inp.project),
+        version=inp.version,
+        bom_ref=purl.to_string(),
+        purl=purl,
+        external_references=[_sdist_reference(inp)],
+        properties=[Property(name="fromsource:wheel", value=inp.wheel_filename)],
+        pedigree=_pedigree(inp, upstream_version) if inp.patches else None,
+    )
+    tool = Component(
+        type=ComponentType.APPLICATION,
+        name="fromsource",
+        version=fromsource.__version__,
+        bom_ref=f"fromsource@{fromsource.__version__}",
+    )
+    dependencies = [_dependency(d) for d in inp.dependencies]
+    fixed = sorted(set(inp.vulnerabilities_fixed) | {f for p in inp.patches for f in p.fixes})
+    state = (
+        ImpactAnalysisState.RESOLVED_WITH_PEDIGREE if inp.patches else ImpactAnalysisState.RESOLVED
+    )
+    bom = Bom(
+        serial_number=_serial(inp),
+        metadata=BomMetaData(
+            timestamp=datetime.fromtimestamp(inp.epoch, UTC),
+            tools=ToolRepository(components=[tool]),
+            component=component,
+        ),
+        components=dependencies,
+        vulnerabilities=[
+            Vulnerability(
+                bom_ref=f"vulnerability:{advisory}",
+                id=advisory,
+                analysis=VulnerabilityAnalysis(
+                    state=state,
+                    detail=f"fixed in {inp.version} by fromsource",
+                ),
+                affects=[BomTarget(ref=component.bom_ref.value or purl.to_string())],
+            )
+            for advisory in fixed
+        ],
+    )
+    # The build dependencies hang off the package in the graph; their
+    # ``excluded`` scope says they were needed to build it, not to run it.
+    bom.register_dependency(component, dependencies)
+    try:
+        text = JsonV1Dot6(bom).output_as_string(indent=2)
+    except (ValueError, TypeError) as exc:
+        raise ProvenanceError(
+            f"{inp.wheel_filename}: the SBOM could not be serialized ({exc})"
+        ) from exc
+    return text.encode("utf-8") + b"\n"

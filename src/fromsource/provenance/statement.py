@@ -1,0 +1,397 @@
+"""The signed build statement: in-toto Statement v1 with a SLSA Provenance v1 predicate.
+
+:func:`build_statement` turns the facts of one build into the document laid
+out in ``docs/attestations.md``; :func:`sign_statement` wraps it in a DSSE
+envelope; :func:`parse_statement` and :func:`verify_attestation` read it back
+into an :class:`Attestation`.  Pure functions over values: the clock, the keys
+and the bytes are all arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from packageurl import PackageURL
+
+import fromsource
+from fromsource.errors import ProvenanceError
+from fromsource.names import normalize
+from fromsource.provenance._reader import JsonReader
+from fromsource.provenance.dsse import (
+    IN_TOTO_PAYLOAD_TYPE,
+    envelope_bytes,
+    parse_envelope,
+    sign_envelope,
+    verify_envelope,
+)
+from fromsource.provenance.keys import SigningKey
+from fromsource.record import RecordEntry, is_record_path
+
+__all__ = [
+    "BUILDER_ID",
+    "BUILD_TYPE",
+    "PREDICATE_TYPE",
+    "STATEMENT_TYPE",
+    "Attestation",
+    "BuildFacts",
+    "PatchInfo",
+    "ResolvedDependency",
+    "build_statement",
+    "dependency_purl",
+    "parse_statement",
+    "sign_statement",
+    "statement_bytes",
+    "verify_attestation",
+]
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
+BUILD_TYPE = "urn:fromsource:buildtype:wheel:v1"
+BUILDER_ID = "urn:fromsource:builder"
+
+DependencySource = Literal["fromsource", "bootstrap"]
+_SOURCES: tuple[DependencySource, ...] = ("fromsource", "bootstrap")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    """One patch applied before the build: file name, sha256 (hex), advisories it fixes."""
+
+    name: str
+    sha256: str
+    fixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResolvedDependency:
+    """One build dependency installed into the build environment.
+
+    *source* is ``fromsource`` when the wheel came from our own ``python``
+    repository, ``bootstrap`` when it came from upstream; *uri* is the URL it
+    was fetched from.  In a parsed statement *project* is PEP 503 normalized.
+    """
+
+    filename: str
+    project: str
+    version: str
+    sha256: str
+    source: DependencySource
+    uri: str
+
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """Everything the statement says about one build, besides the wheel itself.
+
+    *started* and *finished* must be timezone-aware.  *sandbox* must be
+    JSON-serializable (it is copied into the statement as is).
+    """
+
+    project: str
+    version: str
+    repository: str
+    sdist_url: str
+    sdist_sha256: str
+    patches: tuple[PatchInfo, ...]
+    dependencies: tuple[ResolvedDependency, ...]
+    build_key: str
+    python: str
+    platform: str
+    source_date_epoch: int
+    sandbox: Mapping[str, object]
+    invocation_id: str
+    started: datetime
+    finished: datetime
+    builder_id: str = BUILDER_ID
+    builder_version: str = fromsource.__version__
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """What a verified statement says, parsed once at the boundary.
+
+    *byproducts* maps each wheel member path to its hex sha256 (RECORD itself
+    excluded); *raw* is the whole statement as decoded JSON.
+    """
+
+    subject_name: str
+    subject_sha256: str
+    project: str
+    version: str
+    repository: str
+    sdist_url: str
+    sdist_sha256: str
+    patches: tuple[PatchInfo, ...]
+    dependencies: tuple[ResolvedDependency, ...]
+    byproducts: Mapping[str, str]
+    build_key: str
+    invocation_id: str
+    sandbox: Mapping[str, object]
+    builder_id: str
+    started: datetime
+    finished: datetime
+    raw: Mapping[str, Any]
+    builder_version: str = ""
+    python: str = ""
+    platform: str = ""
+    source_date_epoch: int | None = None
+    byproduct_sizes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def dependency_purl(project: str, version: str) -> str:
+    """The package URL ``pkg:pypi/<normalized name>@<version>`` of a Python package."""
+    return PackageURL(type="pypi", name=normalize(project), version=version).to_string()
+
+
+def _hex(value: str, what: str) -> str:
+    if not _HEX64.fullmatch(value):
+        raise ProvenanceError(
+            f"{what}: {value!r} is not a lower-case hex sha256 digest; fix the caller",
+            value=value,
+        )
+    return value
+
+
+def _rfc3339(moment: datetime, what: str) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ProvenanceError(f"{what}: {moment} has no time zone; pass an aware datetime")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def build_statement(
+    wheel_filename: str,
+    wheel_sha256: str,
+    record: Sequence[RecordEntry],
+    facts: BuildFacts,
+) -> dict[str, Any]:
+    """The in-toto statement for *wheel_filename*, as laid out in docs/attestations.md.
+
+    Every RECORD entry except RECORD itself becomes a byproduct; each must
+    carry a sha256 (a normalized wheel's RECORD always does).  Raises
+    ProvenanceError for a digest that is not lower-case hex, an entry without
+    a digest, or a naive datetime.
+    """
+    byproducts: list[dict[str, Any]] = []
+    for entry in record:
+        if is_record_path(entry.path):
+            continue
+        if entry.sha256 is None:
+            raise ProvenanceError(
+                f"{wheel_filename}: RECORD entry {entry.path} has no sha256; normalize the "
+                "wheel before attesting it",
+                path=entry.path,
+            )
+        item: dict[str, Any] = {
+            "name": entry.path,
+            "digest": {"sha256": _hex(entry.sha256, entry.path)},
+        }
+        if entry.size is not None:
+            item["annotations"] = {"size": entry.size}
+        byproducts.append(item)
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [
+            {"name": wheel_filename, "digest": {"sha256": _hex(wheel_sha256, wheel_filename)}}
+        ],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": {
+                    "project": facts.project,
+                    "version": facts.version,
+                    "repository": facts.repository,
+                    "sdist": {
+                        "uri": facts.sdist_url,
+                        "digest": {"sha256": _hex(facts.sdist_sha256, facts.sdist_url)},
+                    },
+                    "patches": [
+                        {
+                            "name": p.name,
+                            "digest": {"sha256": _hex(p.sha256, p.name)},
+                            "fixes": list(p.fixes),
+                        }
+                        for p in facts.patches
+                    ],
+                },
+                "internalParameters": {
+                    "build_key": facts.build_key,
+                    "python": facts.python,
+                    "platform": facts.platform,
+                    "source_date_epoch": facts.source_date_epoch,
+                    "sandbox": dict(facts.sandbox),
+                },
+                "resolvedDependencies": [
+                    {
+                        "name": d.filename,
+                        "uri": dependency_purl(d.project, d.version),
+                        "digest": {"sha256": _hex(d.sha256, d.filename)},
+                        "downloadLocation": d.uri,
+                        "annotations": {"source": d.source},
+                    }
+                    for d in facts.dependencies
+                ],
+            },
+            "runDetails": {
+                "builder": {
+                    "id": facts.builder_id,
+                    "version": {"fromsource": facts.builder_version},
+                },
+                "metadata": {
+                    "invocationId": facts.invocation_id,
+                    "startedOn": _rfc3339(facts.started, "started"),
+                    "finishedOn": _rfc3339(facts.finished, "finished"),
+                },
+                "byproducts": byproducts,
+            },
+        },
+    }
+
+
+def statement_bytes(statement: Mapping[str, Any]) -> bytes:
+    """The canonical payload bytes of *statement*: sorted keys, no spaces, UTF-8.
+
+    Raises ProvenanceError when the statement holds something JSON cannot carry.
+    """
+    try:
+        return json.dumps(
+            statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ProvenanceError(f"the statement is not JSON-serializable ({exc})") from exc
+
+
+def sign_statement(statement: Mapping[str, Any], key: SigningKey) -> bytes:
+    """The serialized DSSE envelope over *statement*, signed with *key*."""
+    return envelope_bytes(sign_envelope(statement_bytes(statement), key.private, key.keyid))
+
+
+def verify_attestation(
+    envelope: bytes | str, keys: Mapping[str, Ed25519PublicKey]
+) -> tuple[Attestation, str]:
+    """Check *envelope* against the trusted *keys* and parse its statement.
+
+    Returns the attestation and the id of the key that signed it.  Raises
+    SignatureError when no signature verifies with a trusted key, and
+    ProvenanceError when the envelope or its statement is malformed.  It does
+    not compare the subject with any file: that is the caller's decision.
+    """
+    payload, keyid = verify_envelope(envelope, keys)
+    payload_type = parse_envelope(envelope)["payloadType"]
+    if payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise ProvenanceError(
+            f"envelope payloadType is {payload_type!r}, expected {IN_TOTO_PAYLOAD_TYPE!r}",
+            payload_type=payload_type,
+        )
+    return parse_statement(payload), keyid
+
+
+def _dependency(item: JsonReader) -> ResolvedDependency:
+    source = item["annotations"]["source"].text()
+    if source not in _SOURCES:
+        raise ProvenanceError(
+            f"attestation: {item.path}.annotations.source is {source!r}, expected one of "
+            f"{list(_SOURCES)}",
+            field=item.path,
+        )
+    uri = item["uri"].text()
+    try:
+        purl = PackageURL.from_string(uri)
+    except ValueError as exc:
+        raise ProvenanceError(f"attestation: {item.path}.uri {uri!r} is not a purl") from exc
+    if purl.type != "pypi" or not purl.version:
+        raise ProvenanceError(
+            f"attestation: {item.path}.uri {uri!r} is not a pkg:pypi purl with a version"
+        )
+    return ResolvedDependency(
+        filename=item["name"].text(),
+        project=purl.name,
+        version=purl.version,
+        sha256=item["digest"].sha256(),
+        source=source,
+        uri=item["downloadLocation"].text(),
+    )
+
+
+def parse_statement(payload: bytes) -> Attestation:
+    """Parse a statement produced by :func:`build_statement` (the DSSE payload).
+
+    Raises ProvenanceError when the payload is not JSON, is not an in-toto
+    Statement v1 with a SLSA Provenance v1 predicate of our build type, does
+    not have exactly one subject, or any field has the wrong shape.
+    """
+    try:
+        document = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProvenanceError(f"attestation payload is not JSON ({exc})") from exc
+    root = JsonReader(document, "statement")
+    if root["_type"].text() != STATEMENT_TYPE:
+        raise ProvenanceError(f"attestation: _type is not {STATEMENT_TYPE}")
+    predicate_type = root["predicateType"].text()
+    if predicate_type != PREDICATE_TYPE:
+        raise ProvenanceError(
+            f"attestation: predicateType is {predicate_type!r}, expected {PREDICATE_TYPE}; "
+            "this is not a fromsource build attestation",
+            predicate_type=predicate_type,
+        )
+    subjects = root["subject"].items()
+    if len(subjects) != 1:
+        raise ProvenanceError(f"attestation: expected one subject, found {len(subjects)}")
+    definition = root["predicate"]["buildDefinition"]
+    build_type = definition["buildType"].text()
+    if build_type != BUILD_TYPE:
+        raise ProvenanceError(
+            f"attestation: buildType is {build_type!r}, expected {BUILD_TYPE}",
+            build_type=build_type,
+        )
+    external = definition["externalParameters"]
+    internal = definition["internalParameters"]
+    run = root["predicate"]["runDetails"]
+    byproducts: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    for item in run["byproducts"].items():
+        name = item["name"].text()
+        if name in byproducts:
+            raise ProvenanceError(f"attestation: byproduct {name} is listed twice")
+        byproducts[name] = item["digest"].sha256()
+        if isinstance(item.obj().get("annotations"), dict) and "size" in item.obj()["annotations"]:
+            sizes[name] = item["annotations"]["size"].integer()
+    return Attestation(
+        subject_name=subjects[0]["name"].text(),
+        subject_sha256=subjects[0]["digest"].sha256(),
+        project=external["project"].text(),
+        version=external["version"].text(),
+        repository=external["repository"].text(),
+        sdist_url=external["sdist"]["uri"].text(),
+        sdist_sha256=external["sdist"]["digest"].sha256(),
+        patches=tuple(
+            PatchInfo(
+                name=p["name"].text(),
+                sha256=p["digest"].sha256(),
+                fixes=tuple(f.text() for f in p["fixes"].items()),
+            )
+            for p in external["patches"].items()
+        ),
+        dependencies=tuple(_dependency(d) for d in definition["resolvedDependencies"].items()),
+        byproducts=MappingProxyType(byproducts),
+        build_key=internal["build_key"].text(),
+        invocation_id=run["metadata"]["invocationId"].text(),
+        sandbox=MappingProxyType(internal["sandbox"].obj()),
+        builder_id=run["builder"]["id"].text(),
+        started=run["metadata"]["startedOn"].time(),
+        finished=run["metadata"]["finishedOn"].time(),
+        raw=MappingProxyType(root.obj()),
+        builder_version=run["builder"]["version"]["fromsource"].text(),
+        python=internal["python"].text(),
+        platform=internal["platform"].text(),
+        source_date_epoch=internal["source_date_epoch"].integer(),
+        byproduct_sizes=MappingProxyType(sizes),
+    )
