@@ -22,6 +22,13 @@ from fromsource.cli.common import handle_errors, settings_from
 @click.option("--build-on-demand", is_flag=True, help="Queue a build when a missing project is asked for.")
 @click.option("--upstream", help="Upstream simple index for builds (default: pip's configured index).")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--server",
+    type=click.Choice(["granian", "uvicorn"]),
+    default="granian",
+    show_default=True,
+    help="HTTP server (granian measured ~2.8x uvicorn on cached pages: bench/README.md).",
+)
 @click.pass_context
 @handle_errors
 def serve(
@@ -33,9 +40,8 @@ def serve(
     build_on_demand: bool,
     upstream: str | None,
     log_level: str,
+    server: str,
 ) -> None:
-    import uvicorn
-
     settings = settings_from(ctx).model_copy(
         update={
             "anonymous_repos": list(anonymous_repos) or settings_from(ctx).anonymous_repos,
@@ -59,15 +65,20 @@ def serve(
 
     create_app(settings)  # migrate and create the key once, before workers race for it
     click.echo(f"fromsource serving {settings.data_dir} on http://{host}:{port}/", err=True)
-    uvicorn.run(
-        "fromsource.index.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        server_header=False,
-    )
+    target = "fromsource.index.app:create_app_from_env"
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            target, factory=True, host=host, port=port, workers=workers, log_level=log_level,
+            loop="uvloop", http="httptools", access_log=False, server_header=False,
+        )
+        return
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    Granian(
+        target, address=host, port=port, workers=workers, interface=Interfaces.ASGI,
+        factory=True, log_level=LogLevels(log_level), respawn_failed_workers=True,
+    ).serve()
