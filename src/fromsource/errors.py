@@ -84,3 +84,7 @@ class PatchError(RemediateError):
 
 class VerifyError(FromsourceError):
     """verify could not read its input (an operational error, not a finding)."""
+
+
+class LockError(FromsourceError):
+    """A lock file could not be read, understood or written, or the index could not be asked."""

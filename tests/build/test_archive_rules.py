@@ -65,11 +65,15 @@ def test_check_tree_maps_hardlinks_to_their_file() -> None:
 
 def test_epoch_prefers_top_pkg_info() -> None:
     members = [
-        Member("p/src/x.egg-info/PKG-INFO", ("p", "src", "x.egg-info", "PKG-INFO"), "file",
-               mtime=2_000_000_000),
+        Member(
+            "p/src/x.egg-info/PKG-INFO",
+            ("p", "src", "x.egg-info", "PKG-INFO"),
+            "file",
+            mtime=2_000_000_000,
+        ),
         Member("p/PKG-INFO", ("p", "PKG-INFO"), "file", mtime=1_600_000_000),
         Member("p/new.py", ("p", "new.py"), "file", mtime=1_900_000_000),
-    ]  # fmt: skip
+    ]
     assert epoch_of(members) == 1_600_000_000
     assert epoch_of(members[2:]) == 1_900_000_000
     assert epoch_of([]) == EPOCH_FLOOR

@@ -185,40 +185,79 @@ def test_failure_while_writing_removes_partial_tree(
 TOP = "evil-1.0"
 
 HOSTILE_TAR: dict[str, tuple[list[Entry], str, str]] = {
-    "traversal": ([(f"{TOP}/../../evil.txt", "file", b"x", 0o644)], f"{TOP}/../../evil.txt", "'..'"),
-    "absolute": ([("/tmp/fromsource-evil.txt", "file", b"x", 0o644)], "/tmp/fromsource-evil.txt",
-                 "absolute path"),
-    "symlink-escape": ([(f"{TOP}/link", "symlink", "../../outside", 0o777)], f"{TOP}/link",
-                       "leaves the tree"),
-    "symlink-absolute": ([(f"{TOP}/link", "symlink", "/etc/passwd", 0o777)], f"{TOP}/link",
-                         "absolute path"),
+    "traversal": (
+        [(f"{TOP}/../../evil.txt", "file", b"x", 0o644)],
+        f"{TOP}/../../evil.txt",
+        "'..'",
+    ),
+    "absolute": (
+        [("/tmp/fromsource-evil.txt", "file", b"x", 0o644)],
+        "/tmp/fromsource-evil.txt",
+        "absolute path",
+    ),
+    "symlink-escape": (
+        [(f"{TOP}/link", "symlink", "../../outside", 0o777)],
+        f"{TOP}/link",
+        "leaves the tree",
+    ),
+    "symlink-absolute": (
+        [(f"{TOP}/link", "symlink", "/etc/passwd", 0o777)],
+        f"{TOP}/link",
+        "absolute path",
+    ),
     "symlink-chain": (
-        [(f"{TOP}/d/", "dir", b"", 0o755), (f"{TOP}/d/l", "symlink", "..", 0o777),
-         (f"{TOP}/m", "symlink", "d/l/../..", 0o777)],
-        f"{TOP}/m", "leaves the tree"),
-    "symlink-loop": ([(f"{TOP}/a", "symlink", "b", 0o777), (f"{TOP}/b", "symlink", "a/x", 0o777)],
-                     f"{TOP}/a", "loop"),
+        [
+            (f"{TOP}/d/", "dir", b"", 0o755),
+            (f"{TOP}/d/l", "symlink", "..", 0o777),
+            (f"{TOP}/m", "symlink", "d/l/../..", 0o777),
+        ],
+        f"{TOP}/m",
+        "leaves the tree",
+    ),
+    "symlink-loop": (
+        [(f"{TOP}/a", "symlink", "b", 0o777), (f"{TOP}/b", "symlink", "a/x", 0o777)],
+        f"{TOP}/a",
+        "loop",
+    ),
     "write-through-symlink": (
         [(f"{TOP}/sub", "symlink", ".", 0o777), (f"{TOP}/sub/x.py", "file", b"x", 0o644)],
-        f"{TOP}/sub/x.py", "which is a symlink"),
+        f"{TOP}/sub/x.py",
+        "which is a symlink",
+    ),
     "symlink-replaces-dir": (
         [(f"{TOP}/sub/x.py", "file", b"x", 0o644), (f"{TOP}/sub", "symlink", ".", 0o777)],
-        f"{TOP}/sub", "replace a directory"),
+        f"{TOP}/sub",
+        "replace a directory",
+    ),
     "duplicate-kinds": (
         [(f"{TOP}/a", "file", b"x", 0o644), (f"{TOP}/a", "symlink", "b", 0o777)],
-        f"{TOP}/a", "appears twice"),
-    "hardlink-escape": ([(f"{TOP}/h", "hardlink", "../../etc/passwd", 0)], f"{TOP}/h",
-                        "outside the tree"),
-    "hardlink-absolute": ([(f"{TOP}/h", "hardlink", "/etc/passwd", 0)], f"{TOP}/h",
-                          "absolute path"),
-    "hardlink-missing": ([(f"{TOP}/h", "hardlink", f"{TOP}/nothing", 0)], f"{TOP}/h",
-                         "not a regular file"),
+        f"{TOP}/a",
+        "appears twice",
+    ),
+    "hardlink-escape": (
+        [(f"{TOP}/h", "hardlink", "../../etc/passwd", 0)],
+        f"{TOP}/h",
+        "outside the tree",
+    ),
+    "hardlink-absolute": (
+        [(f"{TOP}/h", "hardlink", "/etc/passwd", 0)],
+        f"{TOP}/h",
+        "absolute path",
+    ),
+    "hardlink-missing": (
+        [(f"{TOP}/h", "hardlink", f"{TOP}/nothing", 0)],
+        f"{TOP}/h",
+        "not a regular file",
+    ),
     "device": ([(f"{TOP}/dev", "chr", b"", 0o644)], f"{TOP}/dev", "device file"),
     "fifo": ([(f"{TOP}/pipe", "fifo", b"", 0o644)], f"{TOP}/pipe", "FIFO"),
-    "backslash": ([(f"{TOP}\\..\\evil.txt", "file", b"x", 0o644)], f"{TOP}\\..\\evil.txt",
-                  "backslash"),
+    "backslash": (
+        [(f"{TOP}\\..\\evil.txt", "file", b"x", 0o644)],
+        f"{TOP}\\..\\evil.txt",
+        "backslash",
+    ),
     "control-char": ([(f"{TOP}/a\nb", "file", b"x", 0o644)], f"{TOP}/a\nb", "control character"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_TAR))
@@ -256,19 +295,35 @@ def test_tar_over_limits_is_refused(
 
 
 HOSTILE_ZIP: dict[str, tuple[list[Entry], str, str]] = {
-    "traversal": ([(f"{TOP}/../../evil.txt", "file", b"x", 0o644)], f"{TOP}/../../evil.txt", "'..'"),
-    "absolute": ([("/tmp/fromsource-evil.txt", "file", b"x", 0o644)], "/tmp/fromsource-evil.txt",
-                 "absolute path"),
-    "symlink-escape": ([(f"{TOP}/link", "symlink", "../../outside", 0o777)], f"{TOP}/link",
-                       "leaves the tree"),
-    "symlink-absolute": ([(f"{TOP}/link", "symlink", "/etc", 0o777)], f"{TOP}/link",
-                         "absolute path"),
+    "traversal": (
+        [(f"{TOP}/../../evil.txt", "file", b"x", 0o644)],
+        f"{TOP}/../../evil.txt",
+        "'..'",
+    ),
+    "absolute": (
+        [("/tmp/fromsource-evil.txt", "file", b"x", 0o644)],
+        "/tmp/fromsource-evil.txt",
+        "absolute path",
+    ),
+    "symlink-escape": (
+        [(f"{TOP}/link", "symlink", "../../outside", 0o777)],
+        f"{TOP}/link",
+        "leaves the tree",
+    ),
+    "symlink-absolute": (
+        [(f"{TOP}/link", "symlink", "/etc", 0o777)],
+        f"{TOP}/link",
+        "absolute path",
+    ),
     "fifo": ([(f"{TOP}/pipe", "fifo", b"", 0o644)], f"{TOP}/pipe", "FIFO"),
     "device": ([(f"{TOP}/dev", "chr", b"", 0o644)], f"{TOP}/dev", "device file"),
     "socket": ([(f"{TOP}/sock", "sock", b"", 0o644)], f"{TOP}/sock", "socket"),
     "duplicate-dir-link": (
-        [(f"{TOP}/demo_pkg", "symlink", "..", 0o777)], f"{TOP}/demo_pkg", "replace a directory"),
-}  # fmt: skip
+        [(f"{TOP}/demo_pkg", "symlink", "..", 0o777)],
+        f"{TOP}/demo_pkg",
+        "replace a directory",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_ZIP))

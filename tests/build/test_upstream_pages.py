@@ -68,9 +68,15 @@ def test_html_page_with_base_and_entities() -> None:
 def test_json_page_fragment_hash_and_versions() -> None:
     page = {
         "meta": {"api-version": "1.0"},
-        "files": [{"filename": "a-1.0.tar.gz", "url": f"../../f/a-1.0.tar.gz#sha256={DIGEST}",
-                   "hashes": {}, "yanked": True}],
-    }  # fmt: skip
+        "files": [
+            {
+                "filename": "a-1.0.tar.gz",
+                "url": f"../../f/a-1.0.tar.gz#sha256={DIGEST}",
+                "hashes": {},
+                "yanked": True,
+            }
+        ],
+    }
     (file,) = parse_json_page(json.dumps(page).encode(), PAGE)
     assert file.sha256 == DIGEST and file.yanked and file.yanked_reason is None
     assert file.url == "https://index.invalid/f/a-1.0.tar.gz"

@@ -1,0 +1,546 @@
+"""Build dependencies: resolve them to exact wheels, prefer our own, fetch them once.
+
+PEP 517/518 build requirements (``build-system.requires``, then what
+``get_requires_for_build_wheel`` asks for) are resolved by ``uv pip
+compile`` into exact versions and wheel files with sha256 (pylock.toml
+output), binary wheels only, so resolving never runs any package's code:
+
+1. first over our own ``python`` repository alone (the wheels of the
+   projects reachable from the requirements, offered to uv as a flat
+   find-links folder): when that resolves, the whole build closure is from
+   source (``source: fromsource``);
+2. otherwise over the upstream index together with our repository; for each
+   pinned version a wheel of ours is used when we have a compatible one,
+   else the upstream wheel (``source: bootstrap``).
+
+uv runs with ``--no-config`` and the index passed explicitly, so no user or
+machine configuration leaks in.  Wheels are downloaded (sha256 checked) into
+a cache folder named by digest, so a repeated build costs nothing, and
+linked into each build's wheelhouse.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Literal
+
+import httpx
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import Tag, sys_tags
+from packaging.utils import parse_wheel_filename
+
+from fromsource.errors import BuildError, HashMismatchError
+from fromsource.names import ProjectName, Sha256, normalize
+from fromsource.provenance.statement import ResolvedDependency
+from fromsource.store.blobs import BlobStore, sha256_file
+from fromsource.store.catalog import FileInfo, project_files
+from fromsource.store.db import Database
+
+__all__ = [
+    "DependencyError",
+    "OwnRepository",
+    "ResolvedWheel",
+    "Resolver",
+    "WheelCache",
+    "best_wheel",
+    "check_requirements",
+    "parse_pylock",
+    "uv_binary",
+]
+
+Source = Literal["fromsource", "bootstrap"]
+_UV_TIMEOUT = 600
+
+
+class DependencyError(BuildError):
+    """Build requirements are unusable or cannot be resolved to wheels."""
+
+
+@dataclass(frozen=True)
+class ResolvedWheel:
+    """One exact build dependency: the wheel file, its digest and where it came from."""
+
+    project: ProjectName
+    version: str
+    filename: str
+    sha256: Sha256
+    url: str
+    source: Source
+
+    def dependency(self) -> ResolvedDependency:
+        """The provenance's view of this wheel."""
+        return ResolvedDependency(
+            self.filename, self.project, self.version, self.sha256, self.source, self.url
+        )
+
+    def to_json(self) -> dict[str, str]:
+        """A JSON-ready mapping (stored in the build's details)."""
+        return {
+            "project": self.project,
+            "version": self.version,
+            "filename": self.filename,
+            "sha256": self.sha256,
+            "url": self.url,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> ResolvedWheel:
+        """Parse what :meth:`to_json` wrote."""
+        source = str(data["source"])
+        if source not in ("fromsource", "bootstrap"):
+            raise DependencyError(f"unknown dependency source {source!r} in a stored build")
+        return cls(
+            ProjectName(str(data["project"])),
+            str(data["version"]),
+            str(data["filename"]),
+            Sha256(str(data["sha256"])),
+            str(data["url"]),
+            "fromsource" if source == "fromsource" else "bootstrap",
+        )
+
+
+@dataclass(frozen=True)
+class LockedWheel:
+    """One wheel file listed for a package in a pylock.toml."""
+
+    filename: str
+    url: str
+    sha256: Sha256
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    """One pinned package of a pylock.toml, with its candidate wheels."""
+
+    project: ProjectName
+    version: str
+    wheels: tuple[LockedWheel, ...]
+
+
+def check_requirements(requirements: Iterable[str], *, what: str) -> list[Requirement]:
+    """Parse build requirements; refuse URLs and anything that is not a PEP 508 requirement.
+
+    Direct references (``name @ URL``) would fetch code from outside any
+    index and escape the pinning; option lines would reconfigure the
+    resolver.  Raises DependencyError naming *what* (the sdist) on refusal.
+    """
+    parsed = []
+    for text in requirements:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as exc:
+            raise DependencyError(
+                f"{what}: build requirement {text!r} is not a valid PEP 508 requirement "
+                f"({exc}); the build was refused",
+                category="bad-build-requirement",
+                requirement=text,
+            ) from exc
+        if requirement.url:
+            raise DependencyError(
+                f"{what}: build requirement {text!r} points at a URL; only index "
+                "requirements can be pinned and attested, the build was refused",
+                category="bad-build-requirement",
+                requirement=text,
+            )
+        parsed.append(requirement)
+    return parsed
+
+
+def applicable(requirements: Iterable[Requirement]) -> list[Requirement]:
+    """Those of *requirements* whose marker holds for the running Python."""
+    return [r for r in requirements if r.marker is None or r.marker.evaluate()]
+
+
+def parse_pylock(text: str) -> list[LockedPackage]:
+    """The packages of a pylock.toml (PEP 751) written by ``uv pip compile``.
+
+    Raises DependencyError when a package lists no wheel with a sha256.
+    """
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DependencyError(f"the resolver wrote an unreadable pylock.toml ({exc})") from exc
+    packages = []
+    for entry in document.get("packages", []):
+        wheels = []
+        for wheel in entry.get("wheels", []):
+            url = str(wheel.get("url") or wheel.get("path") or "")
+            digest = (wheel.get("hashes") or {}).get("sha256")
+            name = str(wheel.get("name") or urllib.parse.unquote(url.rsplit("/", 1)[-1]))
+            if url and digest:
+                wheels.append(LockedWheel(name, url, Sha256(str(digest).lower())))
+        if not wheels:
+            raise DependencyError(
+                f"build dependency {entry.get('name')} {entry.get('version')} has no wheel "
+                "with a sha256; build it first (fromsource build --with-build-deps)",
+                category="build-deps-unresolvable",
+            )
+        packages.append(
+            LockedPackage(normalize(str(entry["name"])), str(entry["version"]), tuple(wheels))
+        )
+    return packages
+
+
+def best_wheel(filenames: Sequence[str], tags: Sequence[Tag]) -> int | None:
+    """The index of the filename whose tags rank best in *tags* (most preferred first)."""
+    rank = {tag: i for i, tag in enumerate(tags)}
+    best: tuple[int, int] | None = None
+    for index, filename in enumerate(filenames):
+        try:
+            wheel_tags = parse_wheel_filename(filename)[3]
+        except ValueError:
+            continue
+        scores = [rank[t] for t in wheel_tags if t in rank]
+        if scores and (best is None or min(scores) < best[0]):
+            best = (min(scores), index)
+    return None if best is None else best[1]
+
+
+def uv_binary() -> str:
+    """The uv executable that ships with fromsource (the ``uv`` dependency)."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("uv")
+        if found is None:
+            raise DependencyError(
+                "uv is not installed; it is a dependency of fromsource: reinstall fromsource"
+            ) from None
+        return found
+
+
+def _requires_dist(metadata: bytes) -> list[str]:
+    message = BytesParser().parsebytes(metadata, headersonly=True)
+    return [str(value) for value in message.get_all("Requires-Dist") or []]
+
+
+class OwnRepository:
+    """The wheels of our own ``python`` repository, offered to the resolver."""
+
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        *,
+        repo: str = "python",
+        public_url: str | None = None,
+        tags: Sequence[Tag] | None = None,
+    ) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.repo = repo
+        self.public_url = public_url.rstrip("/") + "/" if public_url else None
+        self.tags = list(tags) if tags is not None else list(sys_tags())
+
+    def wheels(self, project: str) -> list[FileInfo]:
+        """Our compatible, unyanked wheels of *project*."""
+        files = project_files(self.db, self.repo, normalize(project))
+        return [
+            f
+            for f in files
+            if f.kind == "wheel"
+            and not f.yanked
+            and best_wheel([f.filename], self.tags) is not None
+        ]
+
+    def closure(self, requirements: Iterable[Requirement]) -> list[FileInfo]:
+        """Our wheels of every project reachable from *requirements* through our wheels."""
+        seen: set[str] = set()
+        todo = [normalize(r.name) for r in requirements]
+        found: list[FileInfo] = []
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for info in self.wheels(name):
+                found.append(info)
+                if info.metadata_sha256 and self.blobs.exists(info.metadata_sha256):
+                    for text in _requires_dist(self.blobs.read_bytes(info.metadata_sha256)):
+                        try:
+                            todo.append(normalize(Requirement(text).name))
+                        except InvalidRequirement:
+                            continue
+        return found
+
+    def link_into(self, files: Iterable[FileInfo], folder: Path) -> None:
+        """Make *files* appear in *folder* (symlinks to local blobs, else copies)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for info in files:
+            target = folder / info.filename
+            if target.exists():
+                continue
+            local = self.blobs.local_path(info.sha256)
+            if local is not None:
+                target.symlink_to(local)
+            else:
+                target.write_bytes(self.blobs.read_bytes(info.sha256))
+
+    def uri(self, info: FileInfo) -> str:
+        """Where a client would fetch *info* from our index."""
+        path = f"{self.repo}/files/{info.project}/{info.version}/{info.filename}"
+        return f"{self.public_url}{path}" if self.public_url else f"fromsource:{path}"
+
+    def find(self, project: str, version: str) -> FileInfo | None:
+        """Our best wheel of *project* at exactly *version*, if any."""
+        candidates = [w for w in self.wheels(project) if w.version == version]
+        index = best_wheel([c.filename for c in candidates], self.tags)
+        return None if index is None else candidates[index]
+
+
+class WheelCache:
+    """Downloaded wheels by sha256, shared by every build (``<root>/ab/<sha256>/<file>``)."""
+
+    def __init__(self, root: Path, client: httpx.Client | None = None) -> None:
+        self.root = root
+        self.client = client
+
+    def path(self, wheel: ResolvedWheel) -> Path:
+        """Where *wheel* is (or will be) cached."""
+        return self.root / wheel.sha256[:2] / wheel.sha256 / wheel.filename
+
+    def fetch(self, wheel: ResolvedWheel, blobs: BlobStore | None = None) -> Path:
+        """The cached file of *wheel*, fetched first when absent.
+
+        Our own wheels come from *blobs*; others from their URL (http(s) or
+        file).  Raises HashMismatchError when the bytes are not the expected
+        ones (nothing is cached) and DependencyError when the fetch fails.
+        """
+        target = self.path(wheel)
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        try:
+            local = blobs.local_path(wheel.sha256) if blobs is not None else None
+            if wheel.source == "fromsource" and blobs is not None:
+                if local is not None:
+                    shutil.copyfile(local, tmp)
+                else:
+                    tmp.write_bytes(blobs.read_bytes(wheel.sha256))
+            else:
+                self._download(wheel.url, tmp)
+            actual, _size = sha256_file(tmp)
+            if actual != wheel.sha256:
+                raise HashMismatchError(
+                    f"{wheel.filename} from {wheel.url} has sha256 {actual}, the resolver "
+                    f"listed {wheel.sha256}; nothing was cached, the build was stopped",
+                    category="hash-mismatch",
+                    expected=wheel.sha256,
+                    actual=actual,
+                )
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def _download(self, url: str, dest: Path) -> None:
+        if url.startswith("file://"):
+            shutil.copyfile(urllib.parse.unquote(urllib.parse.urlsplit(url).path), dest)
+            return
+        client = self.client or httpx.Client(follow_redirects=True, timeout=60)
+        try:
+            with client.stream("GET", url) as response, dest.open("wb") as out:
+                response.raise_for_status()
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise DependencyError(
+                f"downloading build dependency {url} failed ({exc}); check the upstream "
+                "index and retry",
+                category="upstream-error",
+                url=url,
+            ) from exc
+        finally:
+            if self.client is None:
+                client.close()
+
+    def wheelhouse(
+        self, wheels: Sequence[ResolvedWheel], folder: Path, blobs: BlobStore | None = None
+    ) -> Path:
+        """Fill *folder* with *wheels* (links to the cache) and a hashed requirements.txt.
+
+        Returns the requirements file; installing from it with
+        ``--require-hashes`` installs exactly these files.
+        """
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for wheel in sorted(wheels, key=lambda w: w.project):
+            cached = self.fetch(wheel, blobs)
+            target = folder / wheel.filename
+            if not target.exists():
+                try:
+                    os.link(cached, target)
+                except OSError:
+                    shutil.copyfile(cached, target)
+            lines.append(f"{wheel.project}=={wheel.version} --hash=sha256:{wheel.sha256}")
+        requirements = folder / "requirements.txt"
+        requirements.write_text("\n".join(lines) + "\n")
+        return requirements
+
+
+class Resolver:
+    """Resolves build requirements to :class:`ResolvedWheel` values with ``uv pip compile``."""
+
+    def __init__(
+        self,
+        *,
+        upstream_url: str,
+        work_dir: Path,
+        own: OwnRepository | None = None,
+        uv_cache: Path | None = None,
+        python: str | None = None,
+        tags: Sequence[Tag] | None = None,
+    ) -> None:
+        self.upstream_url = upstream_url
+        self.work_dir = work_dir
+        self.own = own
+        self.uv_cache = uv_cache
+        self.python = python or sys.executable
+        self.tags = list(tags) if tags is not None else list(sys_tags())
+        self.log: list[str] = []
+
+    def resolve(self, requirements: Sequence[Requirement], *, what: str) -> list[ResolvedWheel]:
+        """Exact wheels for *requirements* and everything they need (see the module doc).
+
+        Raises DependencyError (category ``build-deps-unresolvable``) with
+        uv's message when no set of binary wheels satisfies them.
+        """
+        requirements = applicable(requirements)
+        if not requirements:
+            return []
+        own_dir = self.work_dir / "own-wheels"
+        own_files = self.own.closure(requirements) if self.own else []
+        if self.own and own_files:
+            self.own.link_into(own_files, own_dir)
+            only_ours = self._compile(requirements, own_dir, offline=True, what=what)
+            if only_ours is not None:
+                return self._choose(only_ours, own_dir, what)
+        locked = self._compile(
+            requirements, own_dir if own_files else None, offline=False, what=what
+        )
+        assert locked is not None  # an online failure raised
+        return self._choose(locked, own_dir, what)
+
+    def _compile(
+        self,
+        requirements: Sequence[Requirement],
+        find_links: Path | None,
+        *,
+        offline: bool,
+        what: str,
+    ) -> list[LockedPackage] | None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        source = self.work_dir / "build-requirements.in"
+        source.write_text("".join(f"{r}\n" for r in requirements))
+        output = self.work_dir / "pylock.toml"
+        output.unlink(missing_ok=True)
+        command = [
+            uv_binary(),
+            "pip",
+            "compile",
+            "--no-config",
+            "--quiet",
+            "--only-binary",
+            ":all:",
+            "--format",
+            "pylock.toml",
+            "--no-header",
+            "--python",
+            self.python,
+            "-o",
+            str(output),
+            str(source),
+        ]
+        command += ["--no-index"] if offline else ["--index-url", self.upstream_url]
+        if find_links is not None:
+            command += ["--find-links", str(find_links)]
+        command += ["--cache-dir", str(self.uv_cache)] if self.uv_cache else ["--no-cache"]
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
+        self.log.append("$ uv pip compile " + ("(own repository only)" if offline else ""))
+        try:
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=environment,
+                timeout=_UV_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DependencyError(
+                f"{what}: the resolver (uv) could not run ({exc})", category="internal"
+            ) from exc
+        if done.returncode != 0:
+            message = (done.stderr or done.stdout).strip()
+            self.log.append(message)
+            if offline:
+                return None
+            raise DependencyError(
+                f"{what}: build requirements {', '.join(map(str, requirements))} cannot be "
+                f"resolved to wheels from the upstream index or our python repository: "
+                f"{message[-2000:]}",
+                category="build-deps-unresolvable",
+            )
+        return parse_pylock(output.read_text())
+
+    def _choose(
+        self, locked: Sequence[LockedPackage], own_dir: Path, what: str
+    ) -> list[ResolvedWheel]:
+        chosen = []
+        for package in locked:
+            ours = self.own.find(package.project, package.version) if self.own else None
+            if ours is not None:
+                chosen.append(
+                    ResolvedWheel(
+                        package.project,
+                        package.version,
+                        ours.filename,
+                        ours.sha256,
+                        self.own.uri(ours) if self.own else "",
+                        "fromsource",
+                    )
+                )
+                continue
+            remote = [w for w in package.wheels if not w.url.startswith(own_dir.as_uri())]
+            index = best_wheel([w.filename for w in remote], self.tags)
+            if index is None:
+                raise DependencyError(
+                    f"{what}: no wheel of build dependency {package.project} "
+                    f"{package.version} fits this Python ({self.tags[0]}); build it first",
+                    category="build-deps-unresolvable",
+                )
+            wheel = remote[index]
+            chosen.append(
+                ResolvedWheel(
+                    package.project,
+                    package.version,
+                    wheel.filename,
+                    wheel.sha256,
+                    wheel.url,
+                    "bootstrap",
+                )
+            )
+        return sorted(chosen, key=lambda w: w.project)
+
+
+def satisfied(requirements: Iterable[Requirement], installed: Iterable[ResolvedWheel]) -> bool:
+    """Whether every applicable requirement is met by a wheel of *installed*."""
+    versions = {w.project: w.version for w in installed}
+    for requirement in applicable(requirements):
+        version = versions.get(normalize(requirement.name))
+        if version is None or not requirement.specifier.contains(version, prereleases=True):
+            return False
+    return True

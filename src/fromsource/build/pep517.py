@@ -1,0 +1,439 @@
+"""PEP 517 builds inside the sandbox: a fresh venv, pinned wheels, the backend's hooks.
+
+A :class:`BuildEnvironment` owns one build's host work tree::
+
+    <work>/build/        seen at /fromsource/build (writable): src/, venv/, home/, tmp/, out/
+    <work>/tools/        seen at /fromsource/tools (read-only): compiler wrappers, hook runner
+    <work>/wheelhouse/   seen at /fromsource/wheelhouse (read-only): the pinned wheels
+    <work>/logs/         host only: the output of every command
+
+Every step runs in the sandbox with a cleared environment (SOURCE_DATE_EPOCH,
+PYTHONHASHSEED=0, LC_ALL=C.UTF-8, TZ=UTC, no pip or uv configuration, CC and
+CXX set to the compiler wrapper of :mod:`fromsource.build.ccwrap`): create
+the venv from the base Python, install the pinned wheels offline with
+``uv pip sync --require-hashes``, then call ``get_requires_for_build_wheel``
+and ``build_wheel`` through :mod:`pyproject_hooks` with no build isolation.
+The hook caller's subprocess runner translates its paths into the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from pyproject_hooks import (
+    BackendUnavailable,
+    BuildBackendHookCaller,
+    HookMissing,
+    UnsupportedOperation,
+)
+
+from fromsource.build import ccwrap
+from fromsource.build.deps import DependencyError
+from fromsource.build.sandbox import (
+    TOOLS_ROOT,
+    Bind,
+    RunResult,
+    Sandbox,
+    SandboxLimits,
+    SandboxTimeout,
+    Tool,
+)
+from fromsource.errors import BuildError, SandboxError
+
+__all__ = [
+    "LEGACY_BACKEND",
+    "LEGACY_REQUIRES",
+    "BuildEnvironment",
+    "BuildSystem",
+    "HookError",
+    "base_python",
+    "build_environ",
+    "read_build_system",
+]
+
+LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
+LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
+"""PEP 517's defaults for a source tree without a ``[build-system]`` table."""
+
+WHEELHOUSE = "/fromsource/wheelhouse"
+CONTROL = "/fromsource/control"
+_WRAPPER_NAMES = ("cc", "gcc", "c++", "g++")
+
+
+class HookError(BuildError):
+    """A build step failed inside the sandbox (the backend, the venv or the install)."""
+
+
+@dataclass(frozen=True)
+class BuildSystem:
+    """A source tree's ``[build-system]``: requirements, backend, in-tree backend path."""
+
+    requires: tuple[str, ...]
+    backend: str
+    backend_path: tuple[str, ...] = ()
+    declared: bool = True
+
+
+def read_build_system(tree: Path) -> BuildSystem:
+    """The build system of the source *tree* (PEP 517/518 defaults when undeclared).
+
+    Raises DependencyError (category ``bad-pyproject``) for an unreadable
+    pyproject.toml or a malformed ``[build-system]`` table.
+    """
+    path = tree / "pyproject.toml"
+    if not path.is_file():
+        return BuildSystem(LEGACY_REQUIRES, LEGACY_BACKEND, (), declared=False)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise DependencyError(
+            f"{tree.name}/pyproject.toml is not valid TOML ({exc}); the sdist cannot be built",
+            category="bad-pyproject",
+        ) from exc
+    table = document.get("build-system")
+    if table is None:
+        return BuildSystem(LEGACY_REQUIRES, LEGACY_BACKEND, (), declared=False)
+    requires = table.get("requires", [])
+    backend = table.get("build-backend", LEGACY_BACKEND)
+    backend_path = table.get("backend-path", [])
+    if (
+        not isinstance(requires, list)
+        or not all(isinstance(r, str) for r in requires)
+        or not isinstance(backend, str)
+        or not isinstance(backend_path, list)
+        or not all(isinstance(p, str) for p in backend_path)
+    ):
+        raise DependencyError(
+            f"{tree.name}/pyproject.toml: [build-system] must have a list of strings "
+            "'requires', a string 'build-backend' and a list of strings 'backend-path'",
+            category="bad-pyproject",
+        )
+    return BuildSystem(tuple(requires), backend, tuple(backend_path), declared=True)
+
+
+def base_python() -> Path:
+    """The base interpreter builds run with (the one under this venv)."""
+    return Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+
+
+def build_environ(
+    *, root: str, tools: str, epoch: int, real_cc: str, real_cxx: str, host_root: str | None
+) -> dict[str, str]:
+    """The whole environment of a sandboxed build step (nothing is inherited)."""
+    venv = f"{root}/venv"
+    env = {
+        "PATH": f"{tools}/bin:{venv}/bin:/usr/local/bin:/usr/bin:/bin",
+        "HOME": f"{root}/home",
+        "TMPDIR": f"{root}/tmp",
+        "SOURCE_DATE_EPOCH": str(epoch),
+        "PYTHONHASHSEED": "0",
+        "PYTHONNOUSERSITE": "1",
+        "LC_ALL": "C.UTF-8",
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+        "TERM": "dumb",
+        "USER": "builder",
+        "LOGNAME": "builder",
+        "VIRTUAL_ENV": venv,
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_INPUT": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "UV_NO_CONFIG": "1",
+        "UV_OFFLINE": "1",
+        "CARGO_NET_OFFLINE": "true",
+        "CC": f"{tools}/bin/cc",
+        "CXX": f"{tools}/bin/c++",
+        "FROMSOURCE_REAL_CC": real_cc,
+        "FROMSOURCE_REAL_CXX": real_cxx,
+    }
+    if host_root:  # no fixed path (unshare/none): map the host tree onto it for the compiler
+        env["FROMSOURCE_PREFIX_MAP"] = f"{host_root}=/fromsource/build"
+    return env
+
+
+class BuildEnvironment:
+    """One build's work tree, sandbox and venv; its methods are the build steps.
+
+    Every step appends its output to :attr:`log_path`; a failing step raises
+    HookError (category ``build-failed``, ``timeout`` or ``process-limit``)
+    carrying the tail of that output.
+    """
+
+    def __init__(
+        self,
+        work: Path,
+        *,
+        tool: Tool,
+        limits: SandboxLimits,
+        epoch: int,
+        uv: str,
+    ) -> None:
+        self.work = work.resolve()
+        self.build_root = self.work / "build"
+        self.tools = self.work / "tools"
+        self.wheelhouse = self.work / "wheelhouse"
+        self.log_path = self.work / "logs" / "build.log"
+        for folder in (self.build_root, self.tools / "bin", self.wheelhouse, self.log_path.parent):
+            folder.mkdir(parents=True, exist_ok=True)
+        for name in ("home", "tmp", "out", "src"):
+            (self.build_root / name).mkdir(exist_ok=True)
+        binds = [Bind(self.tools, TOOLS_ROOT), Bind(self.wheelhouse, WHEELHOUSE)]
+        self.uv_inside = uv
+        if tool == "bwrap":
+            (self.tools / "uv").touch()
+            binds.append(Bind(Path(uv), f"{TOOLS_ROOT}/uv"))
+            self.uv_inside = f"{TOOLS_ROOT}/uv"
+        self.sandbox = Sandbox(self.build_root, tool=tool, limits=limits, binds=binds)
+        self.python = base_python()
+        self._write_tools()
+        self.env = build_environ(
+            root=self.sandbox.root,
+            tools=self.sandbox.inside(self.tools),
+            epoch=epoch,
+            real_cc=shutil.which("gcc") or shutil.which("cc") or "cc",
+            real_cxx=shutil.which("g++") or shutil.which("c++") or "c++",
+            host_root=None if tool == "bwrap" else str(self.build_root),
+        )
+
+    @property
+    def src(self) -> Path:
+        """Where the sdist is unpacked (host path)."""
+        return self.build_root / "src"
+
+    @property
+    def venv(self) -> str:
+        """The venv as seen inside the sandbox."""
+        return f"{self.sandbox.root}/venv"
+
+    def _write_tools(self) -> None:
+        wrapper = Path(ccwrap.__file__).read_text(encoding="utf-8")
+        script = f"#!{self.python} -IS\n{wrapper}"
+        for name in _WRAPPER_NAMES:
+            path = self.tools / "bin" / name
+            path.write_text(script, encoding="utf-8")
+            path.chmod(0o755)
+        runner = resources.files("pyproject_hooks._in_process") / "_in_process.py"
+        (self.tools / "_in_process.py").write_text(runner.read_text(encoding="utf-8"))
+
+    def _run(
+        self,
+        what: str,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        binds: Sequence[Bind] = (),
+    ) -> RunResult:
+        with self.log_path.open("a", encoding="utf-8") as log:
+            log.write(f"\n$ {what}\n")
+        result = self.sandbox.run(
+            argv,
+            cwd=cwd or self.sandbox.root,
+            env=env or self.env,
+            log=self.log_path,
+            binds=binds,
+        )
+        if result.ok:
+            return result
+        if result.timed_out:
+            raise SandboxTimeout(
+                f"{what} ran past the {self.sandbox.limits.timeout_seconds:.0f} s limit and was "
+                "killed; raise --timeout if the package is known to build slowly",
+                category="timeout",
+            )
+        if result.process_limit_hit:
+            raise SandboxError(
+                f"{what} started more than {self.sandbox.limits.max_processes} processes and "
+                "was killed",
+                category="process-limit",
+            )
+        raise HookError(
+            f"{what} failed with exit status {result.returncode}:\n{_last_lines(result.output)}",
+            category="build-failed",
+        )
+
+    def create_venv(self) -> None:
+        """Create the build venv (no pip) from the base Python."""
+        self._run("create venv", [str(self.python), "-m", "venv", "--without-pip", self.venv])
+
+    def install(self, requirements: Path) -> None:
+        """Make the venv hold exactly the hashed pins of *requirements* (a wheelhouse file)."""
+        if not requirements.read_text().strip():
+            return
+        self._run(
+            "install build dependencies",
+            [
+                self.uv_inside,
+                "pip",
+                "sync",
+                "--offline",
+                "--no-index",
+                "--no-config",
+                "--no-cache",
+                "--quiet",
+                "--require-hashes",
+                "--link-mode",
+                "copy",
+                "--find-links",
+                self.sandbox.inside(self.wheelhouse),
+                "--python",
+                f"{self.venv}/bin/python",
+                self.sandbox.inside(requirements),
+            ],
+        )
+
+    def _caller(self, tree: Path, system: BuildSystem) -> BuildBackendHookCaller:
+        return BuildBackendHookCaller(
+            self.sandbox.inside(tree),
+            system.backend,
+            backend_path=list(system.backend_path) or None,
+            runner=self._hook_runner,
+            python_executable=f"{self.venv}/bin/python",
+        )
+
+    def get_requires(self, tree: Path, system: BuildSystem) -> list[str]:
+        """What the backend's ``get_requires_for_build_wheel`` asks for."""
+        result = self._call(tree, system, "get_requires_for_build_wheel", None)
+        if not isinstance(result, list) or not all(isinstance(r, str) for r in result):
+            raise HookError(
+                f"get_requires_for_build_wheel returned {result!r}, not a list of strings",
+                category="build-failed",
+            )
+        return result
+
+    def build_wheel(self, tree: Path, system: BuildSystem, dest: Path) -> Path:
+        """Run ``build_wheel``; copy the wheel out of the sandbox into *dest* and return it.
+
+        The copy is read without following links, so a build cannot make the
+        host read a file outside its tree.
+        """
+        out = self.build_root / "out"
+        name = self._call(tree, system, "build_wheel", self.sandbox.inside(out))
+        if not isinstance(name, str) or "/" in name or not name.endswith(".whl"):
+            raise HookError(
+                f"build_wheel returned {name!r}, not a wheel filename", category="build-failed"
+            )
+        dest.mkdir(parents=True, exist_ok=True)
+        _copy_out(self.build_root, ("out", name), dest / name)
+        return dest / name
+
+    def _call(self, tree: Path, system: BuildSystem, hook: str, arg: str | None) -> object:
+        caller = self._caller(tree, system)
+        try:
+            if hook == "build_wheel":
+                assert arg is not None
+                return caller.build_wheel(arg)
+            return caller.get_requires_for_build_wheel()
+        except BackendUnavailable as exc:
+            raise HookError(
+                f"the build backend {system.backend!r} could not be imported: "
+                f"{_last_lines(exc.traceback)}",
+                category="build-failed",
+            ) from exc
+        except (HookMissing, UnsupportedOperation) as exc:
+            raise HookError(
+                f"the build backend {system.backend!r} cannot run {hook} ({exc})",
+                category="build-failed",
+            ) from exc
+
+    def _hook_runner(
+        self,
+        cmd: Sequence[str],
+        cwd: str | None = None,
+        extra_environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """pyproject_hooks' subprocess runner: the same command, inside the sandbox."""
+        python, _script, hook, control = cmd
+        control_dir = Path(control)
+        binds: list[Bind] = []
+        if self.sandbox.tool == "bwrap":
+            binds = [Bind(control_dir, CONTROL, writable=True)]
+            control = CONTROL
+        script = self.sandbox.inside(self.tools / "_in_process.py")
+        self._run(
+            hook,
+            [python, script, hook, control],
+            cwd=cwd,
+            env={**self.env, **(extra_environ or {})},
+            binds=binds,
+        )
+        _clean_hook_output(control_dir, self.log_path)
+
+
+def _clean_hook_output(control_dir: Path, log_path: Path) -> None:
+    """Re-write output.json as a plain file of ours, moving its warnings into the log.
+
+    The hook wrote it inside the sandbox: never follow a link it might have
+    planted, and keep backend warnings out of the host's warning machinery.
+    """
+    fd = os.open(control_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        data = _read_nofollow(fd, "output.json")
+    finally:
+        os.close(fd)
+    if data is None:
+        return
+    try:
+        document = json.loads(data)
+    except ValueError:
+        document = {}
+    if not isinstance(document, dict):
+        document = {}
+    warnings = document.pop("warnings", [])
+    if warnings:
+        with log_path.open("a", encoding="utf-8") as log:
+            for warning in warnings:
+                log.write(f"backend warning: {warning.get('message', warning)}\n")
+    target = control_dir / "output.json"
+    target.unlink(missing_ok=True)
+    target.write_text(json.dumps(document))
+
+
+def _read_nofollow(dir_fd: int, name: str) -> bytes | None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HookError(f"the build left {name} as a link or unreadable ({exc})") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise HookError(f"the build left {name} as something other than a file")
+        return handle.read()
+
+
+def _copy_out(root: Path, parts: Sequence[str], dest: Path) -> None:
+    """Copy ``root/parts...`` to *dest* without following any link below *root*."""
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        for part in parts[:-1]:
+            fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
+        file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fds[-1])
+        with os.fdopen(file_fd, "rb") as src:
+            if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+                raise OSError(f"{parts[-1]} is not a regular file")
+            with dest.open("wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+    except OSError as exc:
+        raise HookError(
+            f"the backend reported {'/'.join(parts)} but it is missing, a link or not a "
+            f"regular file ({exc}); nothing was taken from the sandbox",
+            category="build-failed",
+        ) from exc
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _last_lines(text: str, count: int = 30) -> str:
+    return "\n".join(text.rstrip().splitlines()[-count:])

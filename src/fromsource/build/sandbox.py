@@ -1,0 +1,454 @@
+"""Run one build command in a sandbox: no network, a fixed path, limits.
+
+The sandbox of a build is its host work tree bound at one fixed path,
+:data:`BUILD_ROOT` (``/fromsource/build``), the same for every build, so paths
+that end up in compiled code or generated files do not depend on where the
+host put the work tree (DESIGN.md "The build pipeline", step 5; the recipe in
+``../shared/corpus/README.md``).  With bubblewrap (``bwrap``):
+
+- user, pid, uts, ipc and network namespaces are unshared (no network at all,
+  only a loopback that is down); the user namespace also drops every
+  capability, even when the server runs as root;
+- ``/usr`` (and the ``/bin``, ``/lib*`` links), a short list of ``/etc``
+  files and the Python prefix are bound read-only one by one, plus the
+  caller's read-only binds; nothing else of the host exists (no data dir, no
+  signing key, no database, no home);
+- the environment is cleared and set by the caller; umask 022;
+- a wall-clock timeout kills the whole process tree, an address-space limit
+  (RLIMIT_AS, per process), a file-size limit and a process-count watchdog
+  (processes in the sandbox's pid namespace, checked several times a second:
+  RLIMIT_NPROC cannot bind a server running as root) apply.
+
+Without bwrap, ``unshare`` gives a network and pid namespace but no fixed
+path; without either, a build runs only when the caller allows it, and
+:class:`SandboxFacts` says so (the provenance carries these facts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from fromsource.errors import SandboxError
+
+__all__ = [
+    "BUILD_ROOT",
+    "TOOLS_ROOT",
+    "Bind",
+    "RunResult",
+    "Sandbox",
+    "SandboxFacts",
+    "SandboxLimits",
+    "SandboxTimeout",
+    "Tool",
+    "bwrap_command",
+    "choose_tool",
+    "tool_available",
+]
+
+BUILD_ROOT = "/fromsource/build"
+"""Where a build's writable work tree is seen inside the sandbox."""
+
+TOOLS_ROOT = "/fromsource/tools"
+"""Where the read-only helpers (compiler wrapper, hook runner, uv) are seen."""
+
+Tool = Literal["bwrap", "unshare", "none"]
+
+_SANDBOX_UID = 65534  # "nobody": the build never runs as root inside the sandbox
+_HOSTNAME = "fromsource-build"
+_ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "os-release",
+    "debian_version",
+    "protocols",
+    "services",
+    "mime.types",
+)
+_TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+_POLL_SECONDS = 0.2
+_OUTPUT_LIMIT = 256 * 1024
+
+# Runs before bwrap/unshare: sets the limits every sandboxed process inherits.
+_LAUNCHER = """
+import os, resource, sys
+mem, fsize = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+os.umask(0o022)
+os.execvp(sys.argv[3], sys.argv[3:])
+"""
+
+
+class SandboxTimeout(SandboxError):
+    """A sandboxed command ran past its wall-clock limit and was killed."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """The limits of one sandboxed build (each command gets the full timeout)."""
+
+    timeout_seconds: float = 1800.0
+    memory_bytes: int = 4 << 30
+    max_processes: int = 512
+    max_file_bytes: int = 4 << 30
+
+
+@dataclass(frozen=True)
+class SandboxFacts:
+    """What the provenance says about the sandbox a build ran in."""
+
+    tool: Tool
+    isolated: bool
+    network: Literal["none", "host"]
+    build_path: str | None
+    limits: SandboxLimits
+
+    def to_json(self) -> dict[str, object]:
+        """The facts as the statement's ``internalParameters.sandbox``."""
+        return {
+            "isolated": self.isolated,
+            "tool": self.tool,
+            "network": self.network,
+            "build_path": self.build_path,
+            "timeout_seconds": self.limits.timeout_seconds,
+            "memory_limit_bytes": self.limits.memory_bytes,
+            "max_processes": self.limits.max_processes,
+        }
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A host path made visible at *target* inside the sandbox."""
+
+    source: Path
+    target: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a sandboxed command ended; *output* is the tail of stdout+stderr."""
+
+    returncode: int
+    output: str
+    seconds: float
+    timed_out: bool = False
+    process_limit_hit: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the command exited with status 0 within its limits."""
+        return self.returncode == 0 and not self.timed_out and not self.process_limit_hit
+
+
+def _system_binds(python_prefix: Path) -> list[str]:
+    """bwrap arguments for the read-only system: /usr, top-level links, /etc files, Python."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in _TOP_LEVEL:
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), str(host)]
+    for name in _ETC_FILES:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    prefix = python_prefix.resolve()
+    if not prefix.is_relative_to("/usr"):
+        args += ["--ro-bind", str(prefix), str(prefix)]
+    return args
+
+
+def bwrap_command(
+    argv: Sequence[str],
+    *,
+    binds: Sequence[Bind],
+    env: Mapping[str, str],
+    cwd: str,
+    python_prefix: Path,
+) -> list[str]:
+    """The bwrap command line that runs *argv* in a fresh sandbox (pure but for reading links).
+
+    *binds* are mounted in order after the system, so a later bind may sit
+    inside an earlier one.
+    """
+    args = [
+        shutil.which("bwrap") or "bwrap",
+        "--unshare-user",
+        "--uid",
+        str(_SANDBOX_UID),
+        "--gid",
+        str(_SANDBOX_UID),
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-uts",
+        "--unshare-ipc",
+        "--unshare-cgroup-try",
+        "--disable-userns",
+        "--hostname",
+        _HOSTNAME,
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+    ]
+    args += _system_binds(python_prefix)
+    for bind in binds:
+        args += ["--bind" if bind.writable else "--ro-bind", str(bind.source), bind.target]
+    for key, value in sorted(env.items()):
+        args += ["--setenv", key, value]
+    args += ["--chdir", cwd, "--", *argv]
+    return args
+
+
+def unshare_command(argv: Sequence[str]) -> list[str]:
+    """The unshare command line: new user, network, pid and mount namespaces."""
+    return [
+        shutil.which("unshare") or "unshare",
+        "--user",
+        "--map-root-user",
+        "--net",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount",
+        "--mount-proc",
+        "--",
+        *argv,
+    ]
+
+
+@cache
+def tool_available(tool: Tool) -> bool:
+    """Whether *tool* can create its namespaces on this machine (asked once per process)."""
+    true = shutil.which("true") or "/bin/true"
+    if tool == "bwrap":
+        if shutil.which("bwrap") is None:
+            return False
+        cmd = bwrap_command([true], binds=(), env={}, cwd="/", python_prefix=Path(sys.base_prefix))
+    elif tool == "unshare":
+        if shutil.which("unshare") is None:
+            return False
+        cmd = unshare_command([true])
+    else:
+        return True
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def choose_tool(*, allow_unsandboxed: bool = False, prefer: Tool | None = None) -> Tool:
+    """The best isolation available: bwrap, else unshare; "none" only if allowed.
+
+    Raises SandboxError when neither works and *allow_unsandboxed* is false.
+    """
+    order: tuple[Tool, ...] = (prefer,) if prefer else ("bwrap", "unshare")
+    for tool in order:
+        if tool == "none" or tool_available(tool):
+            if tool == "none" and not allow_unsandboxed:
+                break
+            return tool
+    if allow_unsandboxed:
+        return "none"
+    raise SandboxError(
+        "no build sandbox is available: bubblewrap (bwrap) and unshare cannot create "
+        "namespaces here; install the Debian package bubblewrap (the setup script does), "
+        "or pass --allow-unsandboxed to build without isolation (the provenance will say so)",
+        tried=list(order),
+    )
+
+
+def _pid_namespace(pid: int) -> str | None:
+    """The pid namespace of *pid*'s first child (bwrap's and unshare's namespace init)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return os.readlink(f"/proc/{children[0]}/ns/pid") if children else None
+    except (OSError, IndexError):
+        return None
+
+
+def _count_in_namespace(namespace: str) -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == namespace:
+                    count += 1
+            except OSError:
+                continue
+    return count
+
+
+class Sandbox:
+    """The sandbox of one build: *host_root* seen at :data:`BUILD_ROOT`.
+
+    With tool "unshare" or "none" there is no mount namespace, so paths inside
+    are the host paths; :meth:`inside` translates either way.
+    """
+
+    def __init__(
+        self,
+        host_root: Path,
+        *,
+        tool: Tool,
+        limits: SandboxLimits = SandboxLimits(),
+        binds: Sequence[Bind] = (),
+    ) -> None:
+        self.host_root = host_root.resolve()
+        self.tool: Tool = tool
+        self.limits = limits
+        self.binds = tuple(binds)
+
+    @property
+    def facts(self) -> SandboxFacts:
+        """The facts the provenance records."""
+        return SandboxFacts(
+            tool=self.tool,
+            isolated=self.tool != "none",
+            network="host" if self.tool == "none" else "none",
+            build_path=BUILD_ROOT if self.tool == "bwrap" else None,
+            limits=self.limits,
+        )
+
+    def inside(self, host: Path) -> str:
+        """The path at which the host path *host* is seen inside the sandbox."""
+        host = host.resolve()
+        if self.tool != "bwrap":
+            return str(host)
+        for bind in self.binds:
+            if host.is_relative_to(bind.source.resolve()):
+                rel = host.relative_to(bind.source.resolve())
+                return bind.target if rel == Path() else f"{bind.target}/{rel}"
+        if host.is_relative_to(self.host_root):
+            rel = host.relative_to(self.host_root)
+            return BUILD_ROOT if rel == Path() else f"{BUILD_ROOT}/{rel}"
+        raise SandboxError(f"{host} is not visible inside the sandbox of {self.host_root}")
+
+    @property
+    def root(self) -> str:
+        """The build root as seen inside the sandbox."""
+        return self.inside(self.host_root)
+
+    def command(
+        self, argv: Sequence[str], *, cwd: str, env: Mapping[str, str], binds: Sequence[Bind] = ()
+    ) -> list[str]:
+        """The full host command line for *argv*, limits launcher included."""
+        if self.tool == "bwrap":
+            all_binds = [Bind(self.host_root, BUILD_ROOT, True), *self.binds, *binds]
+            inner = bwrap_command(
+                argv, binds=all_binds, env=env, cwd=cwd, python_prefix=Path(sys.base_prefix)
+            )
+        elif self.tool == "unshare":
+            inner = unshare_command(argv)
+        else:
+            inner = list(argv)
+        limits = [str(self.limits.memory_bytes), str(self.limits.max_file_bytes)]
+        return [sys.executable, "-I", "-S", "-c", _LAUNCHER, *limits, *inner]
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str,
+        env: Mapping[str, str],
+        log: Path,
+        binds: Sequence[Bind] = (),
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Run *argv* in the sandbox; stdout and stderr go to *log* (appended).
+
+        Returns a RunResult; never raises for the command's own failure.  The
+        whole process tree is killed at the timeout or past the process limit.
+        Raises SandboxError when the sandbox itself cannot be started.
+        """
+        command = self.command(argv, cwd=cwd, env=env, binds=binds)
+        limit = self.limits.timeout_seconds if timeout is None else timeout
+        start = time.monotonic()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            offset = out.tell()
+            try:
+                process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=cwd if self.tool != "bwrap" else "/",
+                    env=dict(env) if self.tool != "bwrap" else {},
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise SandboxError(
+                    f"could not start the sandbox ({self.tool}): {exc}; check that it is installed",
+                    tool=self.tool,
+                ) from exc
+            timed_out, over_limit = self._supervise(process, start + limit)
+        seconds = time.monotonic() - start
+        output = _tail(log, offset)
+        if timed_out:
+            output += f"\n[fromsource] killed after {limit:.0f} s (wall-clock limit)\n"
+        if over_limit:
+            output += f"\n[fromsource] killed: more than {self.limits.max_processes} processes\n"
+        returncode = process.returncode if process.returncode is not None else -9
+        return RunResult(returncode, output, seconds, timed_out, over_limit)
+
+    def _supervise(self, process: subprocess.Popen[bytes], deadline: float) -> tuple[bool, bool]:
+        """Wait for *process*; kill its tree at *deadline* or past the process limit."""
+        namespace: str | None = None
+        watch = self.tool != "none"
+        while True:
+            try:
+                process.wait(timeout=_POLL_SECONDS)
+                return False, False
+            except subprocess.TimeoutExpired:
+                pass
+            if time.monotonic() >= deadline:
+                _kill_tree(process)
+                return True, False
+            if watch and namespace is None:
+                namespace = _pid_namespace(process.pid)
+            if namespace and _count_in_namespace(namespace) > self.limits.max_processes:
+                _kill_tree(process)
+                return False, True
+
+
+def _kill_tree(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group; bwrap's pid-namespace init takes the rest with it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def _tail(log: Path, offset: int) -> str:
+    with log.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        end = handle.tell()
+        start = max(offset, end - _OUTPUT_LIMIT)
+        handle.seek(start)
+        data = handle.read()
+    text = data.decode("utf-8", "replace")
+    return text if start == offset else "[... output cut ...]\n" + text

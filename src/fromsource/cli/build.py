@@ -1,0 +1,372 @@
+"""``fromsource build``, ``rebuild --check`` and ``builds list|show``.
+
+Thin: parse, build a :class:`~fromsource.build.pipeline.BuildContext` from
+the settings, call the pipeline, print.  Progress goes to stderr (a live
+display on a TTY, one line per finished build otherwise); results go to
+stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Self
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fromsource.build.batch import build_many, rebuild_check
+from fromsource.build.history import get_build, list_builds
+from fromsource.build.outcome import STEPS, BuildOutcome, ProgressEvent
+from fromsource.build.pipeline import BuildContext
+from fromsource.build.sandbox import SandboxLimits
+from fromsource.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_ERROR,
+    EXIT_FINDINGS,
+    err,
+    handle_errors,
+    out,
+    print_json,
+    settings_from,
+)
+from fromsource.config import REPOSITORIES
+from fromsource.store.db import open_database
+
+__all__ = ["build", "builds", "rebuild"]
+
+_MIB = 1 << 20
+
+
+class _Display:
+    """Progress for many concurrent builds: a rich live view on a TTY, plain lines otherwise."""
+
+    def __init__(self, console: Console, live: bool, quiet: bool) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.lock = threading.Lock()
+        self.progress = (
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=20),
+                TextColumn("{task.fields[step]}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            )
+            if live and not quiet
+            else None
+        )
+        self.tasks: dict[tuple[str, str], TaskID] = {}
+
+    def __enter__(self) -> Self:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        with self.lock:
+            name = f"{event.project} {event.version}"
+            if self.progress is None:
+                if event.step == "" and not self.quiet:
+                    detail = event.message if event.state != "failed" else "(see below)"
+                    self.console.print(f"{name}: {event.state} {detail}", highlight=False)
+                return
+            node = (event.project, event.version)
+            if node not in self.tasks:
+                self.tasks[node] = self.progress.add_task(name, total=len(STEPS), step="queued")
+            task = self.tasks[node]
+            if event.step and event.state == "start":
+                self.progress.update(task, step=event.step)
+            elif event.step and event.state == "done":
+                self.progress.advance(task)
+            elif not event.step:
+                self.progress.update(task, completed=len(STEPS), step=event.state)
+
+
+def _limits(timeout: float, memory: int, processes: int) -> SandboxLimits:
+    return SandboxLimits(
+        timeout_seconds=timeout, memory_bytes=memory * _MIB, max_processes=processes
+    )
+
+
+def _summary(outcomes: Sequence[BuildOutcome]) -> Table:
+    table = Table(title="builds")
+    for column in ("project", "version", "status", "category", "seconds", "wheel", "build"):
+        table.add_column(column, justify="right" if column in ("seconds", "build") else "left")
+    for outcome in sorted(outcomes, key=lambda o: (o.project, o.version)):
+        style = {"succeeded": "green", "failed": "red", "skipped": "yellow"}.get(outcome.status)
+        table.add_row(
+            outcome.project,
+            outcome.version,
+            f"[{style}]{outcome.status}[/]",
+            outcome.category or "",
+            f"{outcome.seconds:.1f}",
+            outcome.wheel or "",
+            str(outcome.build_id or ""),
+        )
+    return table
+
+
+def _failures(outcomes: Sequence[BuildOutcome]) -> None:
+    """One paragraph per failed build, on stderr, with where to read its log."""
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            err.print(
+                f"{outcome.project} {outcome.version} failed [{outcome.category}]: "
+                f"{outcome.message}\n  log: fromsource builds show {outcome.build_id}",
+                highlight=False,
+                markup=False,
+            )
+
+
+def _sandbox_options(func: click.decorators.FC) -> click.decorators.FC:
+    options = [
+        click.option(
+            "--upstream",
+            metavar="URL",
+            help="Upstream simple index (default: FROMSOURCE_UPSTREAM, else pip's index).",
+        ),
+        click.option(
+            "--allow-unsandboxed",
+            is_flag=True,
+            help="Build even when no sandbox is available (the provenance says so).",
+        ),
+        click.option(
+            "--timeout",
+            type=float,
+            default=1800.0,
+            show_default=True,
+            help="Wall-clock seconds per sandboxed step.",
+        ),
+        click.option(
+            "--memory",
+            type=int,
+            default=4096,
+            show_default=True,
+            help="Address-space limit per build process, in MB.",
+        ),
+        click.option(
+            "--max-processes",
+            type=int,
+            default=512,
+            show_default=True,
+            help="Processes a build may run at once.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.command(
+    help="Build REQUIREMENTS (name==version, or name / name>=x for the newest match) from "
+    "their upstream sdists in the sandbox, and publish the wheels with SBOM and signed "
+    "provenance.\n\n" + EXIT_CODES_HELP + " (1: some build failed)"
+)
+@click.argument("requirements", nargs=-1, required=True)
+@click.option("--with-deps", is_flag=True, help="Also build the runtime dependencies, recursively.")
+@click.option(
+    "--with-build-deps",
+    is_flag=True,
+    help="First build from source the build dependencies that would come from upstream.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Builds run at the same time.",
+)
+@click.option("--repo", type=click.Choice(REPOSITORIES), default="python", show_default=True)
+@_sandbox_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.pass_context
+@handle_errors
+def build(
+    ctx: click.Context,
+    requirements: tuple[str, ...],
+    with_deps: bool,
+    with_build_deps: bool,
+    jobs: int,
+    repo: str,
+    upstream: str | None,
+    allow_unsandboxed: bool,
+    timeout: float,
+    memory: int,
+    max_processes: int,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    build_ctx = BuildContext.from_settings(
+        settings_from(ctx),
+        upstream=upstream,
+        limits=_limits(timeout, memory, max_processes),
+        allow_unsandboxed=allow_unsandboxed,
+    )
+    build_ctx.tool()  # refuse early, with the message, when there is no sandbox
+    live = err.is_terminal and fmt != "json"
+    with _Display(err, live, quiet) as display:
+        outcomes = build_many(
+            build_ctx,
+            list(requirements),
+            with_deps=with_deps,
+            with_build_deps=with_build_deps,
+            jobs=jobs,
+            repo=repo,
+            progress=display,
+        )
+    if fmt == "json":
+        print_json({"schema_version": 1, "builds": [o.to_json() for o in outcomes]})
+    else:
+        out.print(_summary(outcomes))
+        _failures(outcomes)
+    if any(o.status == "failed" for o in outcomes):
+        sys.exit(EXIT_FINDINGS)
+
+
+@click.command(
+    help="Build NAME==VERSION again from another path with the recorded build dependencies "
+    "and compare it bit for bit with the published wheel (or, if none, with a first build). "
+    "Nothing is published.\n\n" + EXIT_CODES_HELP + " (1: the wheels differ)"
+)
+@click.argument("requirement")
+@click.option("--check", is_flag=True, required=True, help="Compare (the only mode for now).")
+@click.option("--repo", type=click.Choice(REPOSITORIES), default="python", show_default=True)
+@_sandbox_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+@handle_errors
+def rebuild(
+    ctx: click.Context,
+    requirement: str,
+    check: bool,
+    repo: str,
+    upstream: str | None,
+    allow_unsandboxed: bool,
+    timeout: float,
+    memory: int,
+    max_processes: int,
+    fmt: str,
+) -> None:
+    if not check:
+        raise click.UsageError("rebuild needs --check")
+    build_ctx = BuildContext.from_settings(
+        settings_from(ctx),
+        upstream=upstream,
+        limits=_limits(timeout, memory, max_processes),
+        allow_unsandboxed=allow_unsandboxed,
+    )
+    build_ctx.tool()
+    report = rebuild_check(build_ctx, requirement, repo=repo)
+    if fmt == "json":
+        print_json(report.to_json())
+    else:
+        verdict = "[green]identical[/]" if report.identical else "[red]DIFFERENT[/]"
+        out.print(f"{report.project} {report.version}: {verdict}", highlight=False)
+        out.print(f"  reference  {report.reference_sha256}  {report.reference}", highlight=False)
+        out.print(f"  rebuilt    {report.rebuilt_sha256}", highlight=False)
+        for name in report.differing:
+            out.print(f"  differs:   {name}", highlight=False)
+        for name in report.only_in_reference:
+            out.print(f"  only in reference: {name}", highlight=False)
+        for name in report.only_in_rebuild:
+            out.print(f"  only in rebuild:   {name}", highlight=False)
+    if not report.identical:
+        sys.exit(EXIT_FINDINGS)
+
+
+@click.group(help="The build history: list builds and show one with its log.")
+def builds() -> None:
+    pass
+
+
+@builds.command("list", help="List builds, newest first.")
+@click.option("--project", help="Only this project (normalized name).")
+@click.option(
+    "--status", type=click.Choice(["queued", "running", "succeeded", "failed", "skipped"])
+)
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+@handle_errors
+def list_(
+    ctx: click.Context, project: str | None, status: str | None, limit: int, fmt: str
+) -> None:
+    db = open_database(settings_from(ctx).resolved_database_url)
+    records = list_builds(db, project=project, status=status, limit=limit)
+    if fmt == "json":
+        print_json({"schema_version": 1, "builds": [r.to_json(with_log=False) for r in records]})
+        return
+    table = Table(title="builds")
+    for column in ("id", "project", "version", "repo", "status", "category", "seconds", "finished"):
+        table.add_column(column)
+    for r in records:
+        seconds = f"{r.seconds:.1f}" if r.seconds is not None else ""
+        finished = r.finished_at.strftime("%Y-%m-%d %H:%M:%S") if r.finished_at else ""
+        table.add_row(
+            str(r.id),
+            r.project,
+            r.version,
+            r.repo,
+            r.status,
+            str(r.details.get("category") or ""),
+            seconds,
+            finished,
+        )
+    out.print(table)
+
+
+@builds.command("show", help="Show one build: its facts and its log.")
+@click.argument("build_id", type=int)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, build_id: int, fmt: str) -> None:
+    db = open_database(settings_from(ctx).resolved_database_url)
+    record = get_build(db, build_id)
+    if record is None:
+        click.echo(f"error: there is no build {build_id}; see fromsource builds list", err=True)
+        sys.exit(EXIT_ERROR)
+    if fmt == "json":
+        print_json({"schema_version": 1, **record.to_json()})
+        return
+    data = record.to_json(with_log=False)
+    for key in (
+        "id",
+        "project",
+        "version",
+        "repo",
+        "status",
+        "category",
+        "error",
+        "key",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "seconds",
+    ):
+        if data.get(key) is not None:
+            click.echo(f"{key + ':':12} {data[key]}")
+    wheel = record.details.get("wheel")
+    if isinstance(wheel, dict):
+        click.echo(f"{'wheel:':12} {wheel.get('filename')} sha256 {wheel.get('sha256')}")
+    click.echo("")
+    click.echo(record.log)

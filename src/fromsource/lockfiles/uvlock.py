@@ -1,0 +1,170 @@
+"""``uv.lock``: point registry packages at the index's files (single-hash format).
+
+uv records one URL and one hash per wheel and sdist, and ``uv sync --frozen``
+downloads exactly those URLs, so for each package found on the index the
+editor replaces, in place and in uv's own layout:
+
+- ``source = { registry = ... }`` with the index's repository URL;
+- ``wheels`` with the index's wheels (url, hash, size and, when the lock
+  records upload times, upload-time);
+- ``sdist`` with the index's sdist, or removes it when the index serves none
+  (keeping an upstream sdist would let an install fall back to it);
+- ``version`` with ``X.Y.Z+fs.N`` when a remediated release was chosen;
+
+and rewrites the references other packages hold to it (``dependencies``
+entries that name its old registry or version).  ``replace`` makes no
+difference here: a single-hash format is always replaced.  Packages with a
+non-registry source (the project itself, git, path, URL) are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tomlkit.items import InlineTable, Table
+from tomlkit.toml_document import TOMLDocument
+
+from fromsource.lockfiles import _toml
+from fromsource.lockfiles.model import (
+    IndexFile,
+    LockUpdate,
+    Lookup,
+    PackageReport,
+    find_release,
+    outcome,
+    same_version,
+    skipped,
+    uv_time,
+)
+from fromsource.names import normalize
+
+FORMAT = "uv.lock"
+_REFERENCE_KEYS = ("dependencies", "optional-dependencies", "dev-dependencies")
+
+
+@dataclass(frozen=True)
+class _Moved:
+    name: str
+    old_version: str
+    old_registry: str
+    new_version: str
+    new_registry: str
+
+
+def _wants_upload_time(doc: TOMLDocument) -> bool:
+    """Whether this lock records upload times (newer revisions, or any entry already has one)."""
+    revision = _toml.plain(doc.get("revision"))
+    if isinstance(revision, int) and revision >= 3:
+        return True
+    for pkg in _toml.tables(doc, "package"):
+        entries = list(_toml.plain(pkg.get("wheels")) or [])
+        sdist = _toml.plain(pkg.get("sdist"))
+        if isinstance(sdist, dict):
+            entries.append(sdist)
+        if any(isinstance(e, dict) and "upload-time" in e for e in entries):
+            return True
+    return False
+
+
+def _entry(f: IndexFile, upload_time: bool) -> str:
+    pairs = [("url", _toml.string(f.url)), ("hash", _toml.string(f"sha256:{f.sha256}"))]
+    if f.size is not None:
+        pairs.append(("size", str(f.size)))
+    if upload_time and f.upload_time is not None:
+        pairs.append(("upload-time", _toml.string(uv_time(f.upload_time))))
+    return _toml.inline(pairs, spaced=True)
+
+
+def _key_before(pkg: Table, key: str) -> str | None:
+    keys = list(pkg.keys())
+    if key in keys and keys.index(key) > 0:
+        return str(keys[keys.index(key) - 1])
+    return str(keys[-1]) if keys and key not in keys else None
+
+
+def update_uvlock(text: str, lookup: Lookup, *, replace: bool = False,
+                  origin: str = "uv.lock") -> LockUpdate:
+    """Point every registry package of the uv.lock *text* at the index's files.
+
+    Pure.  Raises LockError when *text* is not TOML.
+    """
+    del replace  # single-hash format: always replaced
+    doc = _toml.parse(text, origin, "lock file with `uv lock`")
+    upload_time = _wants_upload_time(doc)
+    reports: list[PackageReport] = []
+    notes: list[str] = []
+    moved: list[_Moved] = []
+    for pkg in _toml.tables(doc, "package"):
+        name = str(_toml.plain(pkg.get("name", "?")))
+        version = _toml.plain(pkg.get("version"))
+        source = _toml.plain(pkg.get("source"))
+        if not isinstance(source, dict) or "registry" not in source:
+            kind = next(iter(source), "unknown") if isinstance(source, dict) else "unknown"
+            reports.append(skipped(name, version, f"source is {kind}, not a registry"))
+            continue
+        if not isinstance(version, str):
+            reports.append(skipped(name, None, "no version recorded"))
+            continue
+        found = find_release(lookup, name, version)
+        if isinstance(found, PackageReport):
+            reports.append(found)
+            continue
+        changed = _toml.put(pkg, "source", _toml.inline(
+            [("registry", _toml.string(found.index_url))], spaced=True))
+        if found.sdist is not None:
+            changed |= _toml.put_after(pkg, "sdist", _entry(found.sdist, upload_time),
+                                       after=_key_before(pkg, "wheels") or "version")
+        elif _toml.remove(pkg, "sdist"):
+            changed = True
+            notes.append(f"{name}: sdist entry removed, the index serves none")
+        wheels = [_entry(f, upload_time) for f in found.wheels]
+        if wheels:
+            indent = _toml.indent_of(pkg, "wheels")
+            changed |= _toml.put(pkg, "wheels", _toml.array(wheels, multiline=True, indent=indent))
+        else:
+            changed |= _toml.remove(pkg, "wheels")
+        if not same_version(version, found.version):
+            changed |= _toml.put(pkg, "version", _toml.string(found.version))
+        reports.append(outcome(name, version, found, changed))
+        if changed:
+            moved.append(_Moved(name, version, str(source["registry"]), found.version,
+                                found.index_url))
+    for pkg in _toml.tables(doc, "package"):
+        for ref in _references(pkg):
+            _retarget(ref, moved)
+    return LockUpdate(FORMAT, doc.as_string(), tuple(reports), tuple(notes))
+
+
+def _references(pkg: Table) -> list[InlineTable]:
+    """The inline tables in *pkg* that name another package (dependencies and extras)."""
+    found: list[InlineTable] = []
+    for key in _REFERENCE_KEYS:
+        value: Any = pkg.get(key)
+        groups = value.values() if isinstance(value, Table) else [value]
+        for group in groups:
+            if isinstance(group, list):
+                found.extend(item for item in group if isinstance(item, InlineTable))
+    return found
+
+
+def _retarget(ref: InlineTable, moved: list[_Moved]) -> None:
+    """Follow a package's move in a reference that pins its registry or version."""
+    name = ref.get("name")
+    if not isinstance(name, str):
+        return
+    for move in moved:
+        if normalize(name) != normalize(move.name):
+            continue
+        version = _toml.plain(ref.get("version"))
+        if isinstance(version, str) and not same_version(version, move.old_version):
+            continue
+        source = _toml.plain(ref.get("source"))
+        if isinstance(source, dict) and source.get("registry") not in (None, move.old_registry):
+            continue
+        if isinstance(version, str) and not same_version(version, move.new_version):
+            ref["version"] = move.new_version
+        if isinstance(source, dict) and source.get("registry") != move.new_registry:
+            ref["source"] = _toml.value("source", _toml.inline(
+                [("registry", _toml.string(move.new_registry))], spaced=True))
+        return

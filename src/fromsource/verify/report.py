@@ -1,0 +1,245 @@
+"""Render a verification report as text, a rich table, JSON, YAML or CSV.
+
+Pure functions from a :class:`Report` to a string (or, for the terminal, to
+rich renderables).  The text form follows what users know from other tools:
+``Artifact:``, ``Verification Coverage:``, ``Verified packages: N of M``, then
+with ``--detailed`` a ``Status:``/``Details:``/``Python package:`` block per
+package.  JSON and YAML carry ``schema_version`` and stable keys (see
+``docs/verify.md``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from fromsource.names import normalize
+from fromsource.verify.model import PackageResult, Report, Status, VulnerabilityFinding
+
+SCHEMA_VERSION = 1
+FORMATS = ("text", "json", "yaml", "csv")
+
+_STYLE = {
+    Status.VERIFIED: "green",
+    Status.VERIFIED_REMEDIATED: "green",
+    Status.NOT_BUILT: "yellow",
+    Status.MODIFIED: "red",
+    Status.INVALID: "red bold",
+}
+
+
+def _package(result: PackageResult) -> str:
+    return f"{result.name}=={result.version}" if result.version else result.name
+
+
+def _percent(value: float) -> str:
+    return f"{value:.2f}%"
+
+
+def header_lines(report: Report) -> list[str]:
+    """The summary lines every text form starts with."""
+    lines = [
+        f"Artifact: {report.artifact}",
+        f"Verification Coverage: {_percent(report.coverage)}",
+        f"Verified packages: {report.verified} of {report.total}",
+        f"Source: {report.source}",
+    ]
+    used = report.keys_used
+    if used:
+        lines += [f"Signing key: {kid}" for kid in used]
+    else:
+        lines.append(f"Trusted keys: {', '.join(report.trusted_keys) or 'none'}")
+    return lines
+
+
+def _vuln_line(finding: VulnerabilityFinding) -> str:
+    aliases = f" ({', '.join(finding.aliases)})" if finding.aliases else ""
+    if finding.state == "fixed-by-patch":
+        return f"{finding.id}{aliases}: fixed by an attested patch of this build"
+    parts = []
+    if finding.fixed_in:
+        parts.append(f"fixed in {', '.join(finding.fixed_in)}")
+    if finding.remediated_in:
+        parts.append(f"remediated in {', '.join(finding.remediated_in)}")
+    return f"{finding.id}{aliases}: {finding.summary}" + (f" [{'; '.join(parts)}]" if parts else "")
+
+
+def render_text(report: Report, detailed: bool = False) -> str:
+    """The plain-text report (for pipes, files and ``NO_COLOR``-free terminals alike)."""
+    lines = header_lines(report)
+    if detailed:
+        for result in report.results:
+            lines += ["", f"Status: {result.status.value}", f"Details: {result.details}"]
+            lines += [f"  {path}" for path in result.files]
+            lines += [f"Vulnerability: {_vuln_line(v)}" for v in result.vulnerabilities]
+            lines.append(f"Python package: {_package(result)}")
+    else:
+        unverified = [r for r in report.results if not r.status.is_verified]
+        if unverified:
+            lines += ["", "Not verified:"]
+            lines += [f"  {_package(r)}: {r.status.value}" for r in unverified]
+        vulnerable = [r for r in report.results if r.vulnerabilities]
+        if vulnerable:
+            lines += ["", "Vulnerabilities:"]
+            for r in vulnerable:
+                lines += [f"  {_package(r)}: {_vuln_line(v)}" for v in r.vulnerabilities]
+    if report.excluded:
+        lines += ["", "Excluded:"]
+        lines += [
+            f"  {e.name}{'==' + e.version if e.version else ''}: {e.reason}" for e in report.excluded
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def render_rich(report: Report, detailed: bool = False) -> RenderableType:
+    """The terminal form: the summary lines, then a table of packages (and of vulnerabilities)."""
+    parts: list[RenderableType] = [Text("\n".join(header_lines(report)))]
+    table = Table(show_header=True, header_style="bold", expand=False)
+    for column in ("Package", "Version", "Status", "Details"):
+        table.add_column(column, overflow="fold")
+    for r in report.results:
+        details = r.details
+        if detailed and r.files:
+            details += "\n" + "\n".join(r.files)
+        table.add_row(r.name, r.version or "", Text(r.status.value, style=_STYLE[r.status]), details)
+    parts.append(table)
+    vulnerable = [(r, v) for r in report.results for v in r.vulnerabilities]
+    if vulnerable:
+        vt = Table(title="Known vulnerabilities", show_header=True, header_style="bold")
+        for column in ("Package", "Advisory", "State", "Fixed in", "Remediated in"):
+            vt.add_column(column, overflow="fold")
+        for r, v in vulnerable:
+            ident = v.id + (f" ({', '.join(v.aliases)})" if v.aliases else "")
+            vt.add_row(_package(r), ident, v.state, ", ".join(v.fixed_in),
+                       ", ".join(v.remediated_in))
+        parts.append(vt)
+    if report.excluded:
+        parts.append(Text("Excluded: " + ", ".join(f"{e.name} ({e.reason})" for e in report.excluded)))
+    return Group(*parts)
+
+
+def _result_json(r: PackageResult) -> dict[str, Any]:
+    prov = r.provenance
+    return {
+        "name": r.name,
+        "version": r.version,
+        "purl": f"pkg:pypi/{normalize(r.name)}@{r.version}" if r.version else None,
+        "status": r.status.value,
+        "verified": r.status.is_verified,
+        "coverage_percentage": r.coverage,
+        "details": r.details,
+        "location": r.location,
+        "files": list(r.files),
+        "installer_files": list(r.installer_files),
+        "checked_files": r.checked,
+        "matched_files": r.matched,
+        "provenance": None if prov is None else {
+            "subject": prov.subject,
+            "subject_sha256": prov.subject_sha256,
+            "repository": prov.repository,
+            "build_id": prov.build_id,
+            "sdist_url": prov.sdist_url,
+            "sdist_sha256": prov.sdist_sha256,
+            "keyid": prov.keyid,
+            "patches": list(prov.patches),
+            "fixes": list(prov.fixes),
+        },
+        "vulnerabilities": [
+            {
+                "id": v.id,
+                "aliases": list(v.aliases),
+                "summary": v.summary,
+                "state": v.state,
+                "fixed_in": list(v.fixed_in),
+                "remediated_in": list(v.remediated_in),
+            }
+            for v in r.vulnerabilities
+        ],
+    }
+
+
+def to_document(report: Report) -> dict[str, Any]:
+    """The report as a JSON-ready mapping (schema ``SCHEMA_VERSION``, documented in docs/verify.md)."""
+    partially = sum(1 for r in report.results if r.status is Status.MODIFIED and r.matched)
+    counts = {s.value: 0 for s in Status}
+    for r in report.results:
+        counts[r.status.value] += 1
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "artifact": report.artifact,
+        "artifact_type": report.artifact_type,
+        "source": report.source,
+        "coverage_percentage": report.coverage,
+        "verified": report.verified,
+        "total": report.total,
+        "summary": {
+            "fully_verified": report.verified,
+            "partially_verified": partially,
+            "not_verified": report.total - report.verified - partially,
+        },
+        "statuses": counts,
+        "keys": {"trusted": list(report.trusted_keys), "used": list(report.keys_used)},
+        "vulnerabilities_checked": report.advisories_checked,
+        "results": [_result_json(r) for r in report.results],
+        "excluded": [
+            {"name": e.name, "version": e.version, "reason": e.reason} for e in report.excluded
+        ],
+        "warnings": list(report.warnings),
+    }
+
+
+def render_json(report: Report) -> str:
+    """The JSON report (indented, keys in a stable order)."""
+    return json.dumps(to_document(report), indent=2) + "\n"
+
+
+def render_yaml(report: Report) -> str:
+    """The same document as :func:`render_json`, in YAML."""
+    return str(yaml.safe_dump(to_document(report), sort_keys=False, allow_unicode=True))
+
+
+CSV_COLUMNS = (
+    "name", "version", "status", "coverage_percentage", "repository", "build_id",
+    "sdist_sha256", "keyid", "files", "vulnerabilities", "details",
+)
+
+
+def _csv_rows(report: Report) -> Iterable[list[str]]:
+    yield list(CSV_COLUMNS)
+    for r in report.results:
+        prov = r.provenance
+        yield [
+            r.name, r.version or "", r.status.value, f"{r.coverage:.2f}",
+            prov.repository if prov else "", prov.build_id if prov else "",
+            prov.sdist_sha256 if prov else "", prov.keyid if prov else "",
+            ";".join(r.files),
+            ";".join(v.id for v in r.vulnerabilities if v.state == "affected"),
+            r.details,
+        ]
+
+
+def render_csv(report: Report) -> str:
+    """One row per package with the columns of ``CSV_COLUMNS``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerows(_csv_rows(report))
+    return out.getvalue()
+
+
+def render(report: Report, fmt: str, detailed: bool = False) -> str:
+    """The report in *fmt* (one of ``FORMATS``) as a string."""
+    if fmt == "json":
+        return render_json(report)
+    if fmt == "yaml":
+        return render_yaml(report)
+    if fmt == "csv":
+        return render_csv(report)
+    return render_text(report, detailed)

@@ -1,0 +1,217 @@
+"""One ``verify`` run: read the artifact, fetch and check attestations, decide, add advisories.
+
+The glue between the I/O edges (``inputs``, ``locks``, a source from
+``fetch``) and the pure decisions (``decide``, ``vulns``).  The source is a
+parameter, so tests hand in an offline folder or a live index alike.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from fromsource.names import ProjectName, fs_revision, normalize
+from fromsource.remediate.osv import Advisory
+from fromsource.verify.decide import (
+    Checked,
+    check_candidate,
+    decide_installed,
+    decide_locked,
+    decide_wheel,
+)
+from fromsource.verify.fetch import AttestationSource
+from fromsource.verify.inputs import detect, environment_folders, read_dist, read_wheel, read_wheels
+from fromsource.verify.locks import read_lock
+from fromsource.verify.model import (
+    Excluded,
+    InstalledDist,
+    Listed,
+    LockedPackage,
+    PackageResult,
+    Report,
+    WheelFile,
+)
+from fromsource.verify.vulns import by_project, findings
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run: packages to leave out, advisories to match, parallelism.
+
+    *exclude* holds normalized names; *advisories* None means no
+    vulnerability matching; *workers* threads read, hash, fetch and check
+    (hashing and HTTP release the GIL, so more threads than cores pay off).
+    """
+
+    exclude: frozenset[str] = frozenset()
+    advisories: Sequence[Advisory] | None = None
+    workers: int = 8
+
+
+def _parallel(func: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    if workers <= 1 or len(items) <= 1:
+        return [func(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(func, items))
+
+
+def _tags(filename: str) -> frozenset[str]:
+    try:
+        return frozenset(str(t) for t in parse_wheel_filename(filename)[3])
+    except (InvalidWheelFilename, InvalidVersion):
+        return frozenset()
+
+
+class _Checker:
+    """Fetches and checks candidates against the trusted keys (thread-safe)."""
+
+    def __init__(self, source: AttestationSource, keys: Mapping[str, Ed25519PublicKey]) -> None:
+        self.source = source
+        self.keys = keys
+        self._remediations: dict[tuple[str, str], dict[str, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def check(
+        self, listed: Sequence[Listed], name: str, version: str, allow_local: bool = False
+    ) -> list[Checked]:
+        return [
+            check_candidate(self.source.fetch(item), self.keys, name, version, allow_local)
+            for item in listed
+        ]
+
+    def remediations(self, project: str, version: str) -> dict[str, frozenset[str]]:
+        """Remediated versions of *project* with *version*'s public part, and what their
+        attested patches fix (only attestations that verify count)."""
+        public = Version(version).public
+        key = (normalize(project), public)
+        with self._lock:
+            if key in self._remediations:
+                return self._remediations[key]
+        found: dict[str, frozenset[str]] = {}
+        for candidate_version in self.source.versions(project):
+            try:
+                parsed = Version(candidate_version)
+            except InvalidVersion:
+                continue
+            if parsed.public != public or fs_revision(parsed) is None:
+                continue
+            for item in self.source.listing(project, candidate_version):
+                checked = check_candidate(self.source.fetch(item), self.keys, project,
+                                          candidate_version)
+                if checked.attestation is not None:
+                    fixes = {f for p in checked.attestation.patches for f in p.fixes}
+                    found[candidate_version] = frozenset(fixes)
+                    break
+        with self._lock:
+            self._remediations[key] = found
+        return found
+
+
+def _installed(checker: _Checker, dist: InstalledDist, source: str) -> PackageResult:
+    listed = checker.source.listing(dist.name, dist.version)
+    # Fetch only the wheels built for the installed tags when the source has any.
+    same = [item for item in listed if _tags(item.filename) == frozenset(dist.tags)]
+    return decide_installed(dist, checker.check(same or listed, dist.name, dist.version), source)
+
+
+def _wheel(checker: _Checker, wheel: WheelFile, source: str) -> PackageResult:
+    listed = [
+        item for item in checker.source.listing(wheel.name, wheel.version)
+        if item.filename == wheel.filename or item.listed_sha256 in (None, wheel.sha256)
+    ]
+    return decide_wheel(wheel, checker.check(listed, wheel.name, wheel.version), source)
+
+
+def _locked(checker: _Checker, pkg: LockedPackage, source: str) -> PackageResult:
+    if pkg.unverifiable or pkg.version is None:
+        return decide_locked(pkg, [], source)
+    listed = checker.source.listing(pkg.name, pkg.version, allow_local=pkg.allow_local)
+    pinned = [i for i in listed if i.listed_sha256 is None or i.listed_sha256 in pkg.hashes]
+    others = tuple(i.filename for i in listed if i not in pinned)
+    checked = checker.check(pinned, pkg.name, pkg.version, pkg.allow_local)
+    return decide_locked(pkg, checked, source, others)
+
+
+def _with_vulnerabilities(
+    checker: _Checker, result: PackageResult, advisories: Mapping[ProjectName, list[Advisory]]
+) -> PackageResult:
+    relevant = advisories.get(normalize(result.name), [])
+    if not relevant or result.version is None:
+        return result
+    fixes = result.provenance.fixes if result.status.is_verified and result.provenance else ()
+    found = findings(result.name, result.version, relevant, fixes)
+    if any(f.state == "affected" for f in found):
+        remediations = checker.remediations(result.name, result.version)
+        if remediations:
+            found = findings(result.name, result.version, relevant, fixes, remediations)
+    return replace(result, vulnerabilities=found)
+
+
+def verify_artifact(
+    path: Path, display: str, source: AttestationSource, options: Options = Options()
+) -> Report:
+    """Verify the artifact at *path* (shown as *display*) against *source*.
+
+    Raises VerifyError for unreadable input or an unreachable source; every
+    per-package outcome is a value in the report.
+    """
+    lock = threading.Lock()
+    kind = detect(path)
+    keys = source.trusted_keys()
+    checker = _Checker(source, keys)
+    where = source.description
+    excluded: list[Excluded] = []
+
+    def keep(name: str, version: str | None) -> bool:
+        if normalize(name) in options.exclude:
+            with lock:
+                excluded.append(Excluded(name, version, "excluded with --exclude"))
+            return False
+        return True
+
+    results: list[PackageResult]
+    if kind == "environment":
+        # Read, hash and check each distribution in one task, so that hashing (which
+        # releases the GIL) overlaps with parsing and signature checks of others.
+        def one(job: tuple[Path, Path]) -> PackageResult | None:
+            dist = read_dist(job[0], job[1], path)
+            return _installed(checker, dist, where) if keep(dist.name, dist.version) else None
+
+        done = _parallel(one, environment_folders(path), options.workers)
+        results = [r for r in done if r is not None]
+    elif kind in ("wheel", "wheels"):
+        wheels = [read_wheel(path, path)] if kind == "wheel" else read_wheels(path)
+        wheels = [w for w in wheels if keep(w.name, w.version)]
+        results = _parallel(lambda w: _wheel(checker, w, where), wheels, options.workers)
+    else:
+        packages, lock_excluded = read_lock(path, kind, display.rstrip("/"))
+        excluded += lock_excluded
+        packages = [p for p in packages if keep(p.name, p.version)]
+        results = _parallel(lambda p: _locked(checker, p, where), packages, options.workers)
+    if options.advisories is not None:
+        grouped = by_project(options.advisories)
+        results = _parallel(
+            lambda r: _with_vulnerabilities(checker, r, grouped), results, options.workers
+        )
+    results.sort(key=lambda r: (normalize(r.name), r.version or "", r.location))
+    return Report(
+        artifact=display,
+        artifact_type=kind,
+        source=where,
+        results=tuple(results),
+        trusted_keys=tuple(sorted(keys)),
+        excluded=tuple(excluded),
+        warnings=tuple(source.warnings),
+        advisories_checked=options.advisories is not None,
+    )

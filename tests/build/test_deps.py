@@ -1,0 +1,178 @@
+"""Build dependencies: parsing, resolving (uv, offline), our own wheels first, the cache."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.tags import Tag
+
+from fromsource.build.deps import (
+    DependencyError,
+    OwnRepository,
+    ResolvedWheel,
+    Resolver,
+    WheelCache,
+    best_wheel,
+    check_requirements,
+    parse_pylock,
+    satisfied,
+)
+from fromsource.errors import HashMismatchError
+from fromsource.names import ProjectName, Sha256
+from fromsource.store.blobs import FileBlobStore
+from fromsource.store.db import Database, open_database
+from fromsource.store.publish import publish_file
+from tests.packages import LocalIndex, local_index  # noqa: F401
+
+PYLOCK = """
+lock-version = "1.0"
+created-by = "uv"
+
+[[packages]]
+name = "Flit_Core"
+version = "3.9.0"
+wheels = [{ url = "https://files.example/flit_core-3.9.0-py3-none-any.whl", hashes = { sha256 = "AB" } }]
+
+[[packages]]
+name = "cython"
+version = "3.0.12"
+wheels = [
+    { url = "https://files.example/Cython-3.0.12-cp311-cp311-manylinux_2_17_x86_64.whl", hashes = { sha256 = "01" } },
+    { url = "https://files.example/Cython-3.0.12-py2.py3-none-any.whl", hashes = { sha256 = "02" } },
+]
+"""
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    yield database
+    database.dispose()
+
+
+def test_url_and_malformed_requirements_are_refused() -> None:
+    assert [r.name for r in check_requirements(["setuptools>=61", "wheel"], what="x")] == [
+        "setuptools",
+        "wheel",
+    ]
+    with pytest.raises(DependencyError, match="points at a URL") as url:
+        check_requirements(["evil @ https://example.invalid/evil.whl"], what="x.tar.gz")
+    assert url.value.facts["category"] == "bad-build-requirement"
+    with pytest.raises(DependencyError, match="not a valid PEP 508"):
+        check_requirements(["--index-url http://elsewhere/"], what="x.tar.gz")
+
+
+def test_parse_pylock_normalizes_names_and_digests() -> None:
+    packages = parse_pylock(PYLOCK)
+    assert [(p.project, p.version) for p in packages] == [
+        ("flit-core", "3.9.0"),
+        ("cython", "3.0.12"),
+    ]
+    assert packages[0].wheels[0].sha256 == "ab"
+    assert packages[0].wheels[0].filename == "flit_core-3.9.0-py3-none-any.whl"
+
+
+def test_best_wheel_follows_the_tag_order() -> None:
+    tags = [Tag("cp311", "cp311", "manylinux_2_17_x86_64"), Tag("py3", "none", "any")]
+    names = [
+        "Cython-3.0.12-py2.py3-none-any.whl",
+        "Cython-3.0.12-cp311-cp311-manylinux_2_17_x86_64.whl",
+    ]
+    assert best_wheel(names, tags) == 1
+    assert best_wheel(["x-1-cp312-cp312-win_amd64.whl"], tags) is None
+
+
+def test_satisfied_checks_versions_and_markers() -> None:
+    wheel = ResolvedWheel(
+        ProjectName("wheel"),
+        "0.45.0",
+        "wheel-0.45.0-py3-none-any.whl",
+        Sha256("0" * 64),
+        "u",
+        "bootstrap",
+    )
+    assert satisfied([Requirement("wheel>=0.40")], [wheel])
+    assert not satisfied([Requirement("wheel>=0.46")], [wheel])
+    assert satisfied([Requirement("other; python_version < '3'")], [wheel])
+    assert not satisfied([Requirement("other")], [wheel])
+
+
+def test_resolve_from_upstream_marks_bootstrap(
+    tmp_path: Path,
+    local_index: LocalIndex,  # noqa: F811
+) -> None:
+    resolver = Resolver(upstream_url=local_index.url, work_dir=tmp_path / "resolve")
+    wheels = resolver.resolve([Requirement("hatchling")], what="test")
+    names = {w.project for w in wheels}
+    assert {"hatchling", "packaging", "pathspec", "pluggy", "trove-classifiers"} <= names
+    for wheel in wheels:
+        assert wheel.source == "bootstrap"
+        assert wheel.url.startswith(local_index.url.rsplit("/simple/", 1)[0])
+        (path,) = [p for ps in local_index.files.values() for p in ps if p.name == wheel.filename]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == wheel.sha256
+
+
+def test_unresolvable_requirements_say_why(
+    tmp_path: Path,
+    local_index: LocalIndex,  # noqa: F811
+) -> None:
+    resolver = Resolver(upstream_url=local_index.url, work_dir=tmp_path / "resolve")
+    with pytest.raises(DependencyError) as info:
+        resolver.resolve([Requirement("setuptools>=9999")], what="demo-1.0.tar.gz")
+    assert info.value.facts["category"] == "build-deps-unresolvable"
+    assert "setuptools>=9999" in info.value.message
+
+
+def test_our_own_wheels_are_preferred(
+    tmp_path: Path,
+    db: Database,
+    local_index: LocalIndex,  # noqa: F811
+) -> None:
+    blobs = FileBlobStore(tmp_path / "blobs")
+    wheels = {p.name.split("-")[0]: p for ps in local_index.files.values() for p in ps}
+    publish_file(db, blobs, wheels["flit_core"], "python")
+    publish_file(db, blobs, wheels["packaging"], "python")
+    own = OwnRepository(db, blobs, public_url="https://index.example/")
+    resolver = Resolver(upstream_url=local_index.url, work_dir=tmp_path / "resolve", own=own)
+
+    # Everything needed is ours: resolved without asking upstream at all.
+    before = len(local_index.requests)
+    (flit,) = resolver.resolve([Requirement("flit_core")], what="t")
+    assert flit.source == "fromsource" and local_index.requests[before:] == []
+    assert flit.url.startswith("https://index.example/python/files/flit-core/")
+
+    # A mix: ours where we have the version, upstream for the rest.
+    mixed = {w.project: w.source for w in resolver.resolve([Requirement("wheel")], what="t")}
+    assert mixed == {"wheel": "bootstrap", "packaging": "fromsource"}
+
+
+def test_wheel_cache_checks_digests_and_fetches_once(
+    tmp_path: Path,
+    local_index: LocalIndex,  # noqa: F811
+) -> None:
+    resolver = Resolver(upstream_url=local_index.url, work_dir=tmp_path / "resolve")
+    (flit,) = resolver.resolve([Requirement("flit_core")], what="t")
+    cache = WheelCache(tmp_path / "cache")
+    requirements = cache.wheelhouse([flit], tmp_path / "house")
+    assert (tmp_path / "house" / flit.filename).is_file()
+    assert requirements.read_text() == f"flit-core=={flit.version} --hash=sha256:{flit.sha256}\n"
+
+    before = len(local_index.requests)
+    cache.wheelhouse([flit], tmp_path / "house2")
+    assert local_index.requests[before:] == []
+
+    wrong = ResolvedWheel(
+        flit.project,
+        flit.version,
+        "other-" + flit.filename,
+        Sha256("0" * 64),
+        flit.url,
+        "bootstrap",
+    )
+    with pytest.raises(HashMismatchError):
+        cache.fetch(wrong)
+    assert not cache.path(wrong).exists()

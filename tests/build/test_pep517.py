@@ -1,0 +1,137 @@
+"""PEP 517 builds in the sandbox: build-system parsing, the environment, the hooks."""
+
+from __future__ import annotations
+
+import tarfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fromsource.build.deps import DependencyError, uv_binary
+from fromsource.build.pep517 import (
+    LEGACY_BACKEND,
+    BuildEnvironment,
+    BuildSystem,
+    HookError,
+    build_environ,
+    read_build_system,
+)
+from fromsource.build.sandbox import SandboxLimits, tool_available
+from tests.packages import SDIST_EPOCH, make_sdist
+
+needs_bwrap = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")
+
+
+def test_build_system_defaults_for_legacy_trees(tmp_path: Path) -> None:
+    legacy = read_build_system(tmp_path)
+    assert legacy.backend == LEGACY_BACKEND and not legacy.declared
+    assert legacy.requires == ("setuptools>=40.8.0", "wheel")
+    (tmp_path / "pyproject.toml").write_text("[tool.black]\nline-length = 80\n")
+    assert read_build_system(tmp_path).backend == LEGACY_BACKEND
+
+
+def test_build_system_is_read(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["flit_core>=3"]\nbuild-backend = "flit_core.buildapi"\n'
+        'backend-path = ["."]\n'
+    )
+    assert read_build_system(tmp_path) == BuildSystem(
+        ("flit_core>=3",), "flit_core.buildapi", (".",)
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ['[build-system]\nrequires = "setuptools"\n', "[build-system\n", "requires = [1]\n"]
+)
+def test_malformed_build_systems_are_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        text if text.startswith("[") else "[build-system]\n" + text
+    )
+    with pytest.raises(DependencyError) as info:
+        read_build_system(tmp_path)
+    assert info.value.facts["category"] == "bad-pyproject"
+
+
+def test_the_environment_is_fixed_and_complete() -> None:
+    env = build_environ(
+        root="/fromsource/build",
+        tools="/fromsource/tools",
+        epoch=1234,
+        real_cc="/usr/bin/gcc",
+        real_cxx="/usr/bin/g++",
+        host_root=None,
+    )
+    assert env["SOURCE_DATE_EPOCH"] == "1234" and env["PYTHONHASHSEED"] == "0"
+    assert env["LC_ALL"] == "C.UTF-8" and env["TZ"] == "UTC"
+    assert env["CC"] == "/fromsource/tools/bin/cc" and env["CXX"] == "/fromsource/tools/bin/c++"
+    assert env["TMPDIR"] == "/fromsource/build/tmp" and env["HOME"] == "/fromsource/build/home"
+    assert env["PIP_CONFIG_FILE"] == "/dev/null"
+    assert "FROMSOURCE_PREFIX_MAP" not in env
+    assert (
+        build_environ(root="/h", tools="/t", epoch=1, real_cc="cc", real_cxx="c++", host_root="/h")[
+            "FROMSOURCE_PREFIX_MAP"
+        ]
+        == "/h=/fromsource/build"
+    )
+
+
+def _environment(tmp_path: Path, backend_code: str) -> tuple[BuildEnvironment, Path]:
+    sdist = make_sdist(
+        tmp_path / "sdist", "demo-hooks", "1.0", "in-tree", backend_code=backend_code
+    )
+    env = BuildEnvironment(
+        tmp_path / "work",
+        tool="bwrap",
+        limits=SandboxLimits(timeout_seconds=60),
+        epoch=SDIST_EPOCH,
+        uv=uv_binary(),
+    )
+    with tarfile.open(sdist) as archive:
+        archive.extractall(env.src, filter="data")
+    tree = env.src / "demo_hooks-1.0"
+    env.create_venv()
+    return env, tree
+
+
+@needs_bwrap
+def test_hooks_run_in_the_sandbox_with_the_fixed_environment(tmp_path: Path) -> None:
+    backend = textwrap.dedent("""\
+        import os, sys, warnings
+        def get_requires_for_build_wheel(config_settings=None):
+            warnings.warn("a backend warning that must not reach the host")
+            return ["probe==" + "|".join([os.environ["SOURCE_DATE_EPOCH"], os.getcwd(),
+                    os.environ["PYTHONHASHSEED"], sys.prefix, oct(os.umask(0))])]
+        """)
+    env, tree = _environment(tmp_path, backend)
+    (requires,) = env.get_requires(tree, read_build_system(tree))
+    epoch, cwd, seed, prefix, umask = requires.removeprefix("probe==").split("|")
+    assert epoch == str(SDIST_EPOCH) and seed == "0" and umask == "0o22"
+    assert cwd == "/fromsource/build/src/demo_hooks-1.0"
+    assert prefix == "/fromsource/build/venv"
+    assert "a backend warning" in env.log_path.read_text()
+
+
+@needs_bwrap
+def test_a_wheel_left_as_a_link_is_not_followed(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.whl"
+    secret.write_bytes(b"host secret")
+    backend = textwrap.dedent(f"""\
+        import os
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            os.symlink({str(secret)!r}, os.path.join(wheel_directory, "x-1.0-py3-none-any.whl"))
+            return "x-1.0-py3-none-any.whl"
+        """)
+    env, tree = _environment(tmp_path, backend)
+    with pytest.raises(HookError, match="link"):
+        env.build_wheel(tree, read_build_system(tree), tmp_path / "dist")
+    assert not (tmp_path / "dist" / "x-1.0-py3-none-any.whl").exists()
+
+
+@needs_bwrap
+def test_a_failing_hook_reports_its_output(tmp_path: Path) -> None:
+    backend = "def build_wheel(*args, **kwargs):\n    raise ValueError('the backend broke')\n"
+    env, tree = _environment(tmp_path, backend)
+    with pytest.raises(HookError, match="the backend broke") as info:
+        env.build_wheel(tree, read_build_system(tree), tmp_path / "dist")
+    assert info.value.facts["category"] == "build-failed"

@@ -1,0 +1,378 @@
+"""The whole pipeline on sdists the tests make: offline, in the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from fromsource.build.batch import build_many, rebuild_check
+from fromsource.build.history import get_build
+from fromsource.build.pipeline import BuildContext, build_one
+from fromsource.build.sandbox import SandboxLimits, tool_available
+from fromsource.config import Settings, upstream_url
+from fromsource.errors import SignatureError
+from fromsource.provenance.sbom import SBOM_PATH
+from fromsource.provenance.statement import PatchInfo, verify_attestation
+from fromsource.store.catalog import project_files
+from fromsource.store.models import BuildRow, FileRow
+from fromsource.store.publish import publish_file
+from tests.factories import make_wheel
+from tests.packages import LocalIndex, build_context, local_index, make_sdist  # noqa: F401
+
+pytestmark = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, local_index: LocalIndex) -> Iterator[BuildContext]:  # noqa: F811
+    context = build_context(tmp_path / "data", local_index.url)
+    yield context
+    context.close()
+
+
+def _sdist(index: LocalIndex, tmp_path: Path, name: str, backend: str, **kw: object) -> str:
+    index.add(make_sdist(tmp_path / "sdists", name, "1.0", backend, **kw))  # type: ignore[arg-type]
+    return f"{name}==1.0"
+
+
+def _published(ctx: BuildContext, project: str) -> tuple[Path, bytes, bytes, str]:
+    (info,) = [f for f in project_files(ctx.db, "python", project) if f.kind == "wheel"]
+    assert info.provenance_sha256 and info.sbom_sha256
+    path = ctx.blobs.local_path(info.sha256)
+    assert path is not None
+    return (
+        path,
+        ctx.blobs.read_bytes(info.provenance_sha256),
+        ctx.blobs.read_bytes(info.sbom_sha256),
+        info.sha256,
+    )
+
+
+@pytest.mark.parametrize("backend", ["setuptools", "flit-core", "hatchling", "setuptools-c"])
+def test_backends_build_with_sbom_and_signed_provenance(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+    backend: str,
+) -> None:
+    name = f"demo-{backend}"
+    outcome = build_one(ctx, _sdist(local_index, tmp_path, name, backend))
+    assert outcome.status == "succeeded", outcome.message
+    wheel, envelope, sbom, digest = _published(ctx, name)
+
+    with zipfile.ZipFile(wheel) as archive:
+        info_dir = next(n.split("/")[0] for n in archive.namelist() if ".dist-info/" in n)
+        assert archive.read(f"{info_dir}/{SBOM_PATH}") == sbom
+    document = json.loads(sbom)
+    assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.6"
+
+    key = ctx.signing_key
+    attestation, keyid = verify_attestation(envelope, {key.keyid: key.public})
+    assert keyid == key.keyid
+    assert attestation.subject_sha256 == digest
+    assert attestation.sandbox["isolated"] is True and attestation.sandbox["network"] == "none"
+    assert attestation.sandbox["build_path"] == "/fromsource/build"
+    assert all(d.source == "bootstrap" for d in attestation.dependencies)
+    assert f"{info_dir}/{SBOM_PATH}" in attestation.byproducts
+
+    tampered = json.loads(envelope)
+    tampered["payload"] = tampered["payload"][:-8] + "AAAAAAA="
+    with pytest.raises(SignatureError):
+        verify_attestation(json.dumps(tampered), {key.keyid: key.public})
+
+    record = get_build(ctx.db, outcome.build_id or 0)
+    assert record is not None and record.status == "succeeded" and record.key == outcome.key
+    assert "$ build_wheel" in record.log
+    if backend == "setuptools-c":
+        target = tmp_path / "installed"
+        zipfile.ZipFile(wheel).extractall(target)
+        code = "import demo_setuptools_c as m; print(m.add(2, 3), m.where())"
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=target, capture_output=True, text=True, check=True
+        )
+        assert done.stdout.split() == ["5", "src/_speedups.c"]
+
+
+def test_the_same_inputs_are_not_built_twice(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    requirement = _sdist(local_index, tmp_path, "demo-twice", "flit-core")
+    first = build_one(ctx, requirement)
+    assert first.status == "succeeded"
+    again = build_one(ctx, requirement)
+    assert again.status == "skipped" and "already published" in again.message
+
+    # Even with the file gone, a key that built successfully is not built again.
+    with ctx.db.session() as session, session.begin():
+        session.execute(sa.update(BuildRow).values(file_id=None))
+        session.execute(sa.delete(FileRow))
+    third = build_one(ctx, requirement)
+    assert third.status == "skipped", third.message
+    assert f"build {first.build_id}" in third.message and third.key == first.key
+
+
+@pytest.mark.parametrize("backend", ["setuptools-c", "hatchling"])
+def test_rebuild_check_is_bit_for_bit(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+    backend: str,
+) -> None:
+    requirement = _sdist(local_index, tmp_path, f"demo-again-{backend}", backend)
+    if backend == "hatchling":  # compare with the published wheel
+        assert build_one(ctx, requirement).status == "succeeded"
+    report = rebuild_check(ctx, requirement)
+    assert report.identical, report.to_json()
+    assert report.differing == () and report.only_in_rebuild == ()
+    expected = "published" if backend == "hatchling" else "first build"
+    assert report.reference.startswith(expected)
+
+
+def test_a_backend_cannot_reach_the_network(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.setblocking(False)
+    port = server.getsockname()[1]
+    backend = textwrap.dedent(f"""\
+        import socket
+        def get_requires_for_build_wheel(config_settings=None):
+            return []
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            results = []
+            for host in ("127.0.0.1", {local_index.url.split("/")[2].split(":")[0]!r}):
+                s = socket.socket(); s.settimeout(3)
+                results.append(s.connect_ex((host, {port})))
+            raise RuntimeError("network probe: connect_ex gave %r" % (results,))
+        """)
+    outcome = build_one(
+        ctx, _sdist(local_index, tmp_path, "demo-netprobe", "in-tree", backend_code=backend)
+    )
+    try:
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    finally:
+        server.close()
+    assert outcome.status == "failed" and outcome.category == "build-failed"
+    assert "network probe: connect_ex gave" in outcome.message
+    assert "gave [0" not in outcome.message and ", 0]" not in outcome.message
+
+
+def test_a_backend_that_sleeps_past_the_timeout_is_killed(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    local_index: LocalIndex,  # noqa: F811
+) -> None:
+    ctx = build_context(tmp_path / "data", local_index.url, limits=SandboxLimits(timeout_seconds=3))
+    backend = textwrap.dedent("""\
+        import time
+        def get_requires_for_build_wheel(config_settings=None):
+            return []
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            time.sleep(120)
+        """)
+    outcome = build_one(
+        ctx, _sdist(local_index, tmp_path, "demo-sleeper", "in-tree", backend_code=backend)
+    )
+    assert outcome.status == "failed" and outcome.category == "timeout"
+    assert outcome.seconds < 30
+    record = get_build(ctx.db, outcome.build_id or 0)
+    assert record is not None and record.details["category"] == "timeout"
+
+
+def test_failures_carry_a_category(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    assert build_one(ctx, "packaging==26.3").category == "no-sdist"
+    assert build_one(ctx, "no-such-project-here==1.0").category == "not-found"
+    broken = make_sdist(
+        tmp_path / "sdists",
+        "demo-broken",
+        "1.0",
+        "setuptools",
+        extra_files={
+            "demo_broken/__init__.py": "raise SystemExit('broken on purpose')\n",
+            "setup.py": "raise SystemExit('setup.py refuses')\n",
+        },
+    )
+    local_index.add(broken)
+    failed = build_one(ctx, "demo-broken==1.0")
+    assert failed.status == "failed" and failed.category == "build-failed"
+    assert "setup.py refuses" in failed.message
+
+
+def test_with_deps_builds_the_runtime_dependencies(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sdists = tmp_path / "sdists"
+    local_index.add(
+        make_sdist(sdists, "demo-lib", "1.0", "flit-core"),
+        make_sdist(sdists, "demo-lib", "1.1", "flit-core"),
+        make_sdist(
+            sdists,
+            "demo-app",
+            "1.0",
+            "flit-core",
+            dependencies=["demo-lib>=1.0", "never-needed; python_version < '3'"],
+        ),
+    )
+    outcomes = build_many(ctx, ["demo-app==1.0"], with_deps=True, jobs=2)
+    built = sorted((o.project, o.version, o.status) for o in outcomes)
+    assert built == [("demo-app", "1.0", "succeeded"), ("demo-lib", "1.1", "succeeded")]
+
+
+def test_remediated_build_carries_the_local_version_and_patch(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    requirement = _sdist(local_index, tmp_path, "demo-fixme", "flit-core")
+
+    def patch(tree: Path) -> None:
+        (tree / "demo_fixme" / "__init__.py").write_text('"""Fixed."""\n\n__version__ = "1.0"\n')
+
+    patches = [PatchInfo("0001-fix.patch", "ab" * 32, ("CVE-2099-0001",))]
+    outcome = build_one(
+        ctx,
+        requirement,
+        repo="python-remediated",
+        patches=patches,
+        patch_tree=patch,
+        local_version="fs.1",
+    )
+    assert outcome.status == "succeeded", outcome.message
+    assert outcome.wheel == "demo_fixme-1.0+fs.1-py3-none-any.whl"
+    (info,) = project_files(ctx.db, "python-remediated", "demo-fixme")
+    assert info.version == "1.0+fs.1"
+    with zipfile.ZipFile(ctx.blobs.local_path(info.sha256) or "") as archive:
+        assert archive.read("demo_fixme/__init__.py").startswith(b'"""Fixed')
+        assert b"Version: 1.0+fs.1" in archive.read("demo_fixme-1.0+fs.1.dist-info/METADATA")
+    assert info.sbom_sha256 is not None
+    sbom = json.loads(ctx.blobs.read_bytes(info.sbom_sha256))
+    assert sbom["metadata"]["component"]["pedigree"]["patches"]
+
+
+def test_build_dependencies_come_from_our_repository_when_built_there(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    (flit,) = [
+        p for paths in local_index.files.values() for p in paths if p.name.startswith("flit_core-")
+    ]
+    publish_file(ctx.db, ctx.blobs, flit, "python")  # as if we had built it from source
+    outcome = build_one(ctx, _sdist(local_index, tmp_path, "demo-closure", "flit-core"))
+    assert outcome.status == "succeeded", outcome.message
+    record = get_build(ctx.db, outcome.build_id or 0)
+    assert record is not None
+    (dep,) = record.details["dependencies"]
+    assert dep["project"] == "flit-core" and dep["source"] == "fromsource"
+    assert dep["url"].startswith("fromsource:python/files/flit-core/")
+
+
+@pytest.mark.network
+def test_a_real_package_from_the_configured_upstream(tmp_path: Path) -> None:
+    ctx = build_context(tmp_path / "data", upstream_url(Settings()))
+    try:
+        outcome = build_one(ctx, "iniconfig==2.0.0")
+        assert outcome.status == "succeeded", outcome.message
+        report = rebuild_check(ctx, "iniconfig==2.0.0")
+        assert report.identical, report.to_json()
+    finally:
+        ctx.close()
+
+
+_TINY_BACKEND = textwrap.dedent('''\
+    """A tiny PEP 517 backend (a test package other test packages build with)."""
+
+    import base64
+    import hashlib
+    import os
+    import tomllib
+    import zipfile
+
+    __version__ = "1.0"
+
+
+    def _hash(data):
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        return "sha256=" + digest.decode()
+
+
+    def get_requires_for_build_wheel(config_settings=None):
+        return []
+
+
+    def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+        with open("pyproject.toml", "rb") as handle:
+            project = tomllib.load(handle)["project"]
+        module = project["name"].replace("-", "_")
+        info = f"{module}-{project['version']}.dist-info"
+        meta = f"Metadata-Version: 2.1\\nName: {project['name']}\\nVersion: {project['version']}\\n"
+        files = {
+            f"{module}/__init__.py": open(f"{module}/__init__.py", "rb").read(),
+            f"{info}/METADATA": meta.encode(),
+            f"{info}/WHEEL": b"Wheel-Version: 1.0\\nGenerator: tiny\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+        }
+        rows = [f"{p},{_hash(d)},{len(d)}" for p, d in files.items()] + [f"{info}/RECORD,,"]
+        files[f"{info}/RECORD"] = ("\\n".join(rows) + "\\n").encode()
+        name = f"{module}-{project['version']}-py3-none-any.whl"
+        with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as archive:
+            for path, data in files.items():
+                archive.writestr(path, data)
+        return name
+    ''')
+
+
+def test_with_build_deps_builds_the_backend_from_source_first(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sdists = tmp_path / "sdists"
+    backend_files = {"demo_tiny_backend/__init__.py": _TINY_BACKEND}
+    # Upstream has the backend as a wheel (bootstrap) and as an sdist (to build from).
+    local_index.add(
+        make_wheel(tmp_path / "upstream", "demo-tiny-backend", "1.0", files=backend_files),
+        make_sdist(sdists, "demo-tiny-backend", "1.0", "flit-core", extra_files=backend_files),
+        make_sdist(
+            sdists,
+            "demo-user",
+            "1.0",
+            "in-tree",
+            extra_files={
+                "pyproject.toml": '[build-system]\nrequires = ["demo-tiny-backend"]\n'
+                'build-backend = "demo_tiny_backend"\n\n[project]\nname = "demo-user"\n'
+                'version = "1.0"\n',
+            },
+        ),
+    )
+    outcomes = build_many(ctx, ["demo-user==1.0"], with_build_deps=True)
+    status = {o.project: (o.status, o.category) for o in outcomes}
+    assert status["demo-tiny-backend"] == ("succeeded", None)
+    assert status["demo-user"] == ("succeeded", None)
+    # flit-core has no sdist on this index: it stays a bootstrap wheel, and says why.
+    assert status["flit-core"] == ("failed", "no-sdist")
+
+    record = get_build(ctx.db, next(o.build_id for o in outcomes if o.project == "demo-user") or 0)
+    assert record is not None
+    (dep,) = record.details["dependencies"]
+    assert (dep["project"], dep["source"]) == ("demo-tiny-backend", "fromsource")

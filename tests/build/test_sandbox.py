@@ -1,0 +1,214 @@
+"""The build sandbox: no network, fixed path, nothing of the host, limits enforced."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fromsource.build.sandbox import (
+    BUILD_ROOT,
+    Bind,
+    Sandbox,
+    SandboxLimits,
+    bwrap_command,
+    choose_tool,
+    tool_available,
+)
+from fromsource.errors import SandboxError
+
+PYTHON = str(Path(getattr(sys, "_base_executable", sys.executable)).resolve())
+ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+
+needs_bwrap = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")
+needs_unshare = pytest.mark.skipif(not tool_available("unshare"), reason="unshare cannot run here")
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    root = tmp_path / "work"
+    root.mkdir()
+    return Sandbox(root, tool="bwrap", limits=SandboxLimits(timeout_seconds=20))
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[str]]]:
+    """A TCP listener on the host's 127.0.0.1 that records every connection."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            seen.append("connection")
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], seen
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def py(sandbox: Sandbox, code: str, log: Path, **kwargs: object) -> tuple[int, str]:
+    result = sandbox.run(
+        [PYTHON, "-I", "-c", code],
+        cwd=sandbox.root,
+        env=ENV,
+        log=log,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return result.returncode, result.output
+
+
+def test_bwrap_command_unshares_everything_and_clears_the_environment() -> None:
+    command = bwrap_command(
+        ["true"],
+        binds=[Bind(Path("/srv/a"), "/fromsource/build", True), Bind(Path("/srv/b"), "/x")],
+        env={"B": "2", "A": "1"},
+        cwd="/fromsource/build",
+        python_prefix=Path(sys.base_prefix),
+    )
+    for flag in ("--unshare-net", "--unshare-pid", "--unshare-user", "--clearenv", "--new-session"):
+        assert flag in command
+    assert command[command.index("/srv/a") - 1] == "--bind"
+    assert command[command.index("/srv/b") - 1] == "--ro-bind"
+    assert command.index("/srv/a") < command.index("/srv/b")
+    setenv = [command[i + 1] for i, part in enumerate(command) if part == "--setenv"]
+    assert setenv == ["A", "B"]
+    assert command[-2:] == ["--", "true"]
+
+
+def test_choose_tool_refuses_without_isolation_unless_allowed() -> None:
+    with pytest.raises(SandboxError, match="--allow-unsandboxed"):
+        choose_tool(prefer="none")
+    assert choose_tool(prefer="none", allow_unsandboxed=True) == "none"
+
+
+@needs_bwrap
+def test_the_tree_is_seen_at_the_fixed_path(sandbox: Sandbox, tmp_path: Path) -> None:
+    (sandbox.host_root / "hello.txt").write_text("hi")
+    code = "import os; print(os.getcwd()); print(open('hello.txt').read()); open('made','w')"
+    status, output = py(sandbox, code, tmp_path / "log")
+    assert status == 0, output
+    assert output.split() == [BUILD_ROOT, "hi"]
+    assert (sandbox.host_root / "made").exists()
+    assert sandbox.inside(sandbox.host_root / "src" / "x") == f"{BUILD_ROOT}/src/x"
+    assert sandbox.facts.to_json()["network"] == "none"
+
+
+@needs_bwrap
+def test_nothing_of_the_host_is_visible(sandbox: Sandbox, tmp_path: Path) -> None:
+    secret = tmp_path / "data" / "keys" / "signing-key.pem"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("PRIVATE")
+    os.environ["FROMSOURCE_TEST_SECRET"] = "leak"
+    try:
+        code = (
+            "import os, sys\n"
+            f"print(os.path.exists({str(secret)!r}), os.path.exists({str(tmp_path)!r}))\n"
+            "print(os.environ.get('FROMSOURCE_TEST_SECRET'), os.getuid())\n"
+            "print(os.path.exists('/etc/shadow'), os.path.exists('/opt'))\n"
+            f"print(os.path.exists({sys.prefix!r}))\n"
+        )
+        status, output = py(sandbox, code, tmp_path / "log")
+    finally:
+        del os.environ["FROMSOURCE_TEST_SECRET"]
+    assert status == 0, output
+    assert output.split() == ["False", "False", "None", "65534", "False", "False", "False"]
+
+
+@needs_bwrap
+def test_the_network_is_unreachable(
+    sandbox: Sandbox, tmp_path: Path, listener: tuple[int, list[str]]
+) -> None:
+    port, seen = listener
+    code = (
+        "import socket\n"
+        "for host in ('127.0.0.1', '10.0.0.1'):\n"
+        "    s = socket.socket(); s.settimeout(3)\n"
+        f"    print(host, s.connect_ex((host, {port})))\n"
+    )
+    status, output = py(sandbox, code, tmp_path / "log")
+    assert status == 0, output
+    codes = dict(line.split() for line in output.splitlines())
+    assert codes["127.0.0.1"] != "0" and codes["10.0.0.1"] != "0"
+    assert seen == []
+
+
+@needs_bwrap
+def test_the_timeout_kills_the_whole_tree(sandbox: Sandbox, tmp_path: Path) -> None:
+    marker = f"fromsource-sleep-{os.getpid()}"
+    start = time.monotonic()
+    result = sandbox.run(
+        [PYTHON, "-c", "import os, time; os.fork(); os.setsid(); time.sleep(60)", marker],
+        cwd=sandbox.root,
+        env=ENV,
+        log=tmp_path / "log",
+        timeout=1.5,
+    )
+    assert result.timed_out and not result.ok
+    assert time.monotonic() - start < 10
+    assert "wall-clock limit" in result.output
+    time.sleep(0.3)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            assert marker.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+
+
+@needs_bwrap
+def test_the_process_limit_kills_a_fork_storm(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    box = Sandbox(root, tool="bwrap", limits=SandboxLimits(timeout_seconds=20, max_processes=16))
+    result = box.run(
+        ["sh", "-c", "for i in $(seq 40); do sleep 5 & done; wait"],
+        cwd=box.root,
+        env=ENV,
+        log=tmp_path / "log",
+    )
+    assert result.process_limit_hit and not result.ok
+    assert result.seconds < 5
+
+
+@needs_bwrap
+def test_the_memory_limit_applies(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    box = Sandbox(root, tool="bwrap", limits=SandboxLimits(memory_bytes=256 << 20))
+    status, output = py(box, "b = bytearray(1 << 30); print('allocated')", tmp_path / "log")
+    assert status != 0
+    assert "MemoryError" in output
+
+
+@needs_unshare
+def test_unshare_fallback_cuts_the_network(tmp_path: Path, listener: tuple[int, list[str]]) -> None:
+    port, seen = listener
+    root = tmp_path / "w"
+    root.mkdir()
+    box = Sandbox(root, tool="unshare", limits=SandboxLimits(timeout_seconds=20))
+    code = f"import socket; s = socket.socket(); s.settimeout(3); print(s.connect_ex(('127.0.0.1', {port})))"
+    status, output = py(box, code, tmp_path / "log")
+    assert status == 0, output
+    assert output.strip() != "0"
+    assert seen == []
+    assert box.facts.isolated and box.facts.build_path is None
+    assert box.inside(root / "x") == str((root / "x").resolve())
