@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +12,6 @@ from fromsource.lockfiles.index import IndexLookup, choose_release, index_target
 from fromsource.names import ProjectName
 from fromsource.verify.fetch import Credentials
 from tests.conftest import IndexServer
-from tests.factories import make_wheel
 
 PAGE = "https://fs.example/python-all/simple/demo-pkg/"
 NAME = ProjectName("demo-pkg")
@@ -104,10 +102,3 @@ def test_credentials_go_only_to_the_index_origin() -> None:
     assert seen["fs.example"] is not None and seen["elsewhere.example"] is None
     assert found is not None and found.files[0].url.startswith("https://elsewhere.example/")
 
-
-def test_published_sdist_is_found(index_server: IndexServer, tmp_path: Path) -> None:
-    index_server.publish(make_wheel(tmp_path, "solo", "3.0"))
-    token = index_server.token("python")
-    with IndexLookup(index_server.simple("python"), Credentials(*token)) as lookup:
-        found = lookup(ProjectName("solo"), "3.0")
-    assert found is not None and found.sdist is None and len(found.wheels) == 1

@@ -192,3 +192,21 @@ def test_lock_decisions(attested: tuple[Checked, dict[str, str]], other_key: Sig
     assert decide_locked(pinned, [wrong], SOURCE).status is Status.INVALID
     unpinned = LockedPackage("x", None, frozenset(), "l:2", unverifiable="not pinned")
     assert decide_locked(unpinned, [], SOURCE).details == "not pinned"
+
+
+def test_a_scripts_folder_inside_a_package_is_not_a_data_script(
+    make_attested: MakeAttested, signing_key: SigningKey
+) -> None:
+    item = make_attested("scr-demo", "1.0", files={"scr_demo/scripts/run.py": "print(1)\n"})
+    checked = check_candidate(Candidate(item.wheel.name, "t", item.envelope),
+                              {signing_key.keyid: signing_key.public}, "scr-demo", "1.0")
+    assert checked.attestation is not None
+    byproducts = dict(checked.attestation.byproducts)
+    info = "scr_demo-1.0.dist-info"
+    other = "9" * 64
+    files = {p: InstalledFile(p, other if p.endswith("run.py") else d,
+                              other if p.endswith("run.py") else d)
+             for p, d in byproducts.items()}
+    dist = InstalledDist("scr-demo", "1.0", info, info, MappingProxyType(files), ("py3-none-any",))
+    result = decide_installed(dist, [checked], SOURCE)
+    assert result.status is Status.NOT_BUILT and "scr_demo/scripts/run.py" in result.details

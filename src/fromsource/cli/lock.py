@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -66,10 +67,8 @@ def lock() -> None:
 @click.option("--password", help="Password (token secret) for the index.")
 @click.option("--timeout", type=float, default=30.0, show_default=True,
               help="Seconds to wait for each index request.")
-@click.pass_context
 @handle_errors
 def update_hashes(
-    ctx: click.Context,
     paths: tuple[Path, ...],
     index_url: str,
     remediated: bool,
@@ -107,8 +106,8 @@ def update_hashes(
         click.echo(f"{counts['missing']} pinned package(s) are not on {index} and were left "
                    "unchanged; build them, or pass --allow-missing to accept that",
                    err=True)
-        ctx.exit(EXIT_FINDINGS)
-    ctx.exit(EXIT_OK)
+        sys.exit(EXIT_FINDINGS)  # not ctx.exit: main() runs click with standalone_mode=False
+    sys.exit(EXIT_OK)
 
 
 def _print_text(results: list[FileResult], dry_run: bool) -> None:

@@ -92,7 +92,8 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with *argv* in-process; returns the exit code."""
     try:
-        cli.main(args=argv, prog_name="fromsource", standalone_mode=False)
+        # With standalone_mode=False, click returns ctx.exit(n)'s code as the result.
+        result = cli.main(args=argv, prog_name="fromsource", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
