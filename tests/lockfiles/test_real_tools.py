@@ -135,6 +135,12 @@ def test_uv_lock_sync_frozen_remediated(shared_index: IndexServer, reader: tuple
     assert synced.returncode == 0, synced.stderr
     assert len(upstream.requests) == asked
     _assert_ours(project / ".venv", "1.0+fs.1")
+    # Once pyproject.toml names the index too, uv considers the lock current.
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(upstream.simple,
+                                                       shared_index.simple("python-all")))
+    checked = run([UV, "lock", "--check", "--python", sys.executable], env, cwd=project)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_pylock_uv_pip_install(shared_index: IndexServer, reader: tuple[str, str],

@@ -49,7 +49,7 @@ def lock() -> None:
 
 
 @lock.command("update-hashes", help=UPDATE_HELP)
-@click.argument("paths", nargs=-1, required=True,
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...",
                 type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--index", "index_url", required=True, envvar="FROMSOURCE_INDEX_URL",
               help="The index: https://host/ (the python repository, python-all with "
@@ -106,7 +106,7 @@ def update_hashes(
         click.echo(f"{counts['missing']} pinned package(s) are not on {index} and were left "
                    "unchanged; build them, or pass --allow-missing to accept that",
                    err=True)
-        sys.exit(EXIT_FINDINGS)  # not ctx.exit: main() runs click with standalone_mode=False
+        sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_OK)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from packaging.version import InvalidVersion, Version
@@ -125,7 +125,7 @@ def find_release(lookup: Lookup, name: str, version: str) -> Release | PackageRe
     return release
 
 
-def outcome(name: str, version: str, release: Release, changed: bool, extra: str = "") -> PackageReport:
+def outcome(name: str, version: str, release: Release, changed: bool) -> PackageReport:
     """The ``updated`` / ``already-ours`` report for an entry edited with *release*."""
     new_version = None if same_version(version, release.version) else release.version
     if not changed:
@@ -134,10 +134,6 @@ def outcome(name: str, version: str, release: Release, changed: bool, extra: str
                              sha256=release.sha256s)
     count = len(release.files)
     detail = f"{count} file{'s' if count != 1 else ''} from {release.index_url}"
-    if new_version:
-        detail += f"; version {version} -> {new_version}"
-    if extra:
-        detail += f"; {extra}"
     return PackageReport(name, version, "updated", detail, new_version, release.sha256s)
 
 
@@ -145,8 +141,3 @@ def skipped(name: str, version: str | None, why: str) -> PackageReport:
     """The report for an entry that is not an index distribution."""
     return PackageReport(name, version, "skipped", why)
 
-
-def uv_time(moment: datetime) -> str:
-    """A timestamp as uv writes it: UTC, milliseconds, ``Z``."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

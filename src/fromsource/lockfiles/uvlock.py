@@ -20,6 +20,7 @@ non-registry source (the project itself, git, path, URL) are skipped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tomlkit.items import InlineTable, Table
@@ -35,7 +36,6 @@ from fromsource.lockfiles.model import (
     outcome,
     same_version,
     skipped,
-    uv_time,
 )
 from fromsource.names import normalize
 
@@ -50,6 +50,12 @@ class _Moved:
     old_registry: str
     new_version: str
     new_registry: str
+
+
+def uv_time(moment: datetime) -> str:
+    """A timestamp as uv writes it: UTC, milliseconds, ``Z``."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _wants_upload_time(doc: TOMLDocument) -> bool:
