@@ -14,7 +14,7 @@ PYTHON="${PYTHON:-python3}"
 # web UI browser tests. Build headers let the corpus benchmark compile.
 SYSTEM_PACKAGES_TEST=(bubblewrap patch postgresql redis-server chromium chromium-driver)
 SYSTEM_PACKAGES_BUILD=(bubblewrap patch gcc g++ make libffi-dev libssl-dev libxml2-dev
-                       libxslt1-dev libjpeg-dev zlib1g-dev libpq-dev libyaml-dev)
+                       libxslt1-dev libjpeg-dev zlib1g-dev libpq-dev libyaml-dev pkg-config)
 
 install_system_packages() {
     local wanted=("$@") missing=()

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     """Answer file downloads from object storage with a 302 to a presigned URL."""
     public_url: str | None = None
     """Base URL clients reach the index at; used only where absolute URLs are needed."""
+    broker_url: str | None = None
+    """Celery broker (``redis://host:6379/0``): ``serve`` sends builds to ``fromsource worker``
+    processes there; without one it builds in-process."""
+    auth_failures_per_minute: int = 30
+    """Failed sign-ins a client address may make in a row, and per minute after that (0: off)."""
 
     @property
     def resolved_database_url(self) -> str:

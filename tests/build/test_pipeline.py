@@ -136,6 +136,8 @@ def test_rebuild_check_is_bit_for_bit(
     assert report.differing == () and report.only_in_rebuild == ()
     expected = "published" if backend == "hatchling" else "first build"
     assert report.reference.startswith(expected)
+    if backend == "setuptools-c":  # check builds publish nothing, so they do not count as built
+        assert build_one(ctx, requirement).status == "succeeded"
 
 
 def test_a_backend_cannot_reach_the_network(
@@ -215,6 +217,31 @@ def test_failures_carry_a_category(
     failed = build_one(ctx, "demo-broken==1.0")
     assert failed.status == "failed" and failed.category == "build-failed"
     assert "setup.py refuses" in failed.message
+
+
+def test_a_failure_with_the_same_inputs_is_not_built_again(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    broken = make_sdist(
+        tmp_path / "sdists",
+        "demo-fails-once",
+        "1.0",
+        "setuptools",
+        extra_files={"setup.py": "raise SystemExit('setup.py refuses')\n"},
+    )
+    local_index.add(broken)
+    first = build_one(ctx, "demo-fails-once==1.0")
+    assert first.status == "failed" and "build" in dict(first.step_seconds)
+    again = build_one(ctx, "demo-fails-once==1.0")
+    assert again.status == "failed" and again.category == "build-failed"
+    assert f"build {first.build_id} failed with the same inputs" in again.message
+    assert "setup.py refuses" in again.message
+    assert "build" not in dict(again.step_seconds)  # stopped before the sandbox
+    retried = build_one(ctx, "demo-fails-once==1.0", retry_failed=True)
+    assert retried.status == "failed" and "build" in dict(retried.step_seconds)
+    assert "same inputs" not in retried.message
 
 
 def test_with_deps_builds_the_runtime_dependencies(

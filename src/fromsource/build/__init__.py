@@ -34,7 +34,7 @@ __all__ = [
 
 _WHERE = {
     "CATEGORIES": "outcome",
-    "BuildContext": "pipeline",
+    "BuildContext": "context",
     "BuildOutcome": "outcome",
     "ProgressEvent": "outcome",
     "RebuildReport": "outcome",

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from fromsource.build.context import BuildContext, pick_version
 from fromsource.build.deps import ResolvedWheel
 from fromsource.build.history import get_build, latest_succeeded
 from fromsource.build.outcome import BuildOutcome, RebuildReport, compare_wheels
-from fromsource.build.pipeline import BuildContext, Progress, build_one, pick_version
+from fromsource.build.pipeline import Progress, build_one
 from fromsource.errors import BuildError, FromsourceError
 from fromsource.names import normalize
 from fromsource.provenance.statement import PatchInfo
@@ -108,11 +109,14 @@ def build_many(
     jobs: int = 1,
     repo: str = "python",
     progress: Progress | None = None,
+    retry_failed: bool = False,
 ) -> list[BuildOutcome]:
     """Build every requirement (and, with *with_deps*, their runtime dependencies).
 
     With *with_build_deps* the build dependencies that would come from
     upstream are built from source first, so the build closure is ours.
+    With *retry_failed* a release whose inputs failed before is built again
+    (see :func:`~fromsource.build.pipeline.build_one`).
     Each ``(project, version)`` is built at most once per call.  Returns the
     outcomes in the order the builds finished (build dependencies included).
     """
@@ -136,7 +140,13 @@ def build_many(
 
         def submit(text: str, extras: set[str]) -> None:
             future = pool.submit(
-                build_one, ctx, text, repo=repo, progress=progress, build_deps=first
+                build_one,
+                ctx,
+                text,
+                repo=repo,
+                progress=progress,
+                build_deps=first,
+                retry_failed=retry_failed,
             )
             pending[future] = extras
 

@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -322,7 +323,11 @@ class WheelCache:
         if target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
+        os.close(fd)
+        tmp = Path(tmp_name)
         try:
             local = blobs.local_path(wheel.sha256) if blobs is not None else None
             if wheel.source == "fromsource" and blobs is not None:

@@ -8,7 +8,7 @@ dependencies, sandbox, wheel, step timings, failure category).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from fromsource.store.models import BuildRow
 __all__ = [
     "BuildRecord",
     "create_build",
+    "find_failed",
     "find_succeeded",
     "get_build",
     "latest_succeeded",
@@ -145,6 +146,25 @@ def find_succeeded(db: Database, key: str) -> BuildRecord | None:
             .limit(1)
         )
         return BuildRecord.from_row(row) if row else None
+
+
+def find_failed(db: Database, key: str, categories: Collection[str]) -> BuildRecord | None:
+    """The newest build with *key* that failed with one of *categories*, or None.
+
+    Builds that only repeated an earlier failure (``remembered_from``) do
+    not count: the answer is the build that actually ran.
+    """
+    with db.session() as session:
+        rows = session.scalars(
+            sa.select(BuildRow)
+            .where(BuildRow.key == key, BuildRow.status == "failed")
+            .order_by(BuildRow.id.desc())
+        )
+        for row in rows:
+            details = row.details or {}
+            if details.get("category") in categories and "remembered_from" not in details:
+                return BuildRecord.from_row(row)
+    return None
 
 
 def latest_succeeded(db: Database, project: str, version: str, repo: str) -> BuildRecord | None:

@@ -27,6 +27,7 @@ from fromsource.errors import (
 
 __all__ = [
     "CATEGORIES",
+    "REMEMBERED",
     "STEPS",
     "BuildOutcome",
     "ProgressEvent",
@@ -34,6 +35,7 @@ __all__ = [
     "Status",
     "categorize",
     "compare_wheels",
+    "explain",
 ]
 
 STEPS = ("fetch", "unpack", "patch", "deps", "build", "sbom", "normalize", "attest", "publish")
@@ -67,17 +69,62 @@ CATEGORIES = {
 }
 """Every failure category, with what it means."""
 
-_RUST = re.compile(
-    r"setuptools[-_]rust|maturin|\bcargo\b|\brustc\b|Rust compiler|crates\.io", re.IGNORECASE
-)
+_RUST = re.compile(r"setuptools[-_]rust|maturin|\bcargo\b|\brustc\b|Rust compiler", re.IGNORECASE)
 _SYSTEM_LIBRARY = re.compile(
     r"fatal error: [^\s:]+\.h(pp)?: No such file or directory"
     r"|was not found in the pkg-config search path"
     r"|Dependency \S+ found: NO"
     r"|cannot find -l\w+"
     r"|Did not find pkg-config"
+    r"|pg_config executable not found"
+    r"|Please make sure the libxml2 and libxslt development packages"
 )
 _MEMORY = re.compile(r"MemoryError|out of memory|Cannot allocate memory|virtual memory exhausted")
+_RUST_EVIDENCE = re.compile(
+    r"can't find Rust compiler|cargo[^\n]{0,80}(?:failed|not found|error)[^\n]*"
+    r"|failed to (?:download|get|load|fetch)[^\n]{0,120}crate[^\n]*"
+    r"|Unable to update registry[^\n]*|rustc[^\n]{0,40}not found",
+    re.IGNORECASE,
+)
+_MISSING = (
+    re.compile(r"fatal error: (?P<name>[^\s:]+\.h(?:pp)?): No such file or directory"),
+    re.compile(r"Package '?(?P<name>[\w.+-]+)'?,? (?:\S+ )?was not found in the pkg-config"),
+    re.compile(r"cannot find -l(?P<name>\w+)"),
+    re.compile(r"Dependency (?P<name>\S+) found: NO"),
+    re.compile(r"(?P<name>pg_config) executable not found"),
+    re.compile(r"Did not find (?P<name>pkg-config)"),
+    re.compile(r"Please make sure the (?P<name>libxml2 and libxslt) development packages"),
+)
+_DEBIAN = {
+    "libxml": "libxml2-dev",
+    "libxslt": "libxslt1-dev",
+    "libexslt": "libxslt1-dev",
+    "jpeglib": "libjpeg-dev",
+    "jpeg": "libjpeg-dev",
+    "zlib": "zlib1g-dev",
+    "z": "zlib1g-dev",
+    "ffi": "libffi-dev",
+    "libffi": "libffi-dev",
+    "pg_config": "libpq-dev",
+    "libpq": "libpq-dev",
+    "pq": "libpq-dev",
+    "yaml": "libyaml-dev",
+    "openssl": "libssl-dev",
+    "ssl": "libssl-dev",
+    "crypto": "libssl-dev",
+    "pkg-config": "pkg-config",
+    "tiff": "libtiff-dev",
+    "webp": "libwebp-dev",
+    "lcms2": "liblcms2-dev",
+    "openjpeg": "libopenjp2-7-dev",
+}
+
+REMEMBERED = frozenset(
+    {"needs-rust", "build-failed", "wheel-mismatch", "invalid-wheel", "bad-pyproject"}
+)
+"""Categories a build with the same key fails with again: such a failure is not retried
+(``--retry-failed`` does).  Timeouts, memory, missing system libraries, upstream and
+internal errors depend on the machine or the moment, and are always retried."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +227,41 @@ def categorize(exc: BaseException, log: str = "", requirements: Iterable[str] = 
         if _MEMORY.search(log):
             return "out-of-memory"
     return category
+
+
+def explain(category: str, log: str = "", requirements: Iterable[str] = ()) -> str:
+    """A one-line reason for a refined *category*, naming what is missing ("" if none).
+
+    ``needs-rust``: the Rust build requirement and the line of the *log*
+    that shows it; ``missing-system-library``: the header, library or
+    pkg-config package the *log* names, with the Debian package that
+    provides it when known.
+    """
+    if category == "needs-rust":
+        tools = sorted({m.group(0).lower() for r in requirements if (m := _RUST.search(r))})
+        evidence = _RUST_EVIDENCE.search(log)
+        parts = []
+        if tools:
+            parts.append(f"it builds with {', '.join(tools)}")
+        if evidence:
+            parts.append(f"the build said {evidence.group(0).strip()!r}")
+        why = f" ({'; '.join(parts)})" if parts else ""
+        return (
+            f"needs Rust{why}: Rust crates come from the crate registry, which the sandbox "
+            "cannot reach"
+        )
+    if category == "missing-system-library":
+        for pattern in _MISSING:
+            if match := pattern.search(log):
+                name = match.group("name")
+                stem = re.split(r"[/.\-]", name.removeprefix("lib"), maxsplit=1)[0]
+                debian = _DEBIAN.get(name.split("/")[0].removesuffix(".h")) or _DEBIAN.get(stem)
+                hint = f"; install the Debian package {debian}" if debian else ""
+                return f"missing system library: {name} is not installed{hint}"
+        return "missing system library (see the log)"
+    if category == "out-of-memory":
+        return "ran out of memory under the sandbox's limit; raise --memory"
+    return ""
 
 
 def _by_type(exc: BaseException) -> str:

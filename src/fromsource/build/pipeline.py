@@ -13,18 +13,14 @@ their runtime dependencies, are run by :mod:`fromsource.build.batch`.
 
 from __future__ import annotations
 
-import platform
 import secrets
 import shutil
-import subprocess
-import sysconfig
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.parser import BytesParser
-from functools import cache
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -33,6 +29,14 @@ from packaging.version import Version
 
 import fromsource
 from fromsource.build.buildkey import BuildInputs, build_key
+from fromsource.build.context import (
+    BuildContext,
+    find_sdist,
+    host_facts,
+    pick_version,
+    published_wheel,
+    requires_dist,
+)
 from fromsource.build.deps import (
     OwnRepository,
     ResolvedWheel,
@@ -42,159 +46,35 @@ from fromsource.build.deps import (
     satisfied,
     uv_binary,
 )
-from fromsource.build.history import create_build, find_succeeded, update_build
+from fromsource.build.history import create_build, find_failed, find_succeeded, update_build
 from fromsource.build.normalize import normalize_wheel, wheel_record
-from fromsource.build.outcome import BuildOutcome, ProgressEvent, Status, categorize
+from fromsource.build.outcome import (
+    REMEMBERED,
+    BuildOutcome,
+    ProgressEvent,
+    Status,
+    categorize,
+    explain,
+)
 from fromsource.build.pep517 import BuildEnvironment, read_build_system
 from fromsource.build.relabel import relabel_wheel, with_local
-from fromsource.build.sandbox import SandboxLimits, Tool, choose_tool
 from fromsource.build.unpack import read_pkg_info, unpack_sdist
-from fromsource.build.upstream import Upstream
-from fromsource.build.upstream_pages import UpstreamFile, dist_of, python_ok, redact
-from fromsource.config import Settings, upstream_url
+from fromsource.build.upstream_pages import redact
 from fromsource.errors import BuildError, FromsourceError, UpstreamError
 from fromsource.names import normalize
-from fromsource.provenance.keys import SigningKey, load_or_create_signing_key
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
 from fromsource.provenance.statement import BuildFacts, PatchInfo, build_statement, sign_statement
-from fromsource.store.blobs import BlobStore, open_blob_store, sha256_file
-from fromsource.store.catalog import FileInfo, project_files
-from fromsource.store.db import Database, open_database
+from fromsource.store.blobs import sha256_file
+from fromsource.store.catalog import FileInfo
 from fromsource.store.publish import publish_file, read_wheel_metadata
 
 __all__ = ["BuildContext", "BuildDeps", "Progress", "build_one", "host_facts", "pick_version"]
+
 
 Progress = Callable[[ProgressEvent], None]
 BuildDeps = Callable[[Sequence[ResolvedWheel]], bool]
 """Builds bootstrap build dependencies from source first; True when any now is ours."""
 _LOG_LIMIT = 512 * 1024
-
-
-@dataclass(frozen=True)
-class BuildContext:
-    """Everything a build needs from the outside: stores, upstream, key, limits."""
-
-    db: Database
-    blobs: BlobStore
-    upstream: Upstream
-    upstream_url: str
-    signing_key: SigningKey
-    work_root: Path
-    cache_dir: Path
-    limits: SandboxLimits = field(default_factory=SandboxLimits)
-    allow_unsandboxed: bool = False
-    sandbox_tool: Tool | None = None
-    public_url: str | None = None
-    keep_work: bool = False
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        upstream: str | None = None,
-        limits: SandboxLimits | None = None,
-        allow_unsandboxed: bool = False,
-        sandbox_tool: Tool | None = None,
-    ) -> BuildContext:
-        """Open the database, blob store, upstream and signing key named by *settings*."""
-        url = upstream or upstream_url(settings)
-        url = url if url.endswith("/") else url + "/"
-        return cls(
-            db=open_database(settings.resolved_database_url),
-            blobs=open_blob_store(settings.resolved_blob_url),
-            upstream=Upstream(url, cache_dir=settings.data_dir / "cache" / "upstream"),
-            upstream_url=url,
-            signing_key=load_or_create_signing_key(settings.key_dir),
-            work_root=settings.data_dir / "work",
-            cache_dir=settings.data_dir / "cache",
-            limits=limits or SandboxLimits(),
-            allow_unsandboxed=allow_unsandboxed,
-            sandbox_tool=sandbox_tool,
-            public_url=settings.public_url,
-        )
-
-    def close(self) -> None:
-        """Close the upstream client and the database connections."""
-        self.upstream.close()
-        self.db.dispose()
-
-    def tool(self) -> Tool:
-        """The sandbox tool builds use (SandboxError when none and not allowed)."""
-        return choose_tool(allow_unsandboxed=self.allow_unsandboxed, prefer=self.sandbox_tool)
-
-
-@cache
-def host_facts() -> tuple[str, str, str]:
-    """(Python version, platform, toolchain) of the builds this process runs."""
-    toolchain = "no C compiler"
-    compiler = shutil.which("gcc") or shutil.which("cc")
-    if compiler:
-        try:
-            done = subprocess.run(
-                [compiler, "--version"], capture_output=True, text=True, timeout=30, check=False
-            )
-            toolchain = (done.stdout.splitlines() or [toolchain])[0]
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    libc = " ".join(platform.libc_ver())
-    return platform.python_version(), sysconfig.get_platform(), f"{toolchain}; {libc}".strip()
-
-
-def pick_version(upstream: Upstream, requirement: Requirement) -> str:
-    """The version to build for *requirement*: the pinned one, else the newest match with an sdist.
-
-    Raises UpstreamError (category ``not-found``) when nothing matches.
-    """
-    specs = list(requirement.specifier)
-    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
-        return specs[0].version
-    python = ".".join(platform.python_version_tuple()[:2])
-    versions = []
-    for file in upstream.project_files(requirement.name):
-        dist = dist_of(file, requirement.name)
-        if dist is None or dist.kind != "sdist" or file.yanked or not python_ok(file, python):
-            continue
-        if requirement.specifier.contains(dist.version):
-            versions.append(dist.version)
-    if not versions:
-        raise UpstreamError(
-            f"no release of {requirement.name} matching {requirement.specifier or 'any version'} "
-            f"with an sdist on {redact(upstream.base_url)}",
-            category="not-found",
-        )
-    return str(max(versions))
-
-
-def _find_sdist(upstream: Upstream, project: str, version: str) -> UpstreamFile:
-    """The sdist of the release; UpstreamError with category no-sdist or not-found."""
-    try:
-        return upstream.find_sdist(project, version)
-    except UpstreamError as exc:
-        if set(exc.facts) != {"project", "version"}:
-            raise
-        wanted = Version(version)
-        exists = any(
-            (dist := dist_of(f, project)) is not None and dist.version == wanted
-            for f in upstream.project_files(project)
-        )
-        category = "no-sdist" if exists else "not-found"
-        raise UpstreamError(exc.message, category=category, **exc.facts) from exc
-
-
-def published_wheel(db: Database, repo: str, project: str, version: str) -> FileInfo | None:
-    """A wheel of *project* *version* already in *repo*, if any."""
-    wanted = Version(version)
-    for info in project_files(db, repo, project):
-        if info.kind == "wheel" and Version(info.version) == wanted:
-            return info
-    return None
-
-
-def requires_dist(metadata: bytes) -> tuple[str, ...]:
-    """The Requires-Dist lines of a METADATA file."""
-    message = BytesParser().parsebytes(metadata, headersonly=True)
-    return tuple(str(v) for v in message.get_all("Requires-Dist") or [])
 
 
 @dataclass
@@ -214,6 +94,7 @@ class _Run:
     tool_log: Path | None = None
     requirements: tuple[str, ...] = ()
     key: str | None = None
+    publishes: bool = True
 
     def log(self, text: str) -> None:
         self.lines.append(text.rstrip("\n"))
@@ -228,7 +109,12 @@ class _Run:
         self.log(f"== {name}")
         self.emit(name, "start")
         start = time.monotonic()
-        yield
+        try:
+            yield
+        except BaseException:
+            # The failed step is timed too: its time is part of the build's.
+            self.steps.append((name, time.monotonic() - start))
+            raise
         seconds = time.monotonic() - start
         self.steps.append((name, seconds))
         self.log(f"   {name} done in {seconds:.2f} s")
@@ -246,12 +132,15 @@ class _Run:
 
     def save(self, **fields: object) -> None:
         self.details["steps"] = {n: round(s, 3) for n, s in self.steps}
+        self.details["build_key"] = self.key
         update_build(
             self.ctx.db,
             self.build_id,
             log=self.text(),
             details=dict(self.details),
-            key=self.key,
+            # Only a build that publishes answers "built before?" for its key: a
+            # rebuild check made the same wheel but put nothing in the repository.
+            key=self.key if self.publishes else None,
             **fields,
         )
 
@@ -297,6 +186,7 @@ def build_one(
     work_dir: Path | None = None,
     wheel_dest: Path | None = None,
     build_deps: BuildDeps | None = None,
+    retry_failed: bool = False,
 ) -> BuildOutcome:
     """Build *requirement* (``name==version``, or a range: the newest match) into *repo*.
 
@@ -307,9 +197,12 @@ def build_one(
     without *publish* nothing is skipped or published (``rebuild --check``);
     *wheel_dest* receives a copy of the final wheel; *build_deps* is asked to
     build the build dependencies that would come from upstream (then they
-    are resolved again, now from our repository).  Never raises for a
+    are resolved again, now from our repository).  A build key that failed
+    before with a category of :data:`~fromsource.build.outcome.REMEMBERED`
+    is not built again (the outcome is that failure, its steps stop before
+    the sandbox) unless *retry_failed*.  Never raises for a
     failed build: the outcome says what happened, and the history row holds
-    the log.
+    the log.  Raises BuildError only when *requirement* is not a requirement.
     """
     try:
         parsed = Requirement(requirement)
@@ -329,7 +222,7 @@ def build_one(
         )
         return run.finish("failed", exc.message, category=categorize(exc))
     build_id = build_id or create_build(ctx.db, project, label, repo)
-    run = _Run(ctx, build_id, project, label, progress)
+    run = _Run(ctx, build_id, project, label, progress, publishes=publish)
     run.details["upstream_version"] = version
     run.save(status="running", started_at=run.started)
     if publish and (existing := published_wheel(ctx.db, repo, project, label)) is not None:
@@ -354,18 +247,24 @@ def build_one(
             work=work,
             wheel_dest=wheel_dest,
             build_deps=build_deps,
+            retry_failed=retry_failed,
         )
         return _steps(ctx, run, project, version, label, request)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded outcome
         if not isinstance(exc, FromsourceError):
-            import traceback
-
             run.log(traceback.format_exc())
         message = (
             exc.message if isinstance(exc, FromsourceError) else f"{type(exc).__name__}: {exc}"
         )
         log = run.text()
-        return run.finish("failed", message, category=categorize(exc, log, run.requirements))
+        category = categorize(exc, log, run.requirements)
+        reason = explain(category, log, run.requirements)
+        return run.finish(
+            "failed", f"{reason}\n{message}" if reason else message, category=category
+        )
+    except BaseException:  # interrupted: record it, then let the interruption through
+        run.finish("failed", "interrupted before it finished", category="internal")
+        raise
     finally:
         if not ctx.keep_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -391,6 +290,7 @@ class _Request:
     work: Path
     wheel_dest: Path | None
     build_deps: BuildDeps | None
+    retry_failed: bool = False
 
 
 def _from_source(
@@ -409,7 +309,7 @@ def _steps(
     repo, patches, pinned, work = request.repo, request.patches, request.pinned, request.work
     local_version, publish = request.local_version, request.publish
     with run.step("fetch"):
-        sdist = _find_sdist(ctx.upstream, project, version)
+        sdist = find_sdist(ctx.upstream, project, version)
         if sdist.sha256 is None:
             raise UpstreamError(
                 f"{sdist.filename}: the upstream index lists no sha256; "
@@ -495,6 +395,18 @@ def _steps(
             f"built before with the same inputs (build {prior.id})",
             file_id=prior.file_id,
         )
+    if publish and pinned is None and not request.retry_failed:
+        failed = find_failed(ctx.db, run.key, REMEMBERED)
+        if failed is not None:
+            run.details["remembered_from"] = failed.id
+            category = str(failed.details.get("category"))
+            return run.finish(
+                "failed",
+                f"not built again: build {failed.id} failed with the same inputs "
+                f"[{category}] (fromsource build --retry-failed tries again): "
+                f"{failed.error or ''}",
+                category=category,
+            )
     cache = WheelCache(ctx.cache_dir / "wheels")
     with run.step("build"):
         run.tool_log = env.log_path
@@ -502,6 +414,7 @@ def _steps(
         env.create_venv()
         env.install(cache.wheelhouse(static, env.wheelhouse, ctx.blobs))
         extra = check_requirements(env.get_requires(tree, system), what=sdist.filename)
+        run.requirements = (*system.requires, *map(str, extra))
         run.details["dynamic_requires"] = [str(r) for r in extra]
         deps = static
         if not satisfied(extra, static):

@@ -179,6 +179,11 @@ def _sandbox_options(func: click.decorators.FC) -> click.decorators.FC:
     help="First build from source the build dependencies that would come from upstream.",
 )
 @click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Build again releases whose same inputs failed before (not retried by default).",
+)
+@click.option(
     "--jobs",
     "-j",
     type=click.IntRange(1, 64),
@@ -199,6 +204,7 @@ def build(
     requirements: tuple[str, ...],
     with_deps: bool,
     with_build_deps: bool,
+    retry_failed: bool,
     jobs: int,
     repo: str,
     upstream: str | None,
@@ -226,6 +232,7 @@ def build(
             jobs=jobs,
             repo=repo,
             progress=display,
+            retry_failed=retry_failed,
         )
     if fmt == "json":
         print_json({"schema_version": 1, "builds": [o.to_json() for o in outcomes]})

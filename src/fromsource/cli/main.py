@@ -33,13 +33,26 @@ from fromsource.config import Settings
 @click.option(
     "--blob-url",
     envvar="FROMSOURCE_BLOB_URL",
-    help="Blob store: file:///path (default: the data dir) [env FROMSOURCE_BLOB_URL].",
+    help="Blob store: file:///path or s3://bucket/prefix (default: the data dir) "
+    "[env FROMSOURCE_BLOB_URL].",
+)
+@click.option(
+    "--broker-url",
+    envvar="FROMSOURCE_BROKER_URL",
+    help="Celery broker, redis://host:6379/0: serve sends builds to `fromsource worker` "
+    "(default: build in-process) [env FROMSOURCE_BROKER_URL].",
 )
 @click.pass_context
 def cli(
-    ctx: click.Context, data_dir: Path | None, database_url: str | None, blob_url: str | None
+    ctx: click.Context,
+    data_dir: Path | None,
+    database_url: str | None,
+    blob_url: str | None,
+    broker_url: str | None,
 ) -> None:
     overrides: dict[str, object] = {}
+    if broker_url:
+        overrides["broker_url"] = broker_url
     if data_dir is not None:
         overrides["data_dir"] = data_dir.resolve()
     if database_url:

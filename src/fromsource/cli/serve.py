@@ -56,6 +56,7 @@ def serve(
         ("FROMSOURCE_DATABASE_URL", settings.database_url),
         ("FROMSOURCE_BLOB_URL", settings.blob_url),
         ("FROMSOURCE_UPSTREAM", settings.upstream),
+        ("FROMSOURCE_BROKER_URL", settings.broker_url),
     ):
         if value:
             os.environ[key] = value

@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
 from fromsource.errors import FromsourceError
 from fromsource.index.auth import Decision
+from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
-from fromsource.names import normalize
+from fromsource.names import normalize, parse_filename
+from fromsource.store.blobs import FileBlobStore
 from fromsource.store.catalog import list_projects, project_files
 from fromsource.store.models import BuildRow
 from fromsource.store.publish import publish_file, set_yanked
@@ -37,8 +40,15 @@ def require_admin(request: Request) -> str:
     """FastAPI dependency: the admin token id, or 401/403."""
     state = _state(request)
     state.refresh()
-    result = state.auth.check_admin(request.headers.get("authorization"))
+    client = client_of(request.scope)
+    wait = state.failures.retry_after(client)
+    if wait:
+        raise HTTPException(429, too_many_message(wait).strip(), headers={"Retry-After": str(wait)})
+    header = request.headers.get("authorization")
+    result = state.auth.check_admin(header)
     if result.decision is Decision.CHALLENGE:
+        if header is not None:
+            state.failures.failed(client)
         raise HTTPException(
             401,
             "send an admin token with HTTP Basic auth",
@@ -150,7 +160,14 @@ async def publish(
     name = Path(file.filename or "").name
     if not name:
         raise HTTPException(400, "the upload has no filename")
-    with tempfile.TemporaryDirectory(prefix="fromsource-upload-") as tmp:
+    try:
+        parse_filename(name)  # before the name touches the disk: refuses "..", NUL, non-dists
+    except FromsourceError as exc:
+        raise _fail(exc) from exc
+    # Inside the blob store's tmp/ when there is one, so a server killed mid-upload
+    # leaves nothing in the system's temp folder (fsck removes it after the grace).
+    spool = index.blobs.root / "tmp" if isinstance(index.blobs, FileBlobStore) else None
+    with tempfile.TemporaryDirectory(prefix="fromsource-upload-", dir=spool) as tmp:
         path = Path(tmp) / name
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out)
@@ -184,14 +201,18 @@ def yank(
 
 
 @router.get("/builds", summary="Recent builds")
-def builds_list(request: Request, _admin: Admin, limit: int = 100) -> list[dict[str, Any]]:
+def builds_list(
+    request: Request, _admin: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
     with _state(request).db.session() as session:
         rows = session.scalars(sa.select(BuildRow).order_by(BuildRow.id.desc()).limit(limit)).all()
     return [build_json(r, with_log=False) for r in rows]
 
 
 @router.get("/builds/{build_id}", summary="One build with its log")
-def builds_show(request: Request, build_id: int, _admin: Admin) -> dict[str, Any]:
+def builds_show(
+    request: Request, build_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], _admin: Admin
+) -> dict[str, Any]:
     with _state(request).db.session() as session:
         row = session.get(BuildRow, build_id)
     if row is None:

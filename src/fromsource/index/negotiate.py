@@ -15,6 +15,14 @@ _OFFERS = (JSON_TYPE, HTML_TYPE, "text/html")
 # parse whatever comes back as HTML.
 
 
+# PEP 691: the meta version ``latest`` names the newest version the server has,
+# and the answer carries that version's real content type.
+_LATEST = {
+    "application/vnd.pypi.simple.latest+json": JSON_TYPE,
+    "application/vnd.pypi.simple.latest+html": HTML_TYPE,
+}
+
+
 def _parse(header: str) -> list[tuple[str, float]]:
     ranges: list[tuple[str, float]] = []
     for part in header.split(","):
@@ -30,8 +38,10 @@ def _parse(header: str) -> list[tuple[str, float]]:
                     quality = float(value.strip())
                 except ValueError:
                     quality = 0.0
+                if quality != quality:  # NaN (``q=nan``) is no quality at all
+                    quality = 0.0
                 quality = min(max(quality, 0.0), 1.0)
-        ranges.append((media, quality))
+        ranges.append((_LATEST.get(media, media), quality))
     return ranges
 
 
@@ -55,11 +65,12 @@ def _quality(offer: str, ranges: list[tuple[str, float]]) -> tuple[float, int]:
 def choose(accept: str | None) -> str | None:
     """The media type to answer with for this ``Accept`` header, or None (406).
 
-    A missing or empty header means ``text/html`` (PEP 691: legacy clients).
+    A missing or empty header (or one naming no media range) means
+    ``text/html`` (PEP 691: legacy clients).  ``latest`` stands for ``v1``.
     """
-    if not accept or not accept.strip():
+    ranges = _parse(accept) if accept else []
+    if not ranges:  # no header, or one that names no media range at all (", ,")
         return "text/html"
-    ranges = _parse(accept)
     best, best_key = None, (0.0, -1, -1)
     for index, offer in enumerate(_OFFERS):
         quality, specificity = _quality(offer, ranges)

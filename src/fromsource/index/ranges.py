@@ -7,6 +7,15 @@ a large multipart body out of thousands of tiny ranges.
 
 from __future__ import annotations
 
+import re
+
+_DIGITS = re.compile(r"[0-9]+")  # RFC 9110: 1*DIGIT
+_MAX_DIGITS = 4000  # int() refuses more than 4300 digits; longer is past any file anyway
+
+
+def _number(digits: str) -> int:
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10 ** (_MAX_DIGITS + 1)
+
 
 class Unsatisfiable(Exception):
     """The range lies wholly outside the file: answer 416."""
@@ -23,20 +32,20 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
-    if not dash:
+    # Only plain ASCII digits (int() would also take "+1", "1_0", " 1" and
+    # other scripts' digits); anything else is an invalid range: ignore it.
+    if not dash or not (_DIGITS.fullmatch(first) or first == ""):
         return None
-    try:
-        if first == "":
-            suffix = int(last)
-            if suffix <= 0:
-                raise Unsatisfiable
-            return max(size - suffix, 0), size - 1
-        start = int(first)
-        end = int(last) if last else size - 1
-    except ValueError:
+    if not (_DIGITS.fullmatch(last) or (last == "" and first != "")):
+        return None
+    if first == "":
+        suffix = _number(last)
+        if suffix == 0 or size == 0:
+            raise Unsatisfiable
+        return max(size - suffix, 0), size - 1
+    start = _number(first)
+    if last and _number(last) < start:  # last-pos before first-pos: an invalid range
         return None
     if start >= size:
         raise Unsatisfiable
-    if start < 0 or end < start:
-        return None
-    return start, min(end, size - 1)
+    return start, min(_number(last), size - 1) if last else size - 1

@@ -18,17 +18,20 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
+from starlette.responses import FileResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fromsource.errors import FromsourceError
+from fromsource.errors import BlobNotFoundError, FromsourceError
 from fromsource.index.auth import Decision
 from fromsource.index.negotiate import choose
 from fromsource.index.ranges import Unsatisfiable, parse_range
+from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import CachedPage, IndexState
 from fromsource.names import Sha256, normalize
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.pep740 import to_pep740
+from fromsource.store.blobs import FileBlobStore
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _INLINE_LIMIT = 1 << 20
@@ -90,10 +93,21 @@ class SimpleApp:
         self.state.refresh()
         repo = parts[1]
         head = method == "HEAD"
-        result = self.state.auth.check_repo(_header(scope, b"authorization"), repo)
+        client = client_of(scope)
+        wait = self.state.failures.retry_after(client)
+        if wait:  # over the failed-sign-in budget: credentials are not even looked at
+            self.state.metrics.requests[(parts[2], 429)] += 1
+            await _send_simple(
+                send, 429, too_many_message(wait).encode(), [(b"retry-after", str(wait).encode())], head
+            )
+            return
+        authorization = _header(scope, b"authorization")
+        result = self.state.auth.check_repo(authorization, repo)
         status = 200
         try:
             if result.decision is Decision.CHALLENGE:
+                if authorization is not None:
+                    self.state.failures.failed(client)
                 status = 401
                 await _send_simple(
                     send,
@@ -192,7 +206,10 @@ class SimpleApp:
             if info.metadata_sha256 is None:
                 await _send_simple(send, 404, b"404 Not Found: no metadata file\n", head=head)
                 return 404
-            body = self.state.blobs.read_bytes(info.metadata_sha256)
+            try:
+                body = self.state.blobs.read_bytes(info.metadata_sha256)
+            except BlobNotFoundError:
+                return await _missing_blob(send, head)
             await _send_simple(
                 send,
                 200,
@@ -202,17 +219,28 @@ class SimpleApp:
                 b"application/octet-stream",
             )
             return 200
-        await self._send_blob(scope, receive, send, info.sha256, info.size, head)
-        return 200
+        return await self._send_blob(
+            scope, receive, send, info.sha256, info.size, head, filename=info.filename
+        )
 
     async def _send_blob(
-        self, scope: Scope, receive: Receive, send: Send, digest: Sha256, size: int, head: bool
-    ) -> None:
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        digest: Sha256,
+        size: int,
+        head: bool,
+        filename: str | None = None,
+    ) -> int:
         """The blob with caching headers, honouring one byte range.
 
         Small blobs are read in one go (they sit in the page cache; a thread
         hop per chunk costs more than the read); large ones are handed to the
-        server's sendfile path (ASGI ``pathsend``) when it offers one.
+        server's sendfile path (ASGI ``pathsend``) when it offers one.  A blob
+        in object storage is streamed with ranged GETs or, with
+        ``blob_redirect``, answered by a 302 to a presigned URL.  Returns the
+        status sent.
         """
         headers: Headers = [
             (b"cache-control", _IMMUTABLE.encode()),
@@ -221,23 +249,30 @@ class SimpleApp:
             (b"content-type", b"application/octet-stream"),
         ]
         path = self.state.blobs.local_path(digest)
-        if path is None:
-            response = await self._remote_blob(digest, size, dict((k.decode(), v.decode()) for k, v in headers))
-            await response(scope, receive, send)
-            return
+        if path is None and isinstance(self.state.blobs, FileBlobStore):
+            return await _missing_blob(send, head)
+        presign = getattr(self.state.blobs, "presigned_url", None)
+        if path is None and callable(presign) and self.state.settings.blob_redirect:
+            # Empty body, so a repository manager never caches the redirect as
+            # the wheel; HEAD goes to a HEAD-signed URL, so it answers like GET.
+            url = presign(digest, method="HEAD" if head else "GET", filename=filename)
+            await _send_simple(
+                send, 302, b"", [(b"location", url.encode()), (b"cache-control", b"no-store")], head
+            )
+            return 302
         try:
             span = parse_range(_header(scope, b"range"), size)
         except Unsatisfiable:
             await _send_simple(send, 416, b"", [(b"content-range", f"bytes */{size}".encode())], head)
-            return
-        if span is None and size > _INLINE_LIMIT and not head:
+            return 416
+        if path is not None and span is None and size > _INLINE_LIMIT and not head:
             if "http.response.pathsend" in scope.get("extensions", {}):
                 headers.append((b"content-length", str(size).encode()))
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.pathsend", "path": str(path)})
-                return
+                return 200
             await FileResponse(path, headers=dict((k.decode(), v.decode()) for k, v in headers))(scope, receive, send)
-            return
+            return 200
         start, end = span if span is not None else (0, size - 1)
         length = end - start + 1
         status = 206 if span is not None else 200
@@ -245,9 +280,12 @@ class SimpleApp:
             headers.append((b"content-range", f"bytes {start}-{end}/{size}".encode()))
         headers.append((b"content-length", str(length).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        if head:
+        if head or length <= 0:
             await send({"type": "http.response.body", "body": b""})
-            return
+            return status
+        if path is None:
+            await self._stream_remote(send, digest, start, end)
+            return status
         with path.open("rb") as handle:
             handle.seek(start)
             remaining = length
@@ -259,17 +297,13 @@ class SimpleApp:
                 await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
         if remaining > 0:  # the blob shrank under us: end the body anyway
             await send({"type": "http.response.body", "body": b""})
+        return status
 
-    async def _remote_blob(self, digest: Sha256, size: int, headers: dict[str, str]) -> Response:
-        redirect = getattr(self.state.blobs, "presigned_url", None)
-        if callable(redirect) and self.state.settings.blob_redirect:
-            url = redirect(digest)
-            return Response(b"", status_code=302, headers={"location": url, "cache-control": "no-store"})
-        return StreamingResponse(
-            self.state.blobs.iter_range(digest, 0, size - 1),
-            media_type="application/octet-stream",
-            headers={**headers, "content-length": str(size)},
-        )
+    async def _stream_remote(self, send: Send, digest: Sha256, start: int, end: int) -> None:
+        """Bytes ``start..end`` of a blob without a local file (object storage, ranged GETs)."""
+        async for chunk in iterate_in_threadpool(self.state.blobs.iter_range(digest, start, end)):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
     async def _integrity(self, send: Send, repo: str, rest: list[str], head: bool) -> int:
         if len(rest) != 4 or rest[3] not in ("provenance", "sbom"):
@@ -283,7 +317,10 @@ class SimpleApp:
         if digest is None:
             await _send_simple(send, 404, f"404 Not Found: no {document} for {filename}\n".encode(), head=head)
             return 404
-        raw = self.state.blobs.read_bytes(digest)
+        try:
+            raw = self.state.blobs.read_bytes(digest)
+        except BlobNotFoundError:
+            return await _missing_blob(send, head)
         if document == "provenance":
             try:
                 body = json.dumps(to_pep740(parse_envelope(raw), _BUILDER_ID)).encode()
@@ -297,6 +334,18 @@ class SimpleApp:
             send, 200, body, [(b"cache-control", _IMMUTABLE.encode())], head, media
         )
         return 200
+
+
+async def _missing_blob(send: Send, head: bool) -> int:
+    """503 for a published file whose bytes are gone (a disk fault, not the client's)."""
+    await _send_simple(
+        send,
+        503,
+        b"503 Service Unavailable: this file's bytes are missing from the blob store; "
+        b"the operator should run `fromsource fsck`\n",
+        head=head,
+    )
+    return 503
 
 
 def _kind(media: str) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from fromsource.config import ALL_REPOSITORIES, Settings
 from fromsource.index import pages
 from fromsource.index.auth import Authenticator
+from fromsource.index.ratelimit import FailureBudget, FailurePolicy
 from fromsource.names import normalize
 from fromsource.provenance.keys import SigningKey
 from fromsource.store.blobs import BlobStore
@@ -68,6 +69,7 @@ class IndexState:
         self.auth = Authenticator(
             lambda: load_tokens(db), anonymous_repos=frozenset(settings.anonymous_repos)
         )
+        self.failures = FailureBudget(FailurePolicy.from_setting(settings.auth_failures_per_minute))
         self.on_missing_project: Callable[[str], None] | None = None
         self._lock = threading.Lock()
         self._generation = db.generation()

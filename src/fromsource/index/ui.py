@@ -37,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
 from fromsource.index.auth import entitled
+from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
 from fromsource.index.ui_session import (
     COOKIE,
@@ -131,7 +132,13 @@ class WebUI:
         """The token behind the request's credentials or session cookie, or None."""
         header = request.headers.get("authorization")
         if header:
-            return self.state.auth.identify(header)
+            client = client_of(request.scope)
+            if self.state.failures.retry_after(client):
+                return None  # over the failed-sign-in budget: the header is not looked at
+            token = self.state.auth.identify(header)
+            if token is None:
+                self.state.failures.failed(client)
+            return token
         return read_cookie(
             self.key, request.cookies.get(COOKIE), self.tokens().get, datetime.now(UTC)
         )
@@ -316,6 +323,7 @@ def install(api: FastAPI, state: IndexState) -> None:
 
     @router.get("/")
     def home(request: Request, q: str = "", repo: str = "") -> Response:
+        q, repo = q[:200], repo[:64]  # bounded: they are part of the cache key
         return ui.page(request, ("home", q, repo), lambda t: ui.home(t, q, repo))
 
     @router.get("/ui/signin")
@@ -334,9 +342,16 @@ def install(api: FastAPI, state: IndexState) -> None:
         target = _safe_next(next)
         if not _same_origin(request):
             return HTMLResponse("cross-site sign-in refused", 403, headers=_SECURITY_HEADERS)
+        client = client_of(request.scope)
+        wait = ui.state.failures.retry_after(client)
+        if wait:
+            return HTMLResponse(too_many_message(wait), 429, headers={
+                **_SECURITY_HEADERS, "cache-control": "no-store", "retry-after": str(wait)})
         header = "Basic " + base64.b64encode(f"{token_id.strip()}:{secret.strip()}".encode()).decode()
         token = ui.state.auth.identify(header) if token_id and secret else None
         if token is None:
+            if token_id or secret:
+                ui.state.failures.failed(client)
             status, html = ui.signin(
                 None, target, "That token id and secret do not match an active token.", 400
             )

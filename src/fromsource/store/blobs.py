@@ -177,4 +177,8 @@ def open_blob_store(url: str) -> BlobStore:
         return FileBlobStore(Path(url[len("file://") :]))
     if "://" not in url:
         return FileBlobStore(Path(url))
-    raise ConfigError(f"unsupported blob store URL {url!r}; use file:///path")
+    if url.startswith("s3://"):
+        from fromsource.store.s3 import open_s3_store
+
+        return open_s3_store(url)
+    raise ConfigError(f"unsupported blob store URL {url!r}; use file:///path or s3://bucket/prefix")

@@ -23,7 +23,7 @@ from fromsource.store.models import TokenRow
 DEFAULT_LIFETIME = timedelta(days=30)
 MAX_LIFETIME = timedelta(days=365)
 _ORG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_DURATION = re.compile(r"^(\d+)([dhw])$")
+_DURATION = re.compile(r"^([0-9]{1,7})([dhw])$")  # 7 digits: no timedelta overflow
 
 
 @dataclass(frozen=True)

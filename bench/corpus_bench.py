@@ -1,0 +1,380 @@
+"""Benchmark: build the whole corpus through the real pipeline, twice, and compare.
+
+For every ``name==version`` of the corpus list (default
+``../shared/corpus/public.txt`` next to the repository), over one data dir
+(a temporary one unless ``--data-dir`` is given), with the upstream index of
+the settings (``FROMSOURCE_UPSTREAM``, else pip's):
+
+1. **build**: :func:`fromsource.build.build_many` builds and publishes every
+   release in the no-network sandbox (``--jobs`` at a time);
+2. **rebuild**: :func:`fromsource.build.rebuild_check` builds each built
+   release again from another, differently long host path with the pinned
+   build dependencies, and compares the wheel bit for bit with the
+   published one (and lists the members that differ);
+3. **second run**: ``build_many`` over the whole list again, same data dir:
+   it must do no build work (every release skipped, no sandboxed build).
+
+Prints a table per package (status, kind pure/extension, seconds,
+reproducible, failure category and reason) and the totals, writes the JSON
+results to ``bench/results/corpus-<time>.json`` and, with ``--readme``,
+appends a dated section to ``bench/README.md``.
+
+Usage::
+
+    .venv/bin/python bench/corpus_bench.py [--jobs 2] [--list FILE] [--data-dir DIR]
+        [--only NAME ...] [--readme]
+
+Needs the upstream index (network for the host-side fetch and resolution;
+the builds themselves run with no network) and bubblewrap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import parse_wheel_filename
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_LIST = ROOT.parent / "shared" / "corpus" / "public.txt"
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "bench" / "README.md"
+
+from fromsource.build import BuildContext, build_many, rebuild_check
+from fromsource.build.outcome import BuildOutcome, ProgressEvent, RebuildReport
+from fromsource.build.sandbox import SandboxLimits
+from fromsource.config import Settings
+from fromsource.errors import FromsourceError
+from fromsource.names import normalize
+
+
+@dataclass
+class Row:
+    """Everything measured for one corpus entry."""
+
+    requirement: str
+    project: str
+    version: str
+    status: str = "missing"
+    kind: str = "-"
+    wheel: str | None = None
+    seconds: float | None = None
+    category: str | None = None
+    reason: str = ""
+    build_id: int | None = None
+    reproducible: bool | None = None
+    rebuild_seconds: float | None = None
+    differing: list[str] = field(default_factory=list)
+    rebuild_error: str = ""
+    second_status: str | None = None
+    second_built: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def read_list(path: Path) -> list[str]:
+    """The requirements of a corpus list (one per line, ``#`` comments allowed)."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def kind_of(wheel: str | None) -> str:
+    """``pure`` for a py-none-any wheel, ``extension`` otherwise (``-`` without a wheel)."""
+    if not wheel:
+        return "-"
+    tags = parse_wheel_filename(wheel)[3]
+    pure = all(t.abi == "none" and t.platform == "any" for t in tags)
+    return "pure" if pure else "extension"
+
+
+def key_of(project: str, version: str) -> tuple[str, str]:
+    return normalize(project), str(version)
+
+
+class Printer:
+    """One stderr line per finished build (builds run on threads)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.start = time.monotonic()
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            print(f"[{time.monotonic() - self.start:7.1f} s] {text}", file=sys.stderr, flush=True)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.step == "":
+            first = event.message.splitlines()[0] if event.message else ""
+            self.say(f"{event.project} {event.version}: {event.state} {first[:160]}")
+
+
+def first_pass(
+    ctx: BuildContext, rows: dict[tuple[str, str], Row], jobs: int, out: Printer
+) -> float:
+    start = time.monotonic()
+    outcomes = build_many(ctx, [r.requirement for r in rows.values()], jobs=jobs, progress=out)
+    for outcome in outcomes:
+        row = rows.get(key_of(outcome.project, outcome.version))
+        if row is None:
+            continue
+        row.status = outcome.status
+        row.wheel = outcome.wheel
+        row.kind = kind_of(outcome.wheel)
+        row.seconds = outcome.seconds
+        row.category = outcome.category
+        row.reason = outcome.message if outcome.status == "failed" else ""
+        row.build_id = outcome.build_id
+    return time.monotonic() - start
+
+
+def rebuild_pass(
+    ctx: BuildContext, rows: dict[tuple[str, str], Row], jobs: int, out: Printer
+) -> float:
+    start = time.monotonic()
+    built = [r for r in rows.values() if r.status in ("succeeded", "skipped")]
+
+    def check(row: Row) -> None:
+        try:
+            report: RebuildReport = rebuild_check(ctx, f"{row.project}=={row.version}")
+        except FromsourceError as exc:
+            row.reproducible = None
+            row.rebuild_error = exc.message
+            out.say(f"{row.project} {row.version}: rebuild FAILED {exc.message[:160]}")
+            return
+        row.reproducible = report.identical
+        row.rebuild_seconds = report.seconds
+        row.differing = [*report.differing, *report.only_in_reference, *report.only_in_rebuild]
+        verdict = "identical" if report.identical else f"DIFFERENT {row.differing[:5]}"
+        out.say(f"{row.project} {row.version}: rebuild {verdict} ({report.seconds:.1f} s)")
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="rebuild") as pool:
+        list(pool.map(check, built))
+    return time.monotonic() - start
+
+
+def second_pass(
+    ctx: BuildContext, rows: dict[tuple[str, str], Row], jobs: int, out: Printer
+) -> float:
+    start = time.monotonic()
+    outcomes: list[BuildOutcome] = build_many(
+        ctx, [r.requirement for r in rows.values()], jobs=jobs
+    )
+    seconds = time.monotonic() - start
+    for outcome in outcomes:
+        row = rows.get(key_of(outcome.project, outcome.version))
+        if row is None:
+            continue
+        row.second_status = outcome.status
+        # Build work: a sandboxed build step ran (not just the lookups before it).
+        row.second_built = any(step == "build" for step, _ in outcome.step_seconds)
+    return seconds
+
+
+def totals(rows: Sequence[Row], times: dict[str, float]) -> dict[str, object]:
+    built = [r for r in rows if r.status in ("succeeded", "skipped")]
+    failed = [r for r in rows if r.status not in ("succeeded", "skipped")]
+    rust = [r for r in failed if r.category == "needs-rust"]
+    summary: dict[str, object] = {
+        "total": len(rows),
+        "built": len(built),
+        "failed": len(failed),
+        "failed_needs_rust": len(rust),
+        "failed_other": len(failed) - len(rust),
+        "failed_without_reason": sum(1 for r in failed if not (r.category and r.reason)),
+        "reproducible": sum(1 for r in built if r.reproducible),
+        "rebuild_failed": sum(1 for r in built if r.reproducible is None),
+    }
+    for kind in ("pure", "extension"):
+        of_kind = [r for r in built if r.kind == kind]
+        times_of = [r.seconds for r in of_kind if r.seconds is not None]
+        summary[kind] = {
+            "built": len(of_kind),
+            "reproducible": sum(1 for r in of_kind if r.reproducible),
+            "median_seconds": round(statistics.median(times_of), 1) if times_of else None,
+        }
+    timed = sorted((r for r in built if r.seconds is not None), key=lambda r: -(r.seconds or 0))
+    summary["median_seconds"] = (
+        round(statistics.median(r.seconds for r in timed if r.seconds is not None), 1)
+        if timed
+        else None
+    )
+    summary["slowest"] = [[r.project, round(r.seconds or 0, 1)] for r in timed[:3]]
+    summary["second_run"] = {
+        "seconds": round(times["second"], 2),
+        "skipped": sum(1 for r in rows if r.second_status == "skipped"),
+        "not_retried_failures": sum(
+            1 for r in rows if r.second_status == "failed" and not r.second_built
+        ),
+        "builds": sum(1 for r in rows if r.second_built),
+    }
+    summary["phase_seconds"] = {k: round(v, 1) for k, v in times.items()}
+    return summary
+
+
+def _short(text: str, limit: int = 90) -> str:
+    line = next((x for x in text.splitlines() if x.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def table(rows: Sequence[Row]) -> str:
+    """The per-package table as Markdown (also readable on a terminal)."""
+    lines = [
+        "| package | version | kind | built | seconds | reproducible | rebuild s | category: reason |",
+        "| --- | --- | --- | --- | ---: | --- | ---: | --- |",
+    ]
+    for r in sorted(rows, key=lambda r: r.project):
+        ok = r.status in ("succeeded", "skipped")
+        if r.reproducible is True:
+            repro = "yes"
+        elif r.reproducible is False:
+            repro = "NO: " + ", ".join(r.differing[:4])
+        else:
+            repro = ("rebuild failed: " + _short(r.rebuild_error, 60)) if ok else "-"
+        reason = "" if ok else f"{r.category}: {_short(r.reason)}"
+        lines.append(
+            f"| {r.project} | {r.version} | {r.kind} | {'yes' if ok else 'NO'} | "
+            f"{r.seconds or 0:.1f} | {repro} | {r.rebuild_seconds or 0:.1f} | {reason} |"
+        )
+    return "\n".join(lines)
+
+
+def summary_text(s: dict[str, object]) -> str:
+    """The totals as Markdown bullets."""
+    pure, ext, second = s["pure"], s["extension"], s["second_run"]
+    assert isinstance(pure, dict) and isinstance(ext, dict) and isinstance(second, dict)
+    built, repro = int(str(s["built"])), int(str(s["reproducible"]))
+    pct = 100 * repro / built if built else 0.0
+    slowest = s["slowest"]
+    assert isinstance(slowest, list)
+    lines = [
+        (
+            f"- built: {built} of {s['total']} (pure {pure['built']}, extensions {ext['built']}); "
+            f"failed {s['failed']}: needs-rust {s['failed_needs_rust']}, "
+            f"other {s['failed_other']}, without a stated reason {s['failed_without_reason']}"
+        ),
+        (
+            f"- bit-for-bit reproducible across two host paths: {repro} of {built} ({pct:.0f} %): "
+            f"pure {pure['reproducible']}/{pure['built']}, "
+            f"extensions {ext['reproducible']}/{ext['built']}; "
+            f"rebuilds that failed: {s['rebuild_failed']}"
+        ),
+        f"- first-build time per package ({s['jobs']} builds at a time): median "
+        f"{s['median_seconds']} s (pure {pure['median_seconds']} s, extensions "
+        f"{ext['median_seconds']} s); slowest "
+        + ", ".join(f"{name} {sec} s" for name, sec in slowest),
+        (
+            f"- second run of the whole list over the same data dir: {second['seconds']} s; "
+            f"{second['skipped']} skipped, {second['not_retried_failures']} earlier failures "
+            f"not retried, {second['builds']} sandboxed builds"
+        ),
+        f"- phase wall-clock seconds: {s['phase_seconds']}",
+    ]
+    return "\n".join(lines)
+
+
+def append_readme(text: str) -> None:
+    """Append *text* to bench/README.md (other sections are left as they are)."""
+    with README.open("a", encoding="utf-8") as handle:
+        handle.write("\n" + text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--list", type=Path, default=DEFAULT_LIST, help="corpus list, one name==version a line"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="data dir to build into (default: a temporary one)"
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="builds at the same time (default 2)")
+    parser.add_argument("--only", nargs="*", default=[], help="only these project names")
+    parser.add_argument("--upstream", help="upstream simple index (default: the settings')")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per sandboxed step")
+    parser.add_argument(
+        "--readme", action="store_true", help="append the results to bench/README.md"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    args = parser.parse_args(argv)
+
+    requirements = read_list(args.list)
+    if args.only:
+        wanted = {normalize(n) for n in args.only}
+        requirements = [r for r in requirements if normalize(Requirement(r).name) in wanted]
+    rows: dict[tuple[str, str], Row] = {}
+    for text in requirements:
+        req = Requirement(text)
+        version = next(iter(req.specifier)).version
+        rows[key_of(req.name, version)] = Row(text, normalize(req.name), version)
+
+    temporary = args.data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="fromsource-corpus-")) if temporary else args.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=data_dir)
+    ctx = BuildContext.from_settings(
+        settings, upstream=args.upstream, limits=SandboxLimits(timeout_seconds=args.timeout)
+    )
+    out = Printer()
+    out.say(f"{len(rows)} packages from {args.list.name}, data dir {data_dir}, jobs {args.jobs}")
+    started = datetime.now(UTC)
+    times: dict[str, float] = {}
+    try:
+        ctx.tool()
+        times["build"] = first_pass(ctx, rows, args.jobs, out)
+        out.say(f"first builds done in {times['build']:.0f} s; rebuilding in other paths")
+        times["rebuild"] = rebuild_pass(ctx, rows, args.jobs, out)
+        out.say(f"rebuild checks done in {times['rebuild']:.0f} s; second run of the corpus")
+        times["second"] = second_pass(ctx, rows, args.jobs, out)
+        out.say(f"second run done in {times['second']:.2f} s")
+    finally:
+        ctx.close()
+        if temporary and not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    ordered = sorted(rows.values(), key=lambda r: r.project)
+    summary = totals(ordered, times)
+    summary["jobs"] = args.jobs
+    document = {
+        "schema_version": 1,
+        "started": started.isoformat(),
+        "list": args.list.name,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "summary": summary,
+        "packages": [r.to_json() for r in ordered],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result_file = RESULTS / f"corpus-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    result_file.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    text = summary_text(summary)
+    print(table(ordered))
+    print()
+    print(text)
+    print(f"\nresults: {result_file.relative_to(ROOT)}")
+    if args.readme:
+        append_readme(
+            f"## Corpus build ({started.strftime('%Y-%m-%d')}, `corpus_bench.py`)\n\n"
+            f"`.venv/bin/python bench/corpus_bench.py --jobs {args.jobs} --readme` over "
+            f"`{args.list.name}` ({len(rows)} releases), Python {platform.python_version()}, "
+            f"{document['machine']} shared with other jobs, bubblewrap sandbox with no network.\n\n"
+            f"{text}\n\n{table(ordered)}\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""``fromsource worker``: consume builds from the Celery broker (Redis) and publish them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from fromsource.build.pipeline import BuildContext
+from fromsource.cli.build import _limits, _sandbox_options
+from fromsource.cli.common import EXIT_CODES_HELP, EXIT_ERROR, handle_errors, settings_from
+
+__all__ = ["worker"]
+
+
+@click.command(
+    help="Run a build worker: take build requests from the Celery broker (Redis), build them "
+    "in the sandbox and publish them into the shared database and blob store. Run one or "
+    "more per build machine; a release is built by one worker at a time, and the build of a "
+    "worker that dies is retried by another after --lease seconds.\n\n" + EXIT_CODES_HELP
+)
+@click.option(
+    "--broker-url",
+    envvar="FROMSOURCE_BROKER_URL",
+    help="Redis URL, redis://host:6379/0 [env FROMSOURCE_BROKER_URL; or the global option].",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Builds this worker runs at the same time.",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(0.5, 3600),
+    default=60.0,
+    show_default=True,
+    help="Seconds a build's claim lives without a heartbeat (renewed every third).",
+)
+@click.option(
+    "--visibility-timeout",
+    type=click.FloatRange(1, 86400 * 7),
+    default=3600.0,
+    show_default=True,
+    help="Seconds before Redis hands out an unacknowledged message again.",
+)
+@click.option("--log-level", default="info", show_default=True)
+@_sandbox_options
+@click.pass_context
+@handle_errors
+def worker(
+    ctx: click.Context,
+    broker_url: str | None,
+    concurrency: int,
+    lease: float,
+    visibility_timeout: float,
+    log_level: str,
+    upstream: str | None,
+    allow_unsandboxed: bool,
+    timeout: float,
+    memory: int,
+    max_processes: int,
+) -> None:
+    settings = settings_from(ctx)
+    url = broker_url or settings.broker_url
+    if not url:
+        click.echo(
+            "error: no broker: pass --broker-url redis://host:6379/0 or set FROMSOURCE_BROKER_URL",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
+    from fromsource.workers.celery_app import make_app, start_worker
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    make_app(url)  # reject a non-Redis URL before opening anything else
+    build_ctx = BuildContext.from_settings(
+        settings,
+        upstream=upstream,
+        limits=_limits(timeout, memory, max_processes),
+        allow_unsandboxed=allow_unsandboxed,
+    )
+    build_ctx.tool()  # refuse early, with the message, when there is no sandbox
+    click.echo(f"fromsource worker: {concurrency} build(s) at a time from the broker", err=True)
+    try:
+        code = start_worker(
+            build_ctx,
+            url,
+            concurrency=concurrency,
+            lease_seconds=lease,
+            visibility_timeout=visibility_timeout,
+            loglevel=log_level.upper(),
+        )
+    finally:
+        build_ctx.close()
+    sys.exit(code)

@@ -1,0 +1,212 @@
+"""The Celery side: the app, the ``fromsource.build`` task, the worker and its sweeper.
+
+Delivery is at-least-once and the claims make it exactly-once per release:
+
+- ``acks_late``: a message is acknowledged only after its task returned, so a
+  worker that dies mid-build leaves it unacknowledged; Redis hands it out
+  again after the broker's visibility timeout.  ``task_reject_on_worker_lost``
+  does the same at once when only a pool process dies.
+- Faster than the visibility timeout, every worker runs a *sweeper*: each
+  lease period it re-enqueues the stored request of every claim whose lease
+  expired (its builder stopped renewing it), so a killed worker's build is
+  retried within about two leases.
+- A task whose release another worker holds retries itself after a short
+  countdown until that build settled; a duplicate message of a settled
+  release is a no-op.  So two workers asked for the same build produce one
+  build row and one published file.
+
+The task runs in threads of the worker process (``pool="threads"``): builds
+spend their time in sandbox subprocesses, and one
+:class:`~fromsource.build.pipeline.BuildContext` (database pool, blob store,
+upstream client, signing key) serves all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from fromsource.build.pipeline import BuildContext
+from fromsource.errors import ConfigError
+from fromsource.workers import claims
+from fromsource.workers.request import BuildRequest, new_owner
+from fromsource.workers.runner import run_request
+
+__all__ = ["QUEUE", "TASK_NAME", "Sweeper", "WorkerConfig", "make_app", "start_worker"]
+
+log = logging.getLogger("fromsource.workers")
+
+TASK_NAME = "fromsource.build"
+QUEUE = "fromsource-builds"
+VISIBILITY_TIMEOUT = 3600.0
+"""Seconds Redis waits before handing an unacknowledged message out again."""
+
+
+def make_app(broker_url: str, *, visibility_timeout: float = VISIBILITY_TIMEOUT) -> Any:
+    """A Celery app on *broker_url* (``redis://host:port/db``) with the build task.
+
+    Returns ``celery.Celery`` (typed ``Any``: Celery ships no type hints).
+    Raises ConfigError for a broker URL that is not Redis.
+    """
+    if not broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
+        raise ConfigError(f"broker URL {broker_url!r} is not a Redis URL; use redis://host:6379/0")
+    from celery import Celery  # type: ignore[import-untyped]
+
+    app = Celery("fromsource", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=QUEUE,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": visibility_timeout,
+            # Look for unacknowledged messages to restore every few seconds.
+            "unacked_restore_interval": max(1, min(10, int(visibility_timeout / 4))),
+            "unacked_restore_throttle": 1,
+        },
+    )
+    app.task(
+        name=TASK_NAME,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        max_retries=None,
+        ignore_result=True,
+    )(_build)
+    return app
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What the task needs inside a worker process."""
+
+    ctx: BuildContext
+    lease_seconds: float = 60.0
+    retry_seconds: float = 5.0
+
+
+_config: WorkerConfig | None = None
+
+
+def _build(
+    task: Any,
+    requirement: str,
+    repo: str = "python",
+    with_deps: bool = False,
+    requested_at: str | None = None,
+) -> dict[str, object]:
+    """The ``fromsource.build`` task: build one requirement under its claim."""
+    config = _config
+    if config is None:
+        raise RuntimeError("the fromsource.build task runs only inside `fromsource worker`")
+    request = BuildRequest.from_json(
+        {
+            "requirement": requirement,
+            "repo": repo,
+            "with_deps": with_deps,
+            "requested_at": requested_at,
+        }
+    )
+    result = run_request(config.ctx, request, owner=new_owner(), lease_seconds=config.lease_seconds)
+    if result.status == "busy":
+        raise task.retry(countdown=config.retry_seconds, max_retries=None)
+    for follow in result.follow_up:
+        task.app.send_task(TASK_NAME, kwargs=follow.to_json(), queue=QUEUE)
+    log.info("%s: %s %s", requirement, result.status, result.message)
+    return result.to_json()
+
+
+class Sweeper:
+    """Re-enqueues builds whose worker died (expired leases), every lease period."""
+
+    def __init__(self, ctx: BuildContext, app: Any, lease_seconds: float) -> None:
+        self.ctx = ctx
+        self.app = app
+        self.lease_seconds = lease_seconds
+        self.owner = new_owner("sweeper")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="claim-sweeper", daemon=True)
+
+    def sweep(self) -> int:
+        """One pass: re-enqueue every expired claim this sweeper wins; return how many."""
+        won = claims.requeue_expired(self.ctx.db, self.owner, lease_seconds=self.lease_seconds)
+        for view in won:
+            request = dict(view.request) or {"requirement": f"{view.project}=={view.version}"}
+            request["requirement"] = f"{view.project}=={view.version}"
+            request.setdefault("repo", view.repo)
+            self.app.send_task(TASK_NAME, kwargs=request, queue=QUEUE)
+            log.warning(
+                "re-enqueued %s %s: its worker %s stopped", view.project, view.version, view.owner
+            )
+        return len(won)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_seconds):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("sweeping expired build claims failed")
+
+    def start(self) -> None:
+        """Start sweeping in a daemon thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current pass."""
+        self._stop.set()
+
+
+def start_worker(
+    ctx: BuildContext,
+    broker_url: str,
+    *,
+    concurrency: int = 1,
+    lease_seconds: float = 60.0,
+    visibility_timeout: float = VISIBILITY_TIMEOUT,
+    loglevel: str = "INFO",
+    hostname: str | None = None,
+) -> int:
+    """Consume builds until shut down (SIGTERM: finish running builds; SIGQUIT: at once).
+
+    Returns the worker's exit code.
+    """
+    global _config
+    app = make_app(broker_url, visibility_timeout=visibility_timeout)
+    _config = WorkerConfig(
+        ctx, lease_seconds=lease_seconds, retry_seconds=max(0.5, min(5.0, lease_seconds / 2))
+    )
+    from celery.signals import worker_ready  # type: ignore[import-untyped]
+
+    def ready(**_: object) -> None:
+        log.info("fromsource worker ready")
+        print("fromsource worker ready", file=sys.stderr, flush=True)
+
+    worker_ready.connect(ready, weak=False)
+    sweeper = Sweeper(ctx, app, lease_seconds)
+    sweeper.start()
+    worker = app.Worker(
+        pool="threads",
+        concurrency=concurrency,
+        loglevel=loglevel,
+        hostname=hostname or f"fromsource@{socket.gethostname()}",
+        queues=[QUEUE],
+        without_gossip=True,
+        without_mingle=True,
+        without_heartbeat=True,
+        optimization="fair",
+    )
+    try:
+        worker.start()
+    finally:
+        sweeper.stop()
+    return int(worker.exitcode or 0)

@@ -1,0 +1,80 @@
+"""Build requests and their results: the values queues, tasks and the API pass around.
+
+Kept free of heavy imports so the server can build requests without
+loading the build pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+__all__ = ["BuildRequest", "RunResult", "RunStatus", "new_owner"]
+
+RunStatus = Literal["succeeded", "skipped", "failed", "busy", "done"]
+
+
+def new_owner(kind: str = "worker") -> str:
+    """A unique name for one build attempt: host, process and a random tag."""
+    return f"{kind}@{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """A request to build one requirement into a repository (the task's arguments)."""
+
+    requirement: str
+    repo: str = "python"
+    with_deps: bool = False
+    requested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def to_json(self) -> dict[str, object]:
+        """The request as JSON-ready keyword arguments of the ``build`` task."""
+        return {
+            "requirement": self.requirement,
+            "repo": self.repo,
+            "with_deps": self.with_deps,
+            "requested_at": self.requested_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> BuildRequest:
+        """Parse what :meth:`to_json` wrote (a missing time means now)."""
+        when = data.get("requested_at")
+        moment = datetime.fromisoformat(str(when)) if when else datetime.now(UTC)
+        return cls(
+            requirement=str(data["requirement"]),
+            repo=str(data.get("repo") or "python"),
+            with_deps=bool(data.get("with_deps", False)),
+            requested_at=moment if moment.tzinfo else moment.replace(tzinfo=UTC),
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What became of one request."""
+
+    status: RunStatus
+    requirement: str
+    project: str | None = None
+    version: str | None = None
+    build_id: int | None = None
+    message: str = ""
+    follow_up: tuple[BuildRequest, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready summary (the Celery task's return value)."""
+        return {
+            "status": self.status,
+            "requirement": self.requirement,
+            "project": self.project,
+            "version": self.version,
+            "build_id": self.build_id,
+            "message": self.message,
+            "follow_up": [r.requirement for r in self.follow_up],
+        }

@@ -1,0 +1,159 @@
+"""Running one build request under a claim: what a worker (Celery or in-process) does.
+
+:func:`run_request` resolves the release, acquires its claim
+(:mod:`fromsource.workers.claims`), runs :func:`~fromsource.build.pipeline.build_one`
+with a heartbeat, settles the claim and says which dependency builds to
+request next (``with_deps``).  A release another builder holds is answered
+``busy`` (the caller tries again later); one already settled is answered
+``done`` without a second build row.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from fromsource.build.batch import dependency_requirements
+from fromsource.build.history import create_build
+from fromsource.build.outcome import BuildOutcome
+from fromsource.build.pipeline import BuildContext, Progress, build_one, pick_version
+from fromsource.config import REPOSITORIES
+from fromsource.errors import BuildError, FromsourceError
+from fromsource.names import normalize
+from fromsource.workers import claims
+from fromsource.workers.request import BuildRequest, RunResult, RunStatus, new_owner
+
+__all__ = ["BuildRequest", "RunResult", "new_owner", "run_request"]
+
+log = logging.getLogger("fromsource.workers")
+
+
+def _follow_ups(
+    request: BuildRequest, parsed: Requirement, outcome: BuildOutcome
+) -> tuple[BuildRequest, ...]:
+    if not request.with_deps or outcome.status not in ("succeeded", "skipped"):
+        return ()
+    found = []
+    for dep in dependency_requirements(outcome.requires_dist, parsed.extras):
+        extras = f"[{','.join(sorted(dep.extras))}]" if dep.extras else ""
+        found.append(
+            BuildRequest(
+                f"{dep.name}{extras}{dep.specifier}",
+                repo=request.repo,
+                with_deps=True,
+                requested_at=request.requested_at,
+            )
+        )
+    return tuple(found)
+
+
+def _from_outcome(
+    request: BuildRequest, parsed: Requirement | None, outcome: BuildOutcome
+) -> RunResult:
+    statuses: dict[str, RunStatus] = {"succeeded": "succeeded", "skipped": "skipped"}
+    return RunResult(
+        status=statuses.get(outcome.status, "failed"),
+        requirement=request.requirement,
+        project=outcome.project,
+        version=outcome.version,
+        build_id=outcome.build_id,
+        message=outcome.message,
+        follow_up=_follow_ups(request, parsed, outcome) if parsed is not None else (),
+    )
+
+
+def run_request(
+    ctx: BuildContext,
+    request: BuildRequest,
+    *,
+    owner: str,
+    lease_seconds: float = 60.0,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Build *request* unless another builder holds or already settled its release.
+
+    Never raises for a failed build (the build row records it).  Raises
+    BuildError for a request that is not a requirement or names an unknown
+    repository (nothing to retry).  If the process is interrupted mid-build,
+    the claim's lease is ended at once so another worker takes over.
+    """
+    try:
+        parsed = Requirement(request.requirement)
+    except InvalidRequirement as exc:
+        raise BuildError(
+            f"{request.requirement!r} is not a requirement such as flask==2.0.0 ({exc}); "
+            "the request was dropped",
+            requirement=request.requirement,
+        ) from exc
+    if request.repo not in REPOSITORIES:
+        raise BuildError(
+            f"cannot build into {request.repo!r}: builds go into one of {', '.join(REPOSITORIES)}",
+            repo=request.repo,
+        )
+    project = normalize(parsed.name)
+    try:
+        version = pick_version(ctx.upstream, parsed)
+    except FromsourceError:
+        # Nothing to claim: let the pipeline record why (not found, no sdist, ...).
+        return _from_outcome(
+            request, parsed, build_one(ctx, request.requirement, repo=request.repo)
+        )
+    target = claims.Target(request.repo, project, version)
+    claim = claims.acquire(
+        ctx.db,
+        target,
+        owner,
+        lease_seconds=lease_seconds,
+        requested_at=request.requested_at,
+        request=request.to_json(),
+    )
+    if isinstance(claim, claims.Busy):
+        return RunResult(
+            "busy",
+            request.requirement,
+            project,
+            version,
+            message=f"{project} {version} is being built by {claim.owner}",
+        )
+    if isinstance(claim, claims.Done):
+        return RunResult(
+            "done",
+            request.requirement,
+            project,
+            version,
+            build_id=claim.build_id,
+            message=f"{project} {version} was settled by build {claim.build_id} ({claim.state})",
+        )
+    build_id = create_build(ctx.db, project, version, request.repo)
+    claims.attach_build(ctx.db, claim.key, owner, build_id)
+    if claim.stale is not None and claim.stale.build_id is not None:
+        claims.mark_worker_lost(
+            ctx.db,
+            claim.stale.build_id,
+            f"the worker {claim.stale.owner} stopped renewing its lease; "
+            f"the build was retried as build {build_id}",
+        )
+    log.info(
+        "building %s %s into %s as build %s (%s)", project, version, request.repo, build_id, owner
+    )
+    with claims.Heartbeat(ctx.db, claim.key, owner, lease_seconds):
+        try:
+            outcome = build_one(
+                ctx,
+                f"{project}=={version}",
+                repo=request.repo,
+                build_id=build_id,
+                progress=progress,
+            )
+        except BaseException:
+            claims.abandon(ctx.db, claim.key, owner)
+            raise
+    claims.release(
+        ctx.db,
+        claim.key,
+        owner,
+        succeeded=outcome.status in ("succeeded", "skipped"),
+        build_id=build_id,
+    )
+    return _from_outcome(request, parsed, outcome)

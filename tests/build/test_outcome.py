@@ -1,0 +1,66 @@
+"""Failure categories and their one-line reasons (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fromsource.build.outcome import CATEGORIES, REMEMBERED, categorize, explain
+from fromsource.build.pep517 import HookError
+from fromsource.errors import BuildError, UpstreamError
+
+_RUST_LOG = "running build_rust\nerror: can't find Rust compiler\n\nIf you are using pip..."
+
+
+def _failed(log: str, requirements: tuple[str, ...] = ()) -> tuple[str, str]:
+    exc = HookError("build_wheel failed with exit status 1", category="build-failed")
+    category = categorize(exc, log, requirements)
+    return category, explain(category, log, requirements)
+
+
+def test_rust_builds_are_named_with_their_evidence() -> None:
+    category, reason = _failed(_RUST_LOG, ("setuptools>=45", "setuptools-rust>=1.7"))
+    assert category == "needs-rust"
+    assert "setuptools-rust" in reason and "can't find Rust compiler" in reason
+    assert "crate registry" in reason
+
+
+@pytest.mark.parametrize(
+    ("log", "named", "debian"),
+    [
+        (
+            "src/lxml/etree.c:96:10: fatal error: libxml/xmlversion.h: No such file or directory",
+            "libxml/xmlversion.h",
+            "libxml2-dev",
+        ),
+        ("Package libffi was not found in the pkg-config search path.", "libffi", "libffi-dev"),
+        ("/usr/bin/ld: cannot find -lpq: No such file or directory", "pq", "libpq-dev"),
+        ("Error: pg_config executable not found.", "pg_config", "libpq-dev"),
+        ("fatal error: yaml.h: No such file or directory", "yaml.h", "libyaml-dev"),
+        ("fatal error: foo/bar.h: No such file or directory", "foo/bar.h", None),
+    ],
+)
+def test_missing_system_libraries_are_named(log: str, named: str, debian: str | None) -> None:
+    category, reason = _failed(f"compiling\n{log}\nerror: command failed")
+    assert category == "missing-system-library"
+    assert f"{named} is not installed" in reason
+    if debian:
+        assert reason.endswith(f"install the Debian package {debian}")
+    else:
+        assert "Debian" not in reason
+
+
+def test_a_plain_failure_has_no_extra_reason() -> None:
+    category, reason = _failed("Traceback ...\nSystemExit: setup.py refuses")
+    assert (category, reason) == ("build-failed", "")
+
+
+def test_a_category_set_on_the_error_wins() -> None:
+    exc = UpstreamError("gone", category="no-sdist")
+    assert categorize(exc, _RUST_LOG) == "no-sdist"
+    assert categorize(BuildError("x"), "") == "build-failed"
+    assert categorize(ValueError("bug")) == "internal"
+
+
+def test_remembered_categories_are_categories() -> None:
+    assert set(REMEMBERED) <= set(CATEGORIES)
+    assert not {"timeout", "out-of-memory", "missing-system-library", "internal"} & REMEMBERED
