@@ -13,7 +13,7 @@ PYTHON="${PYTHON:-python3}"
 # series; PostgreSQL and Redis for the fleet backend tests; Chromium for the
 # web UI browser tests. Build headers let the corpus benchmark compile.
 SYSTEM_PACKAGES_TEST=(bubblewrap patch postgresql redis-server chromium chromium-driver)
-SYSTEM_PACKAGES_BUILD=(bubblewrap patch gcc g++ make libffi-dev libssl-dev libxml2-dev
+SYSTEM_PACKAGES_BUILD=(bubblewrap patch gcc g++ make pkg-config libffi-dev libssl-dev libxml2-dev
                        libxslt1-dev libjpeg-dev zlib1g-dev libpq-dev libyaml-dev pkg-config)
 
 install_system_packages() {
