@@ -221,19 +221,22 @@ def build(
         limits=_limits(timeout, memory, max_processes),
         allow_unsandboxed=allow_unsandboxed,
     )
-    build_ctx.tool()  # refuse early, with the message, when there is no sandbox
-    live = err.is_terminal and fmt != "json"
-    with _Display(err, live, quiet) as display:
-        outcomes = build_many(
-            build_ctx,
-            list(requirements),
-            with_deps=with_deps,
-            with_build_deps=with_build_deps,
-            jobs=jobs,
-            repo=repo,
-            progress=display,
-            retry_failed=retry_failed,
-        )
+    try:
+        build_ctx.tool()  # refuse early, with the message, when there is no sandbox
+        live = err.is_terminal and fmt != "json"
+        with _Display(err, live, quiet) as display:
+            outcomes = build_many(
+                build_ctx,
+                list(requirements),
+                with_deps=with_deps,
+                with_build_deps=with_build_deps,
+                jobs=jobs,
+                repo=repo,
+                progress=display,
+                retry_failed=retry_failed,
+            )
+    finally:
+        build_ctx.close()
     if fmt == "json":
         print_json({"schema_version": 1, "builds": [o.to_json() for o in outcomes]})
     else:
@@ -277,8 +280,11 @@ def rebuild(
         limits=_limits(timeout, memory, max_processes),
         allow_unsandboxed=allow_unsandboxed,
     )
-    build_ctx.tool()
-    report = rebuild_check(build_ctx, requirement, repo=repo)
+    try:
+        build_ctx.tool()
+        report = rebuild_check(build_ctx, requirement, repo=repo)
+    finally:
+        build_ctx.close()
     if fmt == "json":
         print_json(report.to_json())
     else:
