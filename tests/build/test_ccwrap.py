@@ -14,9 +14,9 @@ from fromsource.build.ccwrap import FIXED_TEMP_NAME, random_dirs, real_compiler,
 
 
 def test_cwd_map_comes_last() -> None:
-    args = wrapped_args(["-c", "a.c"], "/work/src", "/fromsource/build/tmp")
+    args = wrapped_args(["-c", "a.c"], "/srv/src", "/fromsource/build/tmp")
     assert args[:2] == ["-c", "a.c"]
-    assert args[-1] == "-ffile-prefix-map=/work/src=."
+    assert args[-1] == "-ffile-prefix-map=/srv/src=."
 
 
 def test_random_temp_dirs_are_mapped_to_a_fixed_name() -> None:

@@ -355,7 +355,7 @@ class Upstream:
         if resp.status_code in (401, 403):
             raise UpstreamError(
                 f"{what}: the upstream index refused access ({resp.status_code}); put "
-                "credentials in the upstream URL (https://user:token@host/...)",
+                "credentials in the upstream URL (user:token@ before the host)",
                 status=resp.status_code,
             )
         if resp.status_code >= 400:

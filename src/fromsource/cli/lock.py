@@ -52,8 +52,8 @@ def lock() -> None:
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...",
                 type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--index", "index_url", required=True, envvar="FROMSOURCE_INDEX_URL",
-              help="The index: https://host/ (the python repository, python-all with "
-              "--remediated) or https://host/<repo>/simple/ [env FROMSOURCE_INDEX_URL].")
+              help="The index: https://index.example.invalid/ (the python repository, python-all with "
+              "--remediated) or https://index.example.invalid/<repo>/simple/ [env FROMSOURCE_INDEX_URL].")
 @click.option("--remediated", is_flag=True,
               help="Pin the highest X.Y.Z+fs.N of each version where the index has one.")
 @click.option("--replace", is_flag=True,

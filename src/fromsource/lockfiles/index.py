@@ -31,9 +31,9 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 def index_target(url: str, remediated: bool) -> tuple[str, str]:
     """(root URL, repository) for an ``--index`` URL, without credentials.
 
-    ``http://host/`` names the index root: the ``python`` repository, or
+    ``http://index.example.invalid/`` names the index root: the ``python`` repository, or
     ``python-all`` (remediated first, then ``python``) with *remediated*.
-    ``http://host/<repo>/simple/`` names that repository.  Raises LockError
+    ``http://index.example.invalid/<repo>/simple/`` names that repository.  Raises LockError
     for a URL that is not http(s).
     """
     parts = urlsplit(url)
