@@ -14,8 +14,11 @@ host put the work tree (DESIGN.md "The build pipeline", step 5; the recipe in
   caller's read-only binds; nothing else of the host exists (no data dir, no
   signing key, no database, no home);
 - the environment is cleared and set by the caller; umask 022;
+- address-space layout randomization is off (personality ``ADDR_NO_RANDOMIZE``),
+  so output that depends on object addresses is the same in two builds;
 - a wall-clock timeout kills the whole process tree, an address-space limit
-  (RLIMIT_AS, per process), a file-size limit and a process-count watchdog
+  (RLIMIT_AS, per process), a file-size limit, a pids cgroup where one can be
+  made (the kernel refuses forks past the limit) and a process-count watchdog
   (processes in the sandbox's pid namespace, checked several times a second:
   RLIMIT_NPROC cannot bind a server running as root) apply.
 
@@ -26,12 +29,15 @@ path; without either, a build runs only when the caller allows it, and
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -64,6 +70,7 @@ TOOLS_ROOT = "/fromsource/tools"
 Tool = Literal["bwrap", "unshare", "none"]
 
 _SANDBOX_UID = 65534  # "nobody": the build never runs as root inside the sandbox
+_BUILD_UID_BASE, _BUILD_UID_SPAN = 200_000, 60_000  # host uids for builds when we are root
 _HOSTNAME = "fromsource-build"
 _ETC_FILES = (
     "ld.so.cache",
@@ -83,15 +90,28 @@ _TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _POLL_SECONDS = 0.2
 _OUTPUT_LIMIT = 256 * 1024
 
-# Runs before bwrap/unshare: sets the limits every sandboxed process inherits.
+# Runs before bwrap/unshare: sets the limits every sandboxed process inherits, and
+# turns address-space randomization off for the build (personality
+# ADDR_NO_RANDOMIZE, inherited across exec): tools that order objects by address
+# (Python sets of objects hashed by id) then give the same output in two builds.
+# It protects nothing here: the build already runs whatever code it likes.
 _LAUNCHER = """
-import os, resource, sys
-mem, fsize = int(sys.argv[1]), int(sys.argv[2])
+import ctypes, os, resource, sys
+mem, fsize, nproc = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+if nproc > 0:
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 os.umask(0o022)
-os.execvp(sys.argv[3], sys.argv[3:])
+try:
+    libc = ctypes.CDLL(None, use_errno=True)
+    current = libc.personality(0xFFFFFFFF)
+    if current != -1:
+        libc.personality(current | 0x0040000)
+except (OSError, AttributeError):
+    pass
+os.execvp(sys.argv[4], sys.argv[4:])
 """
 
 
@@ -129,6 +149,7 @@ class SandboxFacts:
             "timeout_seconds": self.limits.timeout_seconds,
             "memory_limit_bytes": self.limits.memory_bytes,
             "max_processes": self.limits.max_processes,
+            "address_randomization": False,
         }
 
 
@@ -181,25 +202,52 @@ def bwrap_command(
     env: Mapping[str, str],
     cwd: str,
     python_prefix: Path,
+    drop_uid: int | None = None,
 ) -> list[str]:
     """The bwrap command line that runs *argv* in a fresh sandbox (pure but for reading links).
 
     *binds* are mounted in order after the system, so a later bind may sit
     inside an earlier one.
+
+    With *drop_uid* (the server runs as root), bwrap sets the sandbox up as
+    root without a user namespace and ``setpriv`` then runs *argv* as that
+    unprivileged host uid with no capabilities and no new privileges.  Why:
+    the kernel exempts uid 0 from RLIMIT_NPROC, and inside a user namespace
+    made by root the build still counts as uid 0, so only a real unprivileged
+    uid makes the process limit hold (a fork bomb is refused by the kernel,
+    not raced by a watchdog).  Without *drop_uid*, an unprivileged caller gets
+    a user namespace with the build as "nobody".
     """
+    if drop_uid is None:
+        identity = [
+            "--unshare-user",
+            "--uid",
+            str(_SANDBOX_UID),
+            "--gid",
+            str(_SANDBOX_UID),
+            "--disable-userns",
+        ]
+    else:
+        identity = []
+        argv = [
+            "/usr/bin/setpriv",
+            f"--reuid={drop_uid}",
+            f"--regid={drop_uid}",
+            "--clear-groups",
+            "--bounding-set=-all",
+            "--inh-caps=-all",
+            "--no-new-privs",
+            "--",
+            *argv,
+        ]
     args = [
         shutil.which("bwrap") or "bwrap",
-        "--unshare-user",
-        "--uid",
-        str(_SANDBOX_UID),
-        "--gid",
-        str(_SANDBOX_UID),
+        *identity,
         "--unshare-net",
         "--unshare-pid",
         "--unshare-uts",
         "--unshare-ipc",
         "--unshare-cgroup-try",
-        "--disable-userns",
         "--hostname",
         _HOSTNAME,
         "--die-with-parent",
@@ -215,6 +263,14 @@ def bwrap_command(
     args += _system_binds(python_prefix)
     for bind in binds:
         args += ["--bind" if bind.writable else "--ro-bind", str(bind.source), bind.target]
+    if drop_uid is not None:
+        # Folders bwrap creates for mount points are root-only by default:
+        # make every ancestor of a mount point traversable for the build's uid.
+        targets = [str(python_prefix.resolve()), *(b.target for b in binds)]
+        parents = sorted({str(p) for t in targets for p in Path(t).parents if str(p) != "/"})
+        dirs = [arg for parent in parents for arg in ("--perms", "0755", "--dir", parent)]
+        first_bind = args.index("--ro-bind")
+        args[first_bind:first_bind] = dirs
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]
     args += ["--chdir", cwd, "--", *argv]
@@ -347,6 +403,16 @@ class Sandbox:
         raise SandboxError(f"{host} is not visible inside the sandbox of {self.host_root}")
 
     @property
+    def build_uid(self) -> int | None:
+        """The unprivileged host uid builds run as when the server is root (else None).
+
+        One uid per build tree, so concurrent builds do not share a process budget.
+        """
+        if self.tool != "bwrap" or os.geteuid() != 0:
+            return None
+        return _BUILD_UID_BASE + zlib.crc32(str(self.host_root).encode()) % _BUILD_UID_SPAN
+
+    @property
     def root(self) -> str:
         """The build root as seen inside the sandbox."""
         return self.inside(self.host_root)
@@ -358,13 +424,21 @@ class Sandbox:
         if self.tool == "bwrap":
             all_binds = [Bind(self.host_root, BUILD_ROOT, True), *self.binds, *binds]
             inner = bwrap_command(
-                argv, binds=all_binds, env=env, cwd=cwd, python_prefix=Path(sys.base_prefix)
+                argv,
+                binds=all_binds,
+                env=env,
+                cwd=cwd,
+                python_prefix=Path(sys.base_prefix),
+                drop_uid=self.build_uid,
             )
         elif self.tool == "unshare":
             inner = unshare_command(argv)
         else:
             inner = list(argv)
-        limits = [str(self.limits.memory_bytes), str(self.limits.max_file_bytes)]
+        # The kernel cap sits a little above the watchdog's limit: the kernel stops
+        # the explosion, the watchdog then sees "over the limit" and ends the build.
+        nproc = self.limits.max_processes + 16 if self.build_uid is not None else 0
+        limits = [str(self.limits.memory_bytes), str(self.limits.max_file_bytes), str(nproc)]
         return [sys.executable, "-I", "-S", "-c", _LAUNCHER, *limits, *inner]
 
     def run(
@@ -384,9 +458,22 @@ class Sandbox:
         Raises SandboxError when the sandbox itself cannot be started.
         """
         command = self.command(argv, cwd=cwd, env=env, binds=binds)
+        uid = self.build_uid
+        if uid is not None:
+            for bind in (Bind(self.host_root, BUILD_ROOT, True), *self.binds, *binds):
+                if bind.writable:
+                    _chown_tree(bind.source, uid)
+                else:
+                    _make_readable(bind.source)
         limit = self.limits.timeout_seconds if timeout is None else timeout
         start = time.monotonic()
         log.parent.mkdir(parents=True, exist_ok=True)
+        # A fork bomb outruns any watchdog (it reached the host's pid_max between two
+        # polls, issue 8): where the pids cgroup controller can be used, the kernel
+        # refuses forks past the limit; the watchdog stays for where it cannot.
+        cgroup = None
+        if self.tool != "none":
+            cgroup = _pids_cgroup(self.limits.max_processes + _CGROUP_SLACK)
         with log.open("ab") as out:
             offset = out.tell()
             try:
@@ -404,7 +491,13 @@ class Sandbox:
                     f"could not start the sandbox ({self.tool}): {exc}; check that it is installed",
                     tool=self.tool,
                 ) from exc
-            timed_out, over_limit = self._supervise(process, start + limit)
+            try:
+                if cgroup is not None:
+                    _join_cgroup(cgroup, process.pid)
+                timed_out, over_limit = self._supervise(process, start + limit, cgroup)
+                over_limit = over_limit or (cgroup is not None and _forks_refused(cgroup))
+            finally:
+                _release_cgroup(cgroup)
         seconds = time.monotonic() - start
         output = _tail(log, offset)
         if timed_out:
@@ -414,7 +507,9 @@ class Sandbox:
         returncode = process.returncode if process.returncode is not None else -9
         return RunResult(returncode, output, seconds, timed_out, over_limit)
 
-    def _supervise(self, process: subprocess.Popen[bytes], deadline: float) -> tuple[bool, bool]:
+    def _supervise(
+        self, process: subprocess.Popen[bytes], deadline: float, cgroup: Path | None = None
+    ) -> tuple[bool, bool]:
         """Wait for *process*; kill its tree at *deadline* or past the process limit."""
         namespace: str | None = None
         watch = self.tool != "none"
@@ -432,6 +527,93 @@ class Sandbox:
             if namespace and _count_in_namespace(namespace) > self.limits.max_processes:
                 _kill_tree(process)
                 return False, True
+            if cgroup is not None and _forks_refused(cgroup):
+                _kill_tree(process)
+                return False, True
+
+
+_CGROUP_SLACK = 4  # bwrap itself and its namespace init live in the cgroup too
+
+
+def _pids_cgroup(limit: int) -> Path | None:
+    """A fresh cgroup (v1 pids controller) that caps its processes at *limit*, or None.
+
+    Best effort: None wherever this process may not create cgroups (cgroup v2
+    without delegation, no pids controller, not root); the watchdog still runs.
+    """
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    own = [line.split(":", 2)[2] for line in lines if "pids" in line.split(":")[1].split(",")]
+    if not own:
+        return None
+    group = Path("/sys/fs/cgroup/pids") / own[0].lstrip("/") / f"fromsource-{secrets.token_hex(6)}"
+    try:
+        group.mkdir()
+    except OSError:
+        return None
+    try:
+        (group / "pids.max").write_text(str(limit))
+    except OSError:
+        _release_cgroup(group)
+        return None
+    return group
+
+
+def _join_cgroup(cgroup: Path, pid: int) -> None:
+    """Move *pid* (the launcher, before it starts bwrap) into *cgroup*; children follow it."""
+    with contextlib.suppress(OSError):
+        (cgroup / "cgroup.procs").write_text(str(pid))
+
+
+def _forks_refused(cgroup: Path) -> bool:
+    """Whether the kernel has refused a fork in *cgroup* (``pids.events``: ``max N``)."""
+    try:
+        events = (cgroup / "pids.events").read_text().split()
+    except OSError:
+        return False
+    return "max" in events and events[events.index("max") + 1] != "0"
+
+
+def _release_cgroup(cgroup: Path | None) -> None:
+    """Kill whatever is left in *cgroup*, then remove it."""
+    if cgroup is None:
+        return
+    for _ in range(50):
+        try:
+            pids = (cgroup / "cgroup.procs").read_text().split()
+        except OSError:
+            break
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.02)
+    with contextlib.suppress(OSError):
+        cgroup.rmdir()
+
+
+def _chown_tree(root: Path, uid: int) -> None:
+    """Give *root* and everything below it to *uid* (the build's writable trees)."""
+    os.chown(root, uid, uid, follow_symlinks=False)
+    for folder, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+def _make_readable(root: Path) -> None:
+    """Let everyone read *root* (a read-only bind: tools, the wheelhouse of public wheels)."""
+    paths = [root] if not root.is_dir() else [root, *root.rglob("*")]
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        wanted = mode | (0o555 if path.is_dir() or mode & 0o111 else 0o444)
+        if wanted != mode:
+            path.chmod(wanted & 0o7777)
 
 
 def _kill_tree(process: subprocess.Popen[bytes]) -> None:
