@@ -245,7 +245,7 @@ def table(rows: Sequence[Row]) -> str:
             repro = "NO: " + ", ".join(r.differing[:4])
         else:
             repro = ("rebuild failed: " + _short(r.rebuild_error, 60)) if ok else "-"
-        reason = "" if ok else f"{r.category}: {_short(r.reason)}"
+        reason = "" if ok else f"{r.category}: {_short(r.reason, 200)}"
         lines.append(
             f"| {r.project} | {r.version} | {r.kind} | {'yes' if ok else 'NO'} | "
             f"{r.seconds or 0:.1f} | {repro} | {r.rebuild_seconds or 0:.1f} | {reason} |"

@@ -166,10 +166,13 @@ def render_record(entries: Iterable[RecordEntry], record_path: str | None = None
             record_path = folders.pop() + "/RECORD"
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    # The minimal quoting only quotes "\n" (our line terminator), but readers
+    # also end a line at a bare "\r": a path holding one is quoted in full.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for entry in rows:
         if is_record_path(entry.path) or entry.path == record_path:
             continue
-        writer.writerow(
+        (quoted if "\r" in entry.path else writer).writerow(
             [
                 entry.path,
                 record_hash(entry.sha256) if entry.sha256 is not None else "",

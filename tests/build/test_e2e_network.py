@@ -18,6 +18,7 @@ import pytest
 
 from fromsource.build.sandbox import tool_available
 from fromsource.cli.main import main
+from fromsource.names import normalize
 from tests.clients import clean_env, run
 from tests.conftest import start_server, stop_server
 
@@ -68,7 +69,7 @@ def test_flask_built_with_its_dependencies_installs_from_the_index_and_verifies(
         )
         assert verify.returncode == 0, verify.stdout + verify.stderr
         report = json.loads(verify.stdout)
-        installed = {r["name"] for r in report["results"]}
+        installed = {normalize(r["name"]) for r in report["results"]}
         assert {"flask", *FLASK_DEPENDENCIES} <= installed, installed
         assert report["coverage_percentage"] == 100.0
         assert report["verified"] == report["total"] == len(installed)

@@ -15,9 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -27,15 +28,30 @@ from fromsource.store.blobs import BlobStore, open_blob_store
 from fromsource.store.db import Database, open_database
 from fromsource.store.tokens import create_token
 from tests.conftest import IndexServer, start_server, stop_server
-from tests.fleet.services import Moto, Postgres, Redis, missing_services, start_moto
-from tests.fleet.services import start_postgres, start_redis
+from tests.fleet.services import (
+    Moto,
+    Postgres,
+    Redis,
+    missing_services,
+    start_moto,
+    start_postgres,
+    start_redis,
+)
 
+F = TypeVar("F", bound=Callable[..., Any])
 _MISSING = missing_services()
 FLEET = [
     pytest.mark.fleet,
     pytest.mark.skipif(bool(_MISSING), reason="fleet services missing: " + "; ".join(_MISSING)),
 ]
 """Marks for a test that needs PostgreSQL, Redis and moto."""
+
+
+def fleet_test(func: F) -> F:
+    """Apply the :data:`FLEET` marks to one test function."""
+    for mark in FLEET:
+        func = mark(func)
+    return func
 
 
 @pytest.fixture(scope="session")
@@ -213,11 +229,12 @@ __all__ = [
     "FLEET",
     "Backend",
     "Worker",
+    "fleet_test",
     "make_backend",
     "serve",
     "spawn_worker",
     "stop_server",
     "stop_worker",
-    "wait_ready",
     "upload",
+    "wait_ready",
 ]

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -64,9 +65,7 @@ def missing_services() -> list[str]:
         missing.append("Redis (Debian package redis-server)")
     for module, what in (("moto", "moto[server]"), ("celery", "celery[redis]"),
                          ("psycopg", "psycopg[binary]"), ("boto3", "boto3")):
-        try:
-            __import__(module)
-        except ImportError:
+        if importlib.util.find_spec(module) is None:
             missing.append(f"the Python package {what}")
     return missing
 
@@ -103,7 +102,7 @@ class Postgres:
         with psycopg.connect(
             f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True
         ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
         self.made.append(name)
         return self.url(name)
 
@@ -221,7 +220,7 @@ class Moto:
 
     def bucket(self) -> str:
         """Create a new bucket; returns a ``s3://bucket/prefix`` blob URL in it."""
-        import boto3
+        import boto3  # type: ignore[import-untyped]
 
         name = f"fleet-{len(self.made)}-{os.getpid()}"
         client = boto3.client(

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import IndexServer, stop_server
 from tests.factories import make_wheel
-from tests.fleet.conftest import FLEET, Backend, make_backend, serve, upload
+from tests.fleet.conftest import FLEET, Backend, fleet_test, make_backend, serve, upload
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -114,3 +114,37 @@ def test_publish_is_visible_at_once(served: Served, tmp_path: Path) -> None:
             files={"file": (other.name, handle)},
         )
     assert clash.status_code in (400, 409), clash.text
+
+
+@fleet_test
+def test_db_upgrade_on_postgresql(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> None:
+    from fromsource.cli.main import main
+
+    url = request.getfixturevalue("postgres").database()
+    assert main(["--database-url", url, "db", "upgrade"]) == 0
+    assert main(["--database-url", url, "db", "upgrade"]) == 0  # idempotent
+    assert "newest schema" in capsys.readouterr().out
+
+
+@fleet_test
+def test_processes_starting_together_migrate_once(request: pytest.FixtureRequest) -> None:
+    """Replicas and workers of a fleet open a fresh database at the same moment."""
+    import threading
+
+    from fromsource.store.db import open_database
+
+    url = request.getfixturevalue("postgres").database()
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            open_database(url).dispose()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

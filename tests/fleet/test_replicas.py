@@ -14,6 +14,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -52,7 +53,7 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             reader = backend.token("python")
             upload(a, admin, make_wheel(base / "wheels", "first-pkg", "1.0"))
             for server in (a, b):  # tokens made behind the replicas' backs: one poll
-                _within(POLL + SLACK, lambda s=server: _page(s, "first-pkg", reader).status_code == 200)
+                _within(POLL + SLACK, partial(_serves, server, "first-pkg", reader))
             yield Pair(a, b, backend, admin, reader)
         finally:
             stop_server(b)
@@ -73,6 +74,10 @@ def _within(deadline: float, check: Callable[[], bool]) -> float:
 
 def _page(server: IndexServer, project: str, auth: tuple[str, str]) -> httpx.Response:
     return httpx.get(f"{server.url}python/simple/{project}/", auth=auth, headers={"Accept": JSON})
+
+
+def _serves(server: IndexServer, project: str, auth: tuple[str, str]) -> bool:
+    return _page(server, project, auth).status_code == 200
 
 
 def test_publish_through_one_other_serves_it_within_the_poll_interval(
@@ -105,7 +110,7 @@ def test_both_replicas_render_the_same_page_and_etag(pair: Pair) -> None:
 def test_revoked_token_stops_on_both(pair: Pair) -> None:
     token = pair.backend.token("python")
     for server in (pair.a, pair.b):
-        _within(POLL + SLACK, lambda s=server: _page(s, "first-pkg", token).status_code == 200)
+        _within(POLL + SLACK, partial(_serves, server, "first-pkg", token))
     revoked = httpx.delete(f"{pair.a.url}api/tokens/{token[0].replace('/', '_')}", auth=pair.admin)
     assert revoked.status_code == 200
     assert _page(pair.a, "first-pkg", token).status_code == 401

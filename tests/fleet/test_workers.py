@@ -24,8 +24,16 @@ import sqlalchemy as sa
 from fromsource.build.sandbox import tool_available
 from fromsource.store.models import BuildRow, ClaimRow, FileRow
 from tests.conftest import IndexServer, stop_server
-from tests.fleet.conftest import FLEET, Backend, Worker, make_backend, serve, spawn_worker
-from tests.fleet.conftest import stop_worker, wait_ready
+from tests.fleet.conftest import (
+    FLEET,
+    Backend,
+    Worker,
+    make_backend,
+    serve,
+    spawn_worker,
+    stop_worker,
+    wait_ready,
+)
 from tests.packages import LocalIndex, _minimal_backend, local_index, make_sdist  # noqa: F401
 
 pytestmark = [

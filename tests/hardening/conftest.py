@@ -89,7 +89,7 @@ def raw_request(host: str, request: bytes, timeout: float = 15.0) -> RawResponse
             sock.sendall(request)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server may answer (and close) before reading everything
-        while True:
+        while not _complete(b"".join(chunks)):
             try:
                 chunk = sock.recv(65536)
             except (ConnectionResetError, TimeoutError):
@@ -108,6 +108,18 @@ def raw_request(host: str, request: bytes, timeout: float = 15.0) -> RawResponse
         key, _, value = line.partition(":")
         headers[key.strip().lower()] = value.strip()
     return RawResponse(status, headers, body)
+
+
+def _complete(data: bytes) -> bool:
+    """Whether *data* holds a whole response with a Content-Length (keep-alive answers)."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == b"content-length" and value.strip().isdigit():
+            return len(body) >= int(value.strip())
+    return False
 
 
 def get_raw(target: Target, path: bytes | str, *headers: bytes | str, method: str = "GET") -> RawResponse:

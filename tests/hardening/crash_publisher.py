@@ -21,8 +21,10 @@ import tempfile
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fromsource.errors import FromsourceError
+from fromsource.provenance.dsse import envelope_bytes, sign_envelope
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.db import open_database
 from fromsource.store.publish import publish_file
@@ -46,6 +48,7 @@ def main(argv: list[str]) -> None:
 def publish_forever(data: str, url_file: str, pid_file: str, token_id: str, secret: str, seed: int) -> None:
     """Publish wheel after wheel (the child the test kills)."""
     rng = random.Random(seed)
+    key = Ed25519PrivateKey.generate()
     db = open_database(f"sqlite:///{Path(data) / 'fromsource.db'}", migrate=False)
     blobs = FileBlobStore(Path(data) / "blobs")
     work = Path(tempfile.mkdtemp(prefix="crash-publisher-", dir=Path(data).parent))
@@ -60,7 +63,8 @@ def publish_forever(data: str, url_file: str, pid_file: str, token_id: str, secr
             work, rng.choice(PROJECTS), version,
             files={"payload/data.bin": rng.randbytes(size)},
         )
-        provenance = f'{{"wheel": "{wheel.name}", "n": {number}}}'.encode()
+        statement = f'{{"wheel": "{wheel.name}", "n": {number}}}'.encode()
+        provenance = envelope_bytes(sign_envelope(statement, key, "crash-test-key"))
         sbom = f'{{"bomFormat": "CycloneDX", "n": {number}}}'.encode()
         via = "store" if number % 2 else "api"
         try:

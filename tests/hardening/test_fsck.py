@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from fromsource.build.history import create_build, update_build
 from fromsource.cli.main import main
 from fromsource.errors import StoreError
+from fromsource.names import Sha256
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.catalog import all_files
 from fromsource.store.db import open_database
 from fromsource.store.fsck import BlobRef, classify, run_fsck
 from fromsource.store.models import FileRow
 from fromsource.store.publish import publish_file
-from fromsource.names import Sha256
 from tests.conftest import IndexServer, start_server, stop_server, wait_for_generation
 from tests.factories import make_wheel
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from fromsource.store.s3 import S3BlobStore, object_key, parse_s3_url
 pytest.importorskip("moto", reason="moto[server] is not installed (the S3 stand-in)")
 pytest.importorskip("boto3", reason="boto3 is not installed")
 
-from tests.fleet.services import Moto, start_moto  # noqa: E402
+from tests.fleet.services import Moto, start_moto
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,8 @@ def test_put_read_range_and_list(store: S3BlobStore, tmp_path: Path) -> None:
     assert (digest, size) == (expected, len(data))
     assert store.exists(digest) and store.size(digest) == len(data)
     assert store.local_path(digest) is None
+    written = store.modified(digest)
+    assert written is not None and abs(written - time.time()) < 300
     assert b"".join(store.iter_range(digest, 0, size - 1)) == data
     start, end = (8 << 20) - 5, (8 << 20) + 5  # across the 8 MiB request boundary
     assert b"".join(store.iter_range(digest, start, end)) == data[start : end + 1]

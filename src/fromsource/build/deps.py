@@ -321,6 +321,7 @@ class WheelCache:
         """
         target = self.path(wheel)
         if target.is_file():
+            _readable(target)
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
@@ -346,6 +347,7 @@ class WheelCache:
                     expected=wheel.sha256,
                     actual=actual,
                 )
+            _readable(tmp)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -394,6 +396,12 @@ class WheelCache:
         requirements = folder / "requirements.txt"
         requirements.write_text("\n".join(lines) + "\n")
         return requirements
+
+
+def _readable(path: Path) -> None:
+    """Mode 0644: the sandboxed build, another uid, reads the wheel through a hard link."""
+    if path.stat().st_mode & 0o777 != 0o644:
+        path.chmod(0o644)
 
 
 class Resolver:

@@ -438,6 +438,10 @@ def _steps(
             raise BuildError(
                 f"the backend built {raw.name}, not {project} {version}", category="wheel-mismatch"
             )
+        try:  # its METADATA must say the same, before anything describes or signs the wheel
+            read_wheel_metadata(raw)
+        except FromsourceError as exc:
+            raise BuildError(exc.message, category="wheel-mismatch") from exc
         if local_version:
             raw = relabel_wheel(raw, local_version, work / "dist" / "relabel")
     with run.step("sbom"):

@@ -26,6 +26,7 @@ import os
 import shutil
 import stat
 import tarfile
+import weakref
 import zipfile
 import zlib
 from collections.abc import Callable, Generator
@@ -97,6 +98,8 @@ class PkgInfo(NamedTuple):
 
 
 _Opener = Callable[[], IO[bytes]]
+_UNREADABLE = (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error,
+               lzma.LZMAError, ValueError, NotImplementedError)  # fmt: skip
 
 
 def safe_unpack(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Path:
@@ -210,7 +213,10 @@ def _scan(archive: Path, limits: UnpackLimits, dest: Path | None) -> list[Member
             for member, opener in entries:
                 budget.count(member)
                 if member.kind == "file":
-                    _drain(opener(), None, member, budget)
+                    try:
+                        _drain(opener(), None, member, budget)
+                    except _UNREADABLE as exc:  # e.g. a zip whose directory and headers disagree
+                        raise Refused(member.name, f"cannot be read ({exc})") from exc
                 members.append(member)
         hardlinks = check_tree(members)
         for member in members:
@@ -275,8 +281,7 @@ def _entries(archive: Path, limits: UnpackLimits, filter_dest: str | None) -> _E
             yield from _zip_entries(archive)
         else:
             yield from _tar_entries(archive, magic, limits, filter_dest)
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error,
-            lzma.LZMAError, ValueError, NotImplementedError) as exc:  # fmt: skip
+    except _UNREADABLE as exc:
         raise Refused(None, f"cannot be read as a tar or zip archive ({exc})") from exc
 
 
@@ -314,17 +319,62 @@ def _decompressed(archive: Path, magic: bytes) -> IO[bytes]:
     return archive.open("rb")
 
 
+_EXTENDED_HEADERS = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+_MAX_EXTENDED_HEADER = MiB
+_MAX_HEADER_CHAIN = 8
+_HEADER_SLACK = 4096  # tar stream bytes per member beyond its content: header, pax, padding
+_CHAIN_DEPTH: weakref.WeakKeyDictionary[tarfile.TarFile, int] = weakref.WeakKeyDictionary()
+
+
+class _CheckedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses extended headers (pax, GNU long names) before reading them
+    when they are oversized or chained without end.
+
+    tarfile reads such a header's whole content into memory, and follows a
+    chain of them by recursion: a 1 MB archive holding a 300 MB pax header
+    took ~900 MB of memory, and a long chain a RecursionError (issue 8).
+    """
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type not in _EXTENDED_HEADERS:
+            return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+        if self.size > _MAX_EXTENDED_HEADER:
+            raise Refused(
+                self.name,
+                f"is an extended header of {self.size} bytes, past the "
+                f"{_MAX_EXTENDED_HEADER}-byte limit (a memory bomb)",
+            )
+        depth = _CHAIN_DEPTH.get(tarfile_, 0)
+        if depth >= _MAX_HEADER_CHAIN:
+            raise Refused(self.name, f"chains more than {_MAX_HEADER_CHAIN} extended headers")
+        _CHAIN_DEPTH[tarfile_] = depth + 1
+        try:
+            return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+        finally:
+            _CHAIN_DEPTH[tarfile_] = depth
+
+
 def _tar_entries(
     archive: Path, magic: bytes, limits: UnpackLimits, filter_dest: str | None
 ) -> _Entries:
-    # Headers and padding of every member, on top of the content limit.
-    cap = limits.max_total_bytes + 4096 * (limits.max_members + 1) + MiB
+    # The whole decompressed stream is held to the content limits plus some
+    # slack per member actually seen (headers and padding), so headers alone
+    # cannot decompress without bound either.
+    cap = limits.max_total_bytes + _HEADER_SLACK * (limits.max_members + 1) + MiB
     ratio_cap = max(limits.ratio_floor_bytes, limits.max_ratio * archive.stat().st_size)
-    stream = _Counting(
-        _decompressed(archive, magic), min(cap, ratio_cap + 4096 * (limits.max_members + 1))
-    )
-    with stream, tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|") as tf:
-        for info in tf:
+    stream = _Counting(_decompressed(archive, magic), min(cap, ratio_cap + _HEADER_SLACK + MiB))
+    with (
+        stream,
+        tarfile.open(fileobj=cast(IO[bytes], stream), mode="r|", tarinfo=_CheckedTarInfo) as tf,
+    ):
+        for seen, info in enumerate(tf, start=1):
+            stream.cap = min(cap, ratio_cap + _HEADER_SLACK * (seen + 1) + MiB)
             member = _from_tar(info)
             try:  # tarfile's own filter, a second line of defence behind ours
                 if filter_dest is not None:

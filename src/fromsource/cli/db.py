@@ -19,4 +19,7 @@ def db() -> None:
 def upgrade(ctx: click.Context) -> None:
     url = settings_from(ctx).resolved_database_url
     database = open_database(url)
-    click.echo(f"database is at the newest schema (generation {database.generation()})")
+    try:
+        click.echo(f"database is at the newest schema (generation {database.generation()})")
+    finally:
+        database.dispose()

@@ -80,6 +80,7 @@ def _register() -> None:
         ("fromsource.cli.demo", ("demo",)),
         ("fromsource.cli.worker", ("worker",)),
         ("fromsource.cli.fsck", ("fsck",)),
+        ("fromsource.cli.keys", ("keys",)),
     ):
         _optional(module, names)
 

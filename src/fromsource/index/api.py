@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+)
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
@@ -24,6 +34,7 @@ from fromsource.index.auth import Decision
 from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
 from fromsource.names import normalize, parse_filename
+from fromsource.provenance.dsse import parse_envelope
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.catalog import list_projects, project_files
 from fromsource.store.models import BuildRow
@@ -172,6 +183,11 @@ async def publish(
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out)
         provenance = await attestation.read() if attestation else None
+        if provenance is not None:
+            try:  # served later as PEP 740 provenance: refuse what could never be read
+                parse_envelope(provenance)
+            except FromsourceError as exc:
+                raise _fail(exc) from exc
         sbom_bytes = await sbom.read() if sbom else None
         try:
             published = publish_file(

@@ -6,6 +6,8 @@ when the client accepts nothing we can send (the route answers 406).
 
 from __future__ import annotations
 
+import math
+
 from fromsource.index.pages import HTML_TYPE, JSON_TYPE
 
 _OFFERS = (JSON_TYPE, HTML_TYPE, "text/html")
@@ -38,7 +40,7 @@ def _parse(header: str) -> list[tuple[str, float]]:
                     quality = float(value.strip())
                 except ValueError:
                     quality = 0.0
-                if quality != quality:  # NaN (``q=nan``) is no quality at all
+                if math.isnan(quality):  # ``q=nan`` is no quality at all
                     quality = 0.0
                 quality = min(max(quality, 0.0), 1.0)
         ranges.append((_LATEST.get(media, media), quality))

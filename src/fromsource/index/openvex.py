@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
 from fromsource.index.auth import Decision
+from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
 from fromsource.names import normalize
 from fromsource.remediate.feed import published_releases
@@ -48,8 +49,15 @@ def install(api: FastAPI, state: IndexState) -> None:
 
     def check(request: Request) -> None:
         state.refresh()
-        result = state.auth.check_repo(request.headers.get("authorization"), "python-remediated")
+        client = client_of(request.scope)
+        wait = state.failures.retry_after(client)
+        if wait:
+            raise HTTPException(429, too_many_message(wait).strip(), headers={"Retry-After": str(wait)})
+        header = request.headers.get("authorization")
+        result = state.auth.check_repo(header, "python-remediated")
         if result.decision is Decision.CHALLENGE:
+            if header is not None:
+                state.failures.failed(client)
             raise HTTPException(
                 401,
                 "send a pull token for python-remediated with HTTP Basic auth",

@@ -98,7 +98,16 @@ def update_text(fmt: str, text: str, lookup: Lookup, *, replace: bool = False,
     }
     if fmt not in editors:
         raise LockError(f"{origin}: unknown lock format {fmt!r}; known: {', '.join(FORMATS)}")
-    return editors[fmt](text, lookup, replace=replace, origin=origin)
+    try:
+        return editors[fmt](text, lookup, replace=replace, origin=origin)
+    except (TypeError, AttributeError) as exc:
+        # A lock file is input: a value of the wrong type where the format wants a
+        # list or table (found by tests/hardening/test_fuzz.py) is the file's fault.
+        raise LockError(
+            f"{origin}: not a well-formed {fmt} ({type(exc).__name__}: {exc}); "
+            "regenerate the lock file with its tool",
+            path=origin,
+        ) from exc
 
 
 def pinned_names(fmt: str, text: str, origin: str = "") -> set[str]:

@@ -55,7 +55,11 @@ def parse_envelope(data: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(envelope.get("payloadType"), str):
             raise TypeError("payloadType missing")
         base64.b64decode(envelope["payload"], validate=True)
+        if not isinstance(envelope["signatures"], list) or not envelope["signatures"]:
+            raise TypeError("signatures is not a non-empty list")
         for sig in envelope["signatures"]:
+            if not isinstance(sig, dict):
+                raise TypeError("a signature is not an object")
             if not isinstance(sig.get("keyid", ""), str):
                 raise TypeError("keyid is not a string")
             base64.b64decode(sig["sig"], validate=True)

@@ -28,7 +28,7 @@ def to_pep740(envelope: Mapping[str, Any], builder_id: str) -> dict[str, Any]:
                     {
                         "version": 1,
                         "verification_material": {
-                            "keyid": signature["keyid"],
+                            "keyid": signature.get("keyid", ""),  # optional in DSSE
                             "certificate": None,
                             "transparency_entries": [],
                         },

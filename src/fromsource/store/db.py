@@ -22,6 +22,7 @@ from fromsource.errors import StoreError
 from fromsource.store.models import StateRow
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x66726F6D  # a PostgreSQL advisory lock key ("from")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -86,6 +87,10 @@ def upgrade(engine: Engine) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Replicas and workers of a fleet start together: one migrates,
+                # the others wait here and then find the schema at head.
+                pass
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:

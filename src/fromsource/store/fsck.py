@@ -51,8 +51,8 @@ __all__ = [
     "DEFAULT_GRACE",
     "BlobRef",
     "FsckReport",
-    "Missing",
     "Mismatched",
+    "Missing",
     "Orphan",
     "classify",
     "collect_references",
@@ -195,17 +195,17 @@ def collect_references(db: Database) -> list[BlobRef]:
     refs: list[BlobRef] = []
     with db.session() as session:
         for row in session.scalars(sa.select(FileRow).order_by(FileRow.id)):
-            base = {"repo": row.repo, "name": row.filename, "kind": row.kind}
-            refs.append(BlobRef(Sha256(row.sha256), "file", **base))
+            where = (row.repo, row.filename)
+            refs.append(BlobRef(Sha256(row.sha256), "file", *where, kind=row.kind))
             if row.metadata_sha256:
                 refs.append(
-                    BlobRef(Sha256(row.metadata_sha256), "metadata", **base,
+                    BlobRef(Sha256(row.metadata_sha256), "metadata", *where, kind=row.kind,
                             file_digest=Sha256(row.sha256))
                 )
             if row.provenance_sha256:
-                refs.append(BlobRef(Sha256(row.provenance_sha256), "provenance", **base))
+                refs.append(BlobRef(Sha256(row.provenance_sha256), "provenance", *where))
             if row.sbom_sha256:
-                refs.append(BlobRef(Sha256(row.sbom_sha256), "sbom", **base))
+                refs.append(BlobRef(Sha256(row.sbom_sha256), "sbom", *where))
         for build in session.execute(sa.select(BuildRow.id, BuildRow.repo, BuildRow.details)):
             sdist = (build.details or {}).get("sdist") if isinstance(build.details, dict) else None
             digest = sdist.get("sha256") if isinstance(sdist, dict) else None

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,12 +95,15 @@ class S3BlobStore:
         self.where = where or f"s3://{bucket}/{self.prefix}"
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_bytes = 0
+        self._presigned: dict[tuple[str, str, str, int], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def _key(self, digest: str) -> str:
         return object_key(self.prefix, _check_digest(digest))
 
     def _fail(self, exc: Exception, action: str, digest: str) -> StoreError:
+        if isinstance(exc, StoreError):
+            return exc
         code = _error_code(exc)
         if code in ("404", "NoSuchKey", "NotFound"):
             return BlobNotFoundError(
@@ -211,6 +215,12 @@ class S3BlobStore:
                 _, evicted = self._cache.popitem(last=False)
                 self._cache_bytes -= len(evicted)
 
+    def modified(self, digest: Sha256) -> float | None:
+        """When the object was written (epoch seconds; fsck's grace period), None if absent."""
+        head = self._head(digest)
+        moment = head.get("LastModified") if head else None
+        return moment.timestamp() if moment is not None else None
+
     def local_path(self, digest: Sha256) -> Path | None:
         """Always None: object storage has no local file to sendfile from."""
         return None
@@ -252,9 +262,18 @@ class S3BlobStore:
         With *filename*, S3 answers with ``Content-Disposition: attachment;
         filename=…`` so a client that names files after the response still
         gets the wheel's name.  The signature covers the method, which is why
-        a HEAD on the index is redirected to a HEAD-signed URL.
+        a HEAD on the index is redirected to a HEAD-signed URL.  A URL is
+        reused while two thirds of its lifetime remain (signing is slow).
         """
         operation = "head_object" if method.upper() == "HEAD" else "get_object"
+        wanted = (digest, operation, filename or "", expires)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._presigned.get(wanted)
+            # Signing costs more than serving a cached page; a URL is handed out
+            # again while at least two thirds of its lifetime remain.
+            if cached is not None and cached[1] - now > expires * 2 / 3:
+                return cached[0]
         params: dict[str, str] = {"Bucket": self.bucket, "Key": self._key(digest)}
         if filename and operation == "get_object":
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
@@ -264,6 +283,10 @@ class S3BlobStore:
             )
         except Exception as exc:
             raise self._fail(exc, "presigning", digest) from exc
+        with self._lock:
+            if len(self._presigned) > 10_000:
+                self._presigned.clear()
+            self._presigned[wanted] = (url, now + expires)
         return url
 
     # -- maintenance -----------------------------------------------------------

@@ -25,13 +25,18 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAX_INCLUDE_DEPTH = 10
 
 
-def _sha256s(values: Mapping[str, Any] | None) -> frozenset[str]:
-    if not values:
+def _sha256s(values: object) -> frozenset[str]:
+    if not isinstance(values, Mapping):  # a hand-edited lock may hold anything here
         return frozenset()
     digest = values.get("sha256")
     if isinstance(digest, str) and _HEX64.fullmatch(digest.lower()):
         return frozenset({digest.lower()})
     return frozenset()
+
+
+def _list(value: object) -> list[object]:
+    """*value* when it is a list, else nothing (a lock may hold anything where a list belongs)."""
+    return value if isinstance(value, list) else []
 
 
 def _toml(text: str, origin: str) -> dict[str, Any]:
@@ -67,7 +72,7 @@ def parse_pylock(text: str, origin: str) -> tuple[list[LockedPackage], list[Excl
             excluded.append(Excluded(name, version, f"editable directory {directory.get('path')}"))
             continue
         hashes: set[str] = set()
-        for wheel in pkg.get("wheels") or []:
+        for wheel in _list(pkg.get("wheels")):
             if isinstance(wheel, dict):
                 hashes |= _sha256s(wheel.get("hashes"))
         for key in ("sdist", "archive"):
@@ -118,7 +123,7 @@ def parse_uv_lock(text: str, origin: str) -> tuple[list[LockedPackage], list[Exc
             excluded.append(Excluded(name, version, f"workspace project ({kind} source)"))
             continue
         hashes = set(_uv_hash(pkg.get("sdist")))
-        for wheel in pkg.get("wheels") or []:
+        for wheel in _list(pkg.get("wheels")):
             hashes |= _uv_hash(wheel)
         problem = None
         if not hashes:
