@@ -367,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nresults: {result_file.relative_to(ROOT)}")
     if args.readme:
         append_readme(
-            f"## Corpus build ({started.strftime('%Y-%m-%d')}, `corpus_bench.py`)\n\n"
+            "## Corpus: build, rebuild elsewhere, build again (`corpus_bench.py`) — "
+            f"{started.strftime('%Y-%m-%d')}\n\n"
             f"`.venv/bin/python bench/corpus_bench.py --jobs {args.jobs} --readme` over "
             f"`{args.list.name}` ({len(rows)} releases), Python {platform.python_version()}, "
             f"{document['machine']} shared with other jobs, bubblewrap sandbox with no network.\n\n"

@@ -38,16 +38,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import IndexServer, free_port, start_server, stop_server  # noqa: E402
-from tests.factories import make_wheel  # noqa: E402
-from tests.fleet.conftest import Backend, spawn_worker, stop_worker, wait_ready  # noqa: E402
-from tests.fleet.services import start_moto, start_postgres, start_redis  # noqa: E402
-from tests.packages import LocalIndex, bootstrap_wheels, make_sdist  # noqa: E402
+from tests.conftest import IndexServer, free_port, start_server, stop_server
+from tests.factories import make_wheel
+from tests.fleet.conftest import Backend, spawn_worker, stop_worker, wait_ready
+from tests.fleet.services import start_moto, start_postgres, start_redis
+from tests.packages import LocalIndex, bootstrap_wheels, make_sdist
 
-from fromsource.provenance.keys import load_or_create_signing_key  # noqa: E402
-from fromsource.store.models import ClaimRow  # noqa: E402
-from fromsource.workers.queue import CeleryQueue  # noqa: E402
-from fromsource.workers.request import BuildRequest  # noqa: E402
+from fromsource.provenance.keys import load_or_create_signing_key
+from fromsource.store.models import ClaimRow
+from fromsource.workers.queue import CeleryQueue
+from fromsource.workers.request import BuildRequest
 
 JSON = "application/vnd.pypi.simple.v1+json"
 

@@ -48,7 +48,8 @@ def clean_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, s
 def run(cmd: Sequence[str], env: Mapping[str, str], cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     """Run *cmd*, capturing text output (never raises on a non-zero exit)."""
     return subprocess.run(
-        list(cmd), env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        list(cmd), env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL, check=False,
     )
 
 

@@ -8,6 +8,7 @@ PostgreSQL and ``blob_url`` at object storage instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -96,18 +97,18 @@ def pip_index_url() -> str:
             "no upstream index configured and pip is not importable to ask it; "
             "pass --upstream URL or set FROMSOURCE_UPSTREAM"
         ) from exc
+    from pip._internal.exceptions import ConfigurationError
+
     config = Configuration(isolated=False)
     try:
         config.load()
-        for key in ("global.index-url", "install.index-url", ":env:.index-url"):
-            try:
-                value = config.get_value(key)
-            except Exception:  # pip raises ConfigurationError for unset keys
-                continue
+    except ConfigurationError:  # a broken pip.conf: pip itself would use its default
+        return str(PyPI.simple_url)
+    for key in ("global.index-url", "install.index-url", ":env:.index-url"):
+        with contextlib.suppress(ConfigurationError):  # raised for keys that are not set
+            value = config.get_value(key)
             if value:
                 return str(value)
-    except Exception:  # a broken pip.conf: fall back to pip's default  # noqa: BLE001
-        pass
     return str(PyPI.simple_url)
 
 

@@ -161,6 +161,14 @@ def serve(backend: Backend, base: Path, name: str, *extra: str, **env: str) -> I
     return start_server(backend.data_dir(base, name), *extra, env={**backend.env, **env})
 
 
+def accepted(server: IndexServer, token: tuple[str, str], path: str = "api/tokens") -> None:
+    """Wait until *server* accepts *token* on *path* (made behind its back: one poll interval)."""
+    deadline = time.monotonic() + 10
+    while httpx.get(server.url + path, auth=token, timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, f"{server.url} never accepted the new token"
+        time.sleep(0.05)
+
+
 def upload(server: IndexServer, admin: tuple[str, str], wheel: Path, repo: str = "python") -> None:
     """Publish *wheel* through the management API of *server*."""
     with wheel.open("rb") as handle:
@@ -229,6 +237,7 @@ __all__ = [
     "FLEET",
     "Backend",
     "Worker",
+    "accepted",
     "fleet_test",
     "make_backend",
     "serve",

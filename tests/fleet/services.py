@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import pwd
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +70,21 @@ def missing_services() -> list[str]:
         if importlib.util.find_spec(module) is None:
             missing.append(f"the Python package {what}")
     return missing
+
+
+def _die_with_parent(sig: int) -> Callable[[], None] | None:
+    """A preexec function asking Linux to send *sig* to the child when the test run dies.
+
+    So an interrupted or killed pytest does not leave servers behind on a shared machine.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+
+    def arm() -> None:
+        prctl(1, sig)  # PR_SET_PDEATHSIG: one system call, nothing else in the child
+
+    return arm
 
 
 def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: float = 15) -> None:
@@ -134,7 +151,9 @@ def start_postgres() -> Postgres:
             [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
              "-k", str(folder), "-c", "fsync=off", "-c", "synchronous_commit=off",
              "-c", "full_page_writes=off", "-c", "max_connections=200"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=folder, **run_as,  # type: ignore[call-overload]
+            stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+            preexec_fn=_die_with_parent(signal.SIGINT),  # noqa: PLW1509
+            **run_as,  # type: ignore[call-overload]
         )
     server = Postgres(port, folder, process)
     import psycopg
@@ -182,6 +201,7 @@ def start_redis() -> Redis:
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(folder), "--protected-mode", "yes"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent(signal.SIGTERM),  # noqa: PLW1509
     )
     import redis
 
@@ -246,6 +266,7 @@ def start_moto(folder: Path) -> Moto:
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **S3_ENV},
+            preexec_fn=_die_with_parent(signal.SIGTERM),  # noqa: PLW1509
         )
     deadline = time.monotonic() + 60
     while True:

@@ -10,6 +10,7 @@ tests in test_redirect.py).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from tests.conftest import IndexServer, stop_server
 from tests.factories import make_wheel
-from tests.fleet.conftest import FLEET, Backend, fleet_test, make_backend, serve, upload
+from tests.fleet.conftest import FLEET, Backend, accepted, fleet_test, make_backend, serve, upload
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -40,14 +41,25 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     try:
         admin = backend.token(admin=True)
         reader = backend.token("python", "python-remediated")
+        accepted(server, admin)
         wheels = base / "wheels"
         payload = {"demo_pkg/data.bin": bytes(range(256)) * 4096}  # 1 MiB: several chunks
         upload(server, admin, make_wheel(wheels, "dep-pkg", "0.1"))
         upload(server, admin, make_wheel(wheels, "demo-pkg", "1.0", files=payload, requires_dist=["dep-pkg"]))
         upload(server, admin, make_wheel(wheels, "demo-pkg", "1.0+fs.1"), repo="python-remediated")
-        yield Served(server, backend, admin, reader)
+        served = Served(server, backend, admin, reader)
+        _accepted(served, reader)
+        yield served
     finally:
         stop_server(server)
+
+
+def _accepted(served: Served, token: tuple[str, str]) -> None:
+    """Wait for the server to see a token made in the database behind its back (one poll)."""
+    deadline = time.monotonic() + 10
+    while _get(served, "python/simple/", token).status_code != 200:
+        assert time.monotonic() < deadline, "the server never accepted the new token"
+        time.sleep(0.05)
 
 
 def _get(served: Served, path: str, auth: tuple[str, str] | None, **headers: str) -> httpx.Response:
@@ -91,7 +103,7 @@ def test_auth_challenge_forbidden_and_revocation(served: Served) -> None:
     assert none.status_code == 401 and none.headers["www-authenticate"].startswith("Basic")
     assert _get(served, "python/simple/", (served.reader[0], "wrong")).status_code == 401
     only_python = served.backend.token("python")
-    assert _get(served, "python/simple/", only_python).status_code == 200
+    _accepted(served, only_python)
     assert _get(served, "python-remediated/simple/", only_python).status_code == 403
     revoked = httpx.delete(
         served.server.url + "api/tokens/" + only_python[0].replace("/", "_"), auth=served.admin
@@ -126,25 +138,24 @@ def test_db_upgrade_on_postgresql(request: pytest.FixtureRequest, capsys: pytest
     assert "newest schema" in capsys.readouterr().out
 
 
+_OPEN_DATABASE = (
+    "import sys; from fromsource.store.db import open_database; open_database(sys.argv[1]).dispose()"
+)
+
+
 @fleet_test
 def test_processes_starting_together_migrate_once(request: pytest.FixtureRequest) -> None:
     """Replicas and workers of a fleet open a fresh database at the same moment."""
-    import threading
-
-    from fromsource.store.db import open_database
+    import subprocess
+    import sys
 
     url = request.getfixturevalue("postgres").database()
-    errors: list[BaseException] = []
-
-    def open_it() -> None:
-        try:
-            open_database(url).dispose()
-        except BaseException as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_it) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    upgrades = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_DATABASE, url],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        for _ in range(4)
+    ]
+    outputs = [u.communicate(timeout=120)[0].decode() for u in upgrades]
+    assert [u.returncode for u in upgrades] == [0, 0, 0, 0], outputs

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 from tests.clients import UV, clean_env, run, tool, write_netrc
 from tests.conftest import IndexServer, stop_server
 from tests.factories import make_wheel
-from tests.fleet.conftest import FLEET, make_backend, serve, upload
+from tests.fleet.conftest import FLEET, accepted, make_backend, serve, upload
 
 pytestmark = FLEET
 
@@ -48,14 +47,12 @@ def redirecting(
     server = serve(backend, base, "replica", FROMSOURCE_BLOB_REDIRECT="1")
     try:
         admin = backend.token(admin=True)
+        accepted(server, admin)
         wheels = base / "wheels"
         upload(server, admin, make_wheel(wheels, "dep-pkg", "0.1"))
         upload(server, admin, make_wheel(wheels, "demo-pkg", "1.0", requires_dist=["dep-pkg"]))
         reader = backend.token("python")
-        deadline = time.monotonic() + 10  # the token was made behind the server's back
-        while httpx.get(server.url + "python/simple/", auth=reader).status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        accepted(server, reader, "python/simple/")
         yield Redirecting(server, reader)
     finally:
         stop_server(server)

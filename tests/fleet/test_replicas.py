@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import IndexServer, stop_server
 from tests.factories import make_wheel
-from tests.fleet.conftest import FLEET, Backend, make_backend, serve, upload
+from tests.fleet.conftest import FLEET, Backend, accepted, make_backend, serve, upload
 
 pytestmark = FLEET
 
@@ -51,6 +51,7 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         try:
             admin = backend.token(admin=True)
             reader = backend.token("python")
+            accepted(a, admin)
             upload(a, admin, make_wheel(base / "wheels", "first-pkg", "1.0"))
             for server in (a, b):  # tokens made behind the replicas' backs: one poll
                 _within(POLL + SLACK, partial(_serves, server, "first-pkg", reader))

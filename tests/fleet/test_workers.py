@@ -28,6 +28,7 @@ from tests.fleet.conftest import (
     FLEET,
     Backend,
     Worker,
+    accepted,
     make_backend,
     serve,
     spawn_worker,
@@ -103,7 +104,8 @@ def fleet(
             wait_ready(worker)
         admin = backend.token(admin=True)
         reader = backend.token("python")
-        _wait(10, lambda: httpx.get(f"{index.url}python/simple/", auth=reader).status_code == 200)
+        accepted(index, admin)
+        accepted(index, reader, "python/simple/")
         yield Fleet(backend, index, workers, admin, reader, local_index, base)
     finally:
         for worker in workers:

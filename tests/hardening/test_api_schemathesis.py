@@ -105,7 +105,8 @@ def _call(api_app: tuple[object, str], method: str, path: str, **kwargs: Any) ->
 
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://index") as client:
+        base = "http://index.example.invalid"
+        async with httpx.AsyncClient(transport=transport, base_url=base) as client:
             return await client.request(method, path, headers={"Authorization": header}, **kwargs)
 
     return asyncio.run(go())

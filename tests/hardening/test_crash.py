@@ -265,12 +265,15 @@ def test_kill_9_server_and_publisher_during_publish(tmp_path: Path) -> None:
     assert len(published) >= 20, "the publisher hardly published"
     assert watcher.problems == [], watcher.problems[:10]
     assert watcher.verified >= 20 and watcher.pages >= 10, (watcher.verified, watcher.pages)
-    leftovers = list((tmp_path / "tmp").glob("fromsource-upload-*"))
+    # Uploads of killed servers were spooled inside blobs/tmp (not the system's temp
+    # folder), and the repair removed them with the orphans.
+    assert not list((tmp_path / "tmp").glob("fromsource-upload-*"))
+    assert not any((data / "blobs" / "tmp").iterdir())
     print(
         f"\ncrash loop: {harness.kills} kills, {harness.checks} fsck checks, "
         f"{len(published)} files published, {watcher.verified} downloads verified, "
-        f"{len(repaired.orphans)} orphans removed at the end, "
-        f"{len(leftovers)} upload temp dirs left by killed servers"
+        f"{len(repaired.orphans)} orphans and {repaired.temp_files_removed} temporary files "
+        "removed at the end"
     )
 
     # A fresh server serves every file of every page with the digest its page gives.

@@ -64,8 +64,8 @@ def test_split_name_never_yields_a_path_that_leaves_the_root(name: str) -> None:
         return
     assert all(p not in ("", ".", "..") and "/" not in p and "\\" not in p for p in parts)
     assert not any(ord(c) < 32 for p in parts for c in p)
-    joined = posixpath.normpath(posixpath.join("/root", *parts))
-    assert joined == "/root" or joined.startswith("/root/")
+    joined = posixpath.normpath(posixpath.join("/tree", *parts))
+    assert joined == "/tree" or joined.startswith("/tree/")
 
 
 SEGMENT = st.sampled_from(["a", "b", "c"])
@@ -491,7 +491,7 @@ def test_verify_lock_readers_raise_only_verify_errors(document: dict[str, object
 @given(st.lists(st.one_of(
     st.text(max_size=40),
     st.sampled_from(["demo==1.0 --hash=sha256:" + "a" * 64, "-r other.txt", "-e .", "\\",
-                     "demo @ https://x/demo-1.0-py3-none-any.whl", "--hash=md5:00", "demo===1.0",
+                     "demo @ https://files.example.invalid/demo-1.0-py3-none-any.whl", "--hash=md5:00", "demo===1.0",
                      "demo==1.* --hash=sha256:" + "b" * 64, "# comment", "-c c.txt"]),
 ), max_size=6).map("\n".join))
 def test_requirements_reader_raises_only_verify_errors(text: str) -> None:
@@ -505,9 +505,9 @@ def test_requirements_reader_raises_only_verify_errors(text: str) -> None:
 def _release(name: ProjectName, version: str) -> Release:
     """Every project is on the index, with one wheel (so the editors reach their edits)."""
     filename = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
-    url = "http://index.invalid/python/files/" + filename
+    url = "http://index.example.invalid/python/files/" + filename
     wheel = IndexFile(filename, url, Sha256("a" * 64), "wheel", 10, None)
-    return Release(name, version, "http://index.invalid/python/simple/", (wheel,))
+    return Release(name, version, "http://index.example.invalid/python/simple/", (wheel,))
 
 
 LOCK_CRASHES = [  # each was a TypeError out of the editor before update_text wrapped them

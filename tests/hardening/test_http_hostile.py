@@ -156,7 +156,7 @@ BROKEN_REQUESTS = [
     b"GET /python/simple/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     b"GET /python/simple/\xff\xfe/ HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /python/simple/ HTTP/1.0\r\n\r\n",
-    b"GET http://evil.example/python/simple/ HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET http://evil.example.invalid/python/simple/ HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET python/simple/ HTTP/1.1\r\nHost: x\r\n\r\n",
 ]

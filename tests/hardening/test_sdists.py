@@ -428,3 +428,39 @@ def test_a_fork_bomb_is_killed_and_the_index_keeps_serving(
     assert httpx.get(server.url + "healthz", timeout=10).status_code == 200
     report = run_fsck(ctx.db, ctx.blobs)
     assert report.missing == () and report.mismatched == () and report.database == "ok"
+
+
+@needs_bwrap
+def test_a_build_past_its_time_limit_is_killed_with_the_daemons_it_left(
+    tmp_path: Path, local_index: LocalIndex  # noqa: F811
+) -> None:
+    marker = f"fromsource-daemon-{os.getpid()}-{time.monotonic_ns()}"
+    backend = textwrap.dedent(f"""\
+        import os, signal, subprocess, sys, time
+        def get_requires_for_build_wheel(config_settings=None):
+            return []
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            # A daemon in its own session, then the backend itself hangs.
+            code = "import time; open('daemon-started', 'w').close(); time.sleep(600)"
+            subprocess.Popen([sys.executable, "-c", code, {marker!r}], start_new_session=True)
+            time.sleep(600)
+        """)
+    ctx = build_context(
+        tmp_path / "data", local_index.url, limits=SandboxLimits(timeout_seconds=3), keep_work=True
+    )
+    try:
+        local_index.add(make_sdist(tmp_path / "sdists", "demo-daemon", "1.0", "in-tree", backend_code=backend))
+        start = time.monotonic()
+        outcome = build_one(ctx, "demo-daemon==1.0")
+    finally:
+        ctx.close()
+    assert outcome.status == "failed" and outcome.category == "timeout", outcome.message
+    assert time.monotonic() - start < 30
+    assert list((tmp_path / "data" / "work").rglob("daemon-started")), "the daemon never ran"
+    time.sleep(0.3)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            assert marker.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes(), pid
+        except OSError:
+            continue

@@ -89,5 +89,8 @@ def test_a_missing_project_is_built_in_process_and_then_served(
     _until(120, lambda: httpx.get(f"{server.url}python/simple/asked-pkg/", auth=reader).status_code == 200)
     bad = httpx.post(f"{server.url}api/builds", auth=admin, json={"requirements": ["not valid!"]})
     assert bad.status_code == 400
+    elsewhere = httpx.post(f"{server.url}api/builds", auth=admin,
+                           json={"requirements": ["x==1"], "repo": "python-remediated"})
+    assert elsewhere.status_code == 400 and "fromsource remediate" in elsewhere.text
     assert httpx.post(f"{server.url}api/builds", auth=reader,
                       json={"requirements": ["x"]}).status_code == 403

@@ -12,13 +12,14 @@ from fromsource.store.catalog import FileInfo
 
 
 def _file(version: str, filename: str, **kw: object) -> FileInfo:
-    base: dict[str, object] = dict(
-        id=1, repo="python", project=ProjectName("demo"), version=version, filename=filename,
-        kind="wheel", sha256=Sha256("a" * 64), size=10, requires_python=">=3.8",
-        yanked=False, yanked_reason=None, metadata_sha256=Sha256("b" * 64),
-        provenance_sha256=Sha256("c" * 64), sbom_sha256=None, build_id=None,
-        upload_time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-    )
+    base: dict[str, object] = {
+        "id": 1, "repo": "python", "project": ProjectName("demo"), "version": version,
+        "filename": filename, "kind": "wheel", "sha256": Sha256("a" * 64), "size": 10,
+        "requires_python": ">=3.8", "yanked": False, "yanked_reason": None,
+        "metadata_sha256": Sha256("b" * 64), "provenance_sha256": Sha256("c" * 64),
+        "sbom_sha256": None, "build_id": None,
+        "upload_time": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    }
     base.update(kw)
     return FileInfo(**base)  # type: ignore[arg-type]
 

@@ -70,7 +70,7 @@ def test_pip_from_python_all_installs_remediated_and_verify_says_so(
     assert json.loads(probe.stdout) == {"set_cookie": True, "vary": "Cookie"}
 
     verify_env = {"FROMSOURCE_USERNAME": token[0], "FROMSOURCE_PASSWORD": token[1]}
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: PLW1510 - the exit code is asserted below
         [sys.executable, "-m", "fromsource.cli.main", "verify", str(tmp_path / "venv"),
          "--index", remediated_index.url, "--format", "json", "--fail-under", "100"],
         capture_output=True, text=True, env={**clean_env(tmp_path / "home2"), **verify_env},

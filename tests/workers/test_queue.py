@@ -66,8 +66,9 @@ def test_unknown_projects_and_bad_requests(ctx: BuildContext) -> None:
     assert result.status == "failed" and result.build_id is not None
     with pytest.raises(BuildError, match="not a requirement"):
         run_request(ctx, BuildRequest("not a requirement!"), owner="t")
-    with pytest.raises(BuildError, match="cannot build into"):
-        run_request(ctx, BuildRequest("top-pkg==1.0", repo="python-all"), owner="t")
+    for repo in ("python-all", "python-remediated"):
+        with pytest.raises(BuildError, match="fromsource remediate"):
+            run_request(ctx, BuildRequest("top-pkg==1.0", repo=repo), owner="t")
 
 
 def test_request_json_round_trip_and_queue_choice(tmp_path: Path) -> None:

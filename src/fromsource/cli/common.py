@@ -6,7 +6,6 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -48,8 +47,3 @@ def handle_errors(func: F) -> F:
 def print_json(value: object) -> None:
     """Write *value* as indented JSON to stdout."""
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
-
-
-def data_dir_option(func: F) -> F:
-    """The ``--data-dir`` option, for commands that take it directly."""
-    return click.option("--data-dir", type=click.Path(path_type=Path))(func)  # type: ignore[return-value]

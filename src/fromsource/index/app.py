@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> ASGIApp:
     api.include_router(public)
     _extend(api, state)
     app = SimpleApp(state, api)
-    app.state = state  # type: ignore[attr-defined]
+    app.state = state
     return app
 
 

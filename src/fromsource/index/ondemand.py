@@ -25,7 +25,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BaseModel, Field
 
-from fromsource.config import REPOSITORIES, Settings
+from fromsource.config import Settings
 from fromsource.index.api import Admin
 from fromsource.index.state import IndexState
 from fromsource.workers.queue import BuildQueue, open_queue
@@ -89,7 +89,10 @@ class BuildsRequest(BaseModel):
     requirements: list[str] = Field(
         min_length=1, description="requirements such as flask==2.0.0 or flask (newest)"
     )
-    repo: str = Field("python", description=f"one of {list(REPOSITORIES)}")
+    repo: str = Field(
+        "python",
+        description="python (remediated versions are built with `fromsource remediate`)",
+    )
     with_deps: bool = Field(False, description="also build the runtime dependencies")
 
 
@@ -99,8 +102,12 @@ router = APIRouter(prefix="/api")
 @router.post("/builds", status_code=202, summary="Queue builds (in-process or to the workers)")
 def builds_create(request: Request, body: BuildsRequest, _admin: Admin) -> dict[str, object]:
     ondemand: OnDemand = request.app.state.ondemand
-    if body.repo not in REPOSITORIES:
-        raise HTTPException(400, f"repo must be one of {list(REPOSITORIES)}, not {body.repo!r}")
+    if body.repo != "python":
+        raise HTTPException(
+            400,
+            f"builds are requested into python, not {body.repo!r}; remediated versions are "
+            "built with `fromsource remediate`",
+        )
     for text in body.requirements:
         try:
             Requirement(text)

@@ -271,7 +271,7 @@ class SimpleApp:
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.pathsend", "path": str(path)})
                 return 200
-            await FileResponse(path, headers=dict((k.decode(), v.decode()) for k, v in headers))(scope, receive, send)
+            await FileResponse(path, headers={k.decode(): v.decode() for k, v in headers})(scope, receive, send)
             return 200
         start, end = span if span is not None else (0, size - 1)
         length = end - start + 1

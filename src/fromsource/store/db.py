@@ -90,7 +90,7 @@ def upgrade(engine: Engine) -> None:
             if connection.dialect.name == "postgresql":
                 # Replicas and workers of a fleet start together: one migrates,
                 # the others wait here and then find the schema at head.
-                pass
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:

@@ -17,8 +17,9 @@ are fresh until its transaction commits); a missing metadata blob is
 restored from its wheel; a mismatched blob is moved aside (FileBlobStore:
 ``tmp/quarantine-<digest>``) and so becomes missing; a wheel or sdist whose
 bytes are missing is yanked (PEP 592) with a reason, so resolvers stop
-choosing it, and stays a problem until it is rebuilt.  Leftover temporary
-files of killed writers are removed after the grace period too.
+choosing it, and stays a problem until it is rebuilt.  Leftovers of killed
+writers in the blob store's ``tmp/`` (half-written blobs, the upload spools
+of a killed server, quarantined blobs) are removed after the grace period too.
 
 :func:`classify` is the pure core; :func:`run_fsck` does the I/O.
 """

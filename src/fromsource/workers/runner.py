@@ -18,7 +18,6 @@ from fromsource.build.batch import dependency_requirements
 from fromsource.build.history import create_build
 from fromsource.build.outcome import BuildOutcome
 from fromsource.build.pipeline import BuildContext, Progress, build_one, pick_version
-from fromsource.config import REPOSITORIES
 from fromsource.errors import BuildError, FromsourceError
 from fromsource.names import normalize
 from fromsource.workers import claims
@@ -86,9 +85,13 @@ def run_request(
             "the request was dropped",
             requirement=request.requirement,
         ) from exc
-    if request.repo not in REPOSITORIES:
+    if request.repo != "python":
+        # Remediated versions need their patch series and +fs.N label:
+        # remediate/run.py builds them (`fromsource remediate`), not a bare request.
         raise BuildError(
-            f"cannot build into {request.repo!r}: builds go into one of {', '.join(REPOSITORIES)}",
+            f"cannot build {request.requirement} into {request.repo!r} from a build request: "
+            "requests build unmodified sdists into python; build remediated versions with "
+            "`fromsource remediate`",
             repo=request.repo,
         )
     project = normalize(parsed.name)
