@@ -464,3 +464,29 @@ def test_a_build_past_its_time_limit_is_killed_with_the_daemons_it_left(
             assert marker.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes(), pid
         except OSError:
             continue
+
+
+@needs_bwrap
+@pytest.mark.skipif(
+    not os.access("/sys/fs/cgroup/pids", os.W_OK), reason="no writable pids cgroup controller"
+)
+def test_the_sandbox_leaves_no_cgroup_behind(tmp_path: Path) -> None:
+    # Regression: a cgroup whose last task was still exiting could not be removed
+    # (EBUSY) and stayed behind, empty, after the build.
+    from fromsource.build.sandbox import Sandbox
+
+    cgroups = Path("/sys/fs/cgroup/pids")
+    before = set(cgroups.glob("fromsource-*"))
+    root = tmp_path / "w"
+    root.mkdir()
+    box = Sandbox(root, tool="bwrap", limits=SandboxLimits(timeout_seconds=20, max_processes=16))
+    env = {"PATH": "/usr/bin:/bin"}
+    for command in ["sleep 0.01 & sleep 0.01 & wait", "for i in $(seq 40); do sleep 5 & done; wait",
+                    "true", "exit 3"] * 3:
+        box.run(["sh", "-c", command], cwd=box.root, env=env, log=tmp_path / "log")
+    left = set(cgroups.glob("fromsource-*")) - before
+    deadline = time.monotonic() + 60  # other builds on this host may hold theirs right now
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = {group for group in left if group.exists()}
+    assert not left

@@ -17,10 +17,11 @@ host put the work tree (DESIGN.md "The build pipeline", step 5; the recipe in
 - address-space layout randomization is off (personality ``ADDR_NO_RANDOMIZE``),
   so output that depends on object addresses is the same in two builds;
 - a wall-clock timeout kills the whole process tree, an address-space limit
-  (RLIMIT_AS, per process), a file-size limit, a pids cgroup where one can be
-  made (the kernel refuses forks past the limit) and a process-count watchdog
-  (processes in the sandbox's pid namespace, checked several times a second:
-  RLIMIT_NPROC cannot bind a server running as root) apply.
+  (RLIMIT_AS, per process), a file-size limit and a process limit apply. The
+  process limit is enforced by the kernel: when the server runs as root the
+  build runs as its own unprivileged uid, so RLIMIT_NPROC binds it (uid 0 is
+  exempt), and a pids cgroup is used where one can be made; a watchdog
+  counting the sandbox's pid namespace then ends the build.
 
 Without bwrap, ``unshare`` gives a network and pid namespace but no fixed
 path; without either, a build runs only when the caller allows it, and
@@ -580,19 +581,21 @@ def _release_cgroup(cgroup: Path | None) -> None:
     """Kill whatever is left in *cgroup*, then remove it."""
     if cgroup is None:
         return
-    for _ in range(50):
+    for _ in range(250):  # up to ~5 s: exiting processes are still charged for a moment
         try:
             pids = (cgroup / "cgroup.procs").read_text().split()
         except OSError:
-            break
-        if not pids:
-            break
+            return
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
-        time.sleep(0.02)
-    with contextlib.suppress(OSError):
-        cgroup.rmdir()
+        try:
+            cgroup.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:  # EBUSY until the last task is gone
+            time.sleep(0.02)
 
 
 def _chown_tree(root: Path, uid: int) -> None:

@@ -100,9 +100,10 @@ def update_text(fmt: str, text: str, lookup: Lookup, *, replace: bool = False,
         raise LockError(f"{origin}: unknown lock format {fmt!r}; known: {', '.join(FORMATS)}")
     try:
         return editors[fmt](text, lookup, replace=replace, origin=origin)
-    except (TypeError, AttributeError) as exc:
+    except (TypeError, AttributeError, ValueError) as exc:
         # A lock file is input: a value of the wrong type where the format wants a
-        # list or table (found by tests/hardening/test_fuzz.py) is the file's fault.
+        # list or table (found by tests/hardening/test_fuzz.py) is the file's fault;
+        # ValueError covers tomlkit re-reading what an editor built from such values.
         raise LockError(
             f"{origin}: not a well-formed {fmt} ({type(exc).__name__}: {exc}); "
             "regenerate the lock file with its tool",
