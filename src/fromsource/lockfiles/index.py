@@ -23,7 +23,7 @@ from fromsource import __version__
 from fromsource.errors import InvalidDistributionError, LockError
 from fromsource.lockfiles.model import IndexFile, Release
 from fromsource.names import ProjectName, Sha256, fs_revision, normalize, parse_filename
-from fromsource.verify.fetch import Credentials
+from fromsource.verify.fetch import Credentials, OriginAuth
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
@@ -131,21 +131,6 @@ def choose_release(
     return Release(name, str(matching[0][0]), index_url, tuple(picked))
 
 
-class _OriginAuth(httpx.Auth):
-    """Basic auth sent only to one origin: never to another host, even after a redirect."""
-
-    def __init__(self, origin: tuple[str, str, int | None], creds: Credentials) -> None:
-        self._origin = origin
-        self._basic = httpx.BasicAuth(creds.username, creds.password)
-
-    def auth_flow(self, request: httpx.Request) -> Any:
-        url = request.url
-        if (url.scheme, url.host, url.port) == self._origin:
-            yield from self._basic.auth_flow(request)
-        else:
-            yield request
-
-
 class IndexLookup:
     """The index's releases for pinned distributions, from its PEP 691 JSON pages.
 
@@ -173,7 +158,7 @@ class IndexLookup:
         self._client = httpx.Client(
             timeout=timeout,
             follow_redirects=True,
-            auth=_OriginAuth(origin, credentials) if credentials else None,
+            auth=OriginAuth(origin, credentials) if credentials else None,
             headers={"User-Agent": f"fromsource-lock/{__version__}", "Accept": JSON_TYPE},
             transport=transport,
         )

@@ -244,7 +244,7 @@ def default_netrc(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("NETRC") or Path.home() / ".netrc")
 
 
-class _OriginAuth(httpx.Auth):
+class OriginAuth(httpx.Auth):
     """Basic auth sent only to one origin (scheme, host, port): never to another host."""
 
     def __init__(self, origin: tuple[str, str, int | None], creds: Credentials) -> None:
@@ -285,7 +285,7 @@ class IndexSource:
         self._client = httpx.Client(
             timeout=timeout,
             follow_redirects=True,
-            auth=_OriginAuth(origin, credentials) if credentials else None,
+            auth=OriginAuth(origin, credentials) if credentials else None,
             headers={"User-Agent": f"fromsource-verify/{__version__}"},
             transport=transport,
         )
