@@ -182,3 +182,22 @@ def test_static_stylesheet_and_session_key_mode(server: IndexServer) -> None:
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
     assert (server.data_dir / "ui-session.key").stat().st_mode & 0o777 == 0o600
     assert "/ui/" not in _get(server, "/api/openapi.json").text
+
+
+
+def test_version_page_survives_a_lost_provenance_blob(index_server: IndexServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A provenance blob lost from the store (fsck's business) must not make the page fail."""
+    import hashlib
+
+    from fromsource.names import Sha256
+    from fromsource.store.blobs import open_blob_store
+    from tests.factories import make_wheel
+
+    lost = b'{"lost": true}'
+    index_server.publish(make_wheel(tmp_path / "w", "lost-pkg", "1.0"), provenance=lost, sbom=b"{}")
+    open_blob_store(f"file://{index_server.data_dir / 'blobs'}").delete(
+        Sha256(hashlib.sha256(lost).hexdigest())
+    )
+    token = index_server.token("python")
+    response = httpx.get(index_server.url + "ui/python/lost-pkg/1.0/", auth=token)
+    assert response.status_code == 200

@@ -36,6 +36,7 @@ from packaging.version import InvalidVersion, Version
 from starlette.staticfiles import StaticFiles
 
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
+from fromsource.errors import BlobNotFoundError
 from fromsource.index.auth import entitled
 from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
@@ -56,7 +57,7 @@ from fromsource.index.ui_views import (
     search,
     utc,
 )
-from fromsource.names import normalize
+from fromsource.names import Sha256, normalize
 from fromsource.provenance.keys import published_keys
 from fromsource.remediate.feed import release_patches
 from fromsource.remediate.match import classify
@@ -261,9 +262,8 @@ class WebUI:
         )
 
     def _file_detail(self, info: FileInfo, keys: Any) -> dict[str, Any]:
-        blobs = self.state.blobs
-        provenance = blobs.read_bytes(info.provenance_sha256) if info.provenance_sha256 else None
-        sbom = blobs.read_bytes(info.sbom_sha256) if info.sbom_sha256 else None
+        provenance = self._blob(info.provenance_sha256)
+        sbom = self._blob(info.sbom_sha256)
         build = None
         if info.build_id is not None:
             with self.state.db.session() as session:
@@ -280,6 +280,15 @@ class WebUI:
             "download": f"/{info.repo}/files/{tail}",
             "integrity": f"/{info.repo}/integrity/{tail}",
         }
+
+    def _blob(self, digest: Sha256 | None) -> bytes | None:
+        """A small blob's bytes; None when absent or lost (fsck reports lost blobs)."""
+        if digest is None:
+            return None
+        try:
+            return self.state.blobs.read_bytes(digest)
+        except BlobNotFoundError:
+            return None
 
     def _remedies(self, token: TokenInfo | None, project: str, version: str) -> list[tuple[str, str]]:
         """(repo, version) of remediated builds of the same upstream version the visitor may read."""
