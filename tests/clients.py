@@ -74,3 +74,14 @@ def tool(name: str) -> Path:
         check=True,
     )
     return exe
+
+
+def bare_venv(path: Path) -> Path:
+    """A new venv without pip at *path*; returns its python (install with :func:`pip_for`)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    return path / "bin" / "python"
+
+
+def pip_for(python: Path) -> list[str]:
+    """The project's current pip, installing into the venv of *python* (``pip --python``)."""
+    return [sys.executable, "-m", "pip", "--python", str(python)]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.clients import UV, clean_env, run, tool, write_netrc
+from tests.clients import UV, bare_venv, clean_env, pip_for, run, tool, write_netrc
 from tests.conftest import IndexServer
 
 
@@ -17,18 +16,10 @@ def reader(shared_index: IndexServer) -> tuple[str, str]:
     return shared_index.token("python", "python-remediated")
 
 
-def _venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
-    return path / "bin" / "python"
-
-
-def _pip(python: Path) -> list[str]:
-    """The project's (current) pip, installing into the venv of *python*."""
-    return [sys.executable, "-m", "pip", "--python", str(python)]
 
 
 def _installed(python: Path, env: dict[str, str]) -> dict[str, str]:
-    out = run([*_pip(python), "list", "--format", "freeze"], env).stdout
+    out = run([*pip_for(python), "list", "--format", "freeze"], env).stdout
     return dict(line.split("==", 1) for line in out.splitlines() if "==" in line)
 
 
@@ -38,8 +29,8 @@ def _host(server: IndexServer) -> str:
 
 def test_pip_with_credentials_in_url(shared_index: IndexServer, reader: tuple[str, str], tmp_path: Path) -> None:
     env = clean_env(tmp_path / "home")
-    python = _venv(tmp_path / "venv")
-    result = run([*_pip(python), "install", "--no-cache-dir", "--index-url",
+    python = bare_venv(tmp_path / "venv")
+    result = run([*pip_for(python), "install", "--no-cache-dir", "--index-url",
                   shared_index.cred_url("python", reader), "demo-pkg"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert _installed(python, env)["demo-pkg"] == "1.1"
@@ -50,8 +41,8 @@ def test_pip_with_netrc(shared_index: IndexServer, reader: tuple[str, str], tmp_
     home = tmp_path / "home"
     env = clean_env(home)
     write_netrc(home, _host(shared_index), reader[0], reader[1])
-    python = _venv(tmp_path / "venv")
-    result = run([*_pip(python), "install", "--no-cache-dir", "--index-url",
+    python = bare_venv(tmp_path / "venv")
+    result = run([*pip_for(python), "install", "--no-cache-dir", "--index-url",
                   shared_index.simple("python"), "demo-pkg==1.0"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert _installed(python, env)["demo-pkg"] == "1.0"
@@ -64,20 +55,20 @@ def test_pip_with_pip_conf(shared_index: IndexServer, reader: tuple[str, str], t
     conf.write_text(f"[global]\nindex-url = {shared_index.cred_url('python', reader)}\nno-cache-dir = true\n")
     env = clean_env(home)
     del env["PIP_CONFIG_FILE"]
-    python = _venv(tmp_path / "venv")
-    result = run([*_pip(python), "install", "dep-pkg"], env)
+    python = bare_venv(tmp_path / "venv")
+    result = run([*pip_for(python), "install", "dep-pkg"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dep-pkg" in _installed(python, env)
 
 
 def test_pip_refused_without_or_with_bad_credentials(shared_index: IndexServer, reader: tuple[str, str], tmp_path: Path) -> None:
     env = clean_env(tmp_path / "home")
-    python = _venv(tmp_path / "venv")
-    bad = run([*_pip(python), "install", "-v", "--no-cache-dir", "--index-url",
+    python = bare_venv(tmp_path / "venv")
+    bad = run([*pip_for(python), "install", "-v", "--no-cache-dir", "--index-url",
                shared_index.cred_url("python", (reader[0], "wrong")), "demo-pkg"], env)
     assert bad.returncode != 0 and "401" in bad.stdout + bad.stderr
     before = _count_401(shared_index)
-    none = run([*_pip(python), "install", "-v", "--no-cache-dir", "--index-url",
+    none = run([*pip_for(python), "install", "-v", "--no-cache-dir", "--index-url",
                 shared_index.simple("python"), "demo-pkg"], env)
     # pip without credentials does not print the status; the server's counter shows it.
     assert none.returncode != 0 and _count_401(shared_index) > before
@@ -94,8 +85,8 @@ def _count_401(server: IndexServer) -> int:
 
 def test_pip_remediated_local_version_wins(shared_index: IndexServer, reader: tuple[str, str], tmp_path: Path) -> None:
     env = clean_env(tmp_path / "home")
-    python = _venv(tmp_path / "venv")
-    result = run([*_pip(python), "install", "--no-cache-dir", "--index-url",
+    python = bare_venv(tmp_path / "venv")
+    result = run([*pip_for(python), "install", "--no-cache-dir", "--index-url",
                   shared_index.cred_url("python-all", reader), "demo-pkg==1.0"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert _installed(python, env)["demo-pkg"] == "1.0+fs.1"

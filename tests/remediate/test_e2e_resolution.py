@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from fromsource.cli.main import main
-from tests.clients import UV, clean_env, run
+from tests.clients import UV, bare_venv, clean_env, pip_for, run
 from tests.conftest import IndexServer, start_server, stop_server
 from tests.remediate.probes import CASES, FLASK_PROBE
 
@@ -39,17 +39,8 @@ def remediated_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index
         stop_server(server)
 
 
-def _venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
-    return path / "bin" / "python"
-
-
-def _pip(python: Path) -> list[str]:
-    return [sys.executable, "-m", "pip", "--python", str(python)]
-
-
 def _freeze(python: Path, env: dict[str, str]) -> dict[str, str]:
-    out = run([*_pip(python), "list", "--format", "freeze"], env).stdout
+    out = run([*pip_for(python), "list", "--format", "freeze"], env).stdout
     return {k.lower(): v for k, v in (line.split("==", 1) for line in out.splitlines() if "==" in line)}
 
 
@@ -58,8 +49,8 @@ def test_pip_from_python_all_installs_remediated_and_verify_says_so(
 ) -> None:
     token = remediated_index.token("python", "python-remediated")
     env = clean_env(tmp_path / "home")
-    python = _venv(tmp_path / "venv")
-    result = run([*_pip(python), "install", "--no-cache-dir", "--index-url",
+    python = bare_venv(tmp_path / "venv")
+    result = run([*pip_for(python), "install", "--no-cache-dir", "--index-url",
                   remediated_index.cred_url("python-all", token), "flask==2.0.0", *ERA], env)
     assert result.returncode == 0, result.stdout + result.stderr
     installed = _freeze(python, env)
@@ -88,8 +79,8 @@ def test_pip_from_python_remediated_alone_takes_local_version(
 ) -> None:
     token = remediated_index.token("python", "python-remediated")
     env = clean_env(tmp_path / "home")
-    python = _venv(tmp_path / "venv")
-    result = run([*_pip(python), "install", "--no-cache-dir", "--no-deps", "--index-url",
+    python = bare_venv(tmp_path / "venv")
+    result = run([*pip_for(python), "install", "--no-cache-dir", "--no-deps", "--index-url",
                   remediated_index.cred_url("python-remediated", token), "flask==2.0.0"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert _freeze(python, env)["flask"] == "2.0.0+fs.1"

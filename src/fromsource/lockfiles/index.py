@@ -38,8 +38,8 @@ def index_target(url: str, remediated: bool) -> tuple[str, str]:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LockError("--index: expected an http(s) URL such as https://index.example/ or "
-                        "https://index.example/python-all/simple/")
+        raise LockError("--index: expected an http(s) URL such as https://index.example.invalid/ or "
+                        "https://index.example.invalid/python-all/simple/")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     netloc = host + (f":{parts.port}" if parts.port else "")
     segments = [s for s in parts.path.split("/") if s]

@@ -112,8 +112,14 @@ def same_version(a: str, b: str) -> bool:
         return a == b
 
 
-def find_release(lookup: Lookup, name: str, version: str) -> Release | PackageReport:
-    """The release for ``name==version``, or the ``missing`` report to use instead."""
+def find_release(lookup: Lookup, name: str, version: object) -> Release | PackageReport:
+    """The release for ``name==version``, or the report to use instead.
+
+    ``skipped`` when the entry records no version, ``missing`` when the
+    version is not PEP 440 or the index does not have it.
+    """
+    if not isinstance(version, str):
+        return skipped(name, None, "no version recorded")
     try:
         Version(version)
     except InvalidVersion:

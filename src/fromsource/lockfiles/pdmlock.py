@@ -42,9 +42,6 @@ def update_pdmlock(text: str, lookup: Lookup, *, replace: bool = False,
         if kind is not None:
             reports.append(skipped(name, version, f"a {kind} requirement, not from an index"))
             continue
-        if not isinstance(version, str):
-            reports.append(skipped(name, None, "no version recorded"))
-            continue
         found = find_release(lookup, name, version)
         if isinstance(found, PackageReport):
             reports.append(found)

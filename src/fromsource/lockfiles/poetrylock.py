@@ -58,9 +58,6 @@ def update_poetrylock(text: str, lookup: Lookup, *, replace: bool = False,
         if kind not in (None, "legacy"):
             reports.append(skipped(name, version, f"a {kind} package, not from an index"))
             continue
-        if not isinstance(version, str):
-            reports.append(skipped(name, None, "no version recorded"))
-            continue
         found = find_release(lookup, name, version)
         if isinstance(found, PackageReport):
             reports.append(found)

@@ -109,9 +109,6 @@ def update_uvlock(text: str, lookup: Lookup, *, replace: bool = False,
             kind = next(iter(source), "unknown") if isinstance(source, dict) else "unknown"
             reports.append(skipped(name, version, f"source is {kind}, not a registry"))
             continue
-        if not isinstance(version, str):
-            reports.append(skipped(name, None, "no version recorded"))
-            continue
         found = find_release(lookup, name, version)
         if isinstance(found, PackageReport):
             reports.append(found)
