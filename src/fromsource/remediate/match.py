@@ -1,6 +1,6 @@
 """Which advisories affect a version: pure PEP 440 matching over OSV data.
 
-OSV semantics (https://ossf.github.io/osv-schema/#evaluation): a version is
+OSV semantics (the OSV schema, "Evaluation"): a version is
 affected by an ``affected[]`` entry when it is listed in ``versions`` or lies
 inside one of its ``ECOSYSTEM`` ranges.  A range's events are sorted by
 version (``introduced: "0"`` sorts first) and walked in order: ``introduced``

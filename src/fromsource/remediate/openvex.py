@@ -2,7 +2,7 @@
 
 Served at ``/openvex/v1/all.json`` and ``/openvex/v1/pypi/<project>.openvex.json``
 so scanners stop reporting vulnerabilities our backports fixed
-(https://github.com/openvex/spec, v0.2.0).
+(the OpenVEX specification, v0.2.0).
 
 Shape: one statement per vulnerability with status ``fixed``; its
 ``products`` are the remediated releases that fix it, each identified by its

@@ -1,7 +1,7 @@
 """OSV advisories: parse records from JSON or YAML, one file, a folder or a zip.
 
 Records are parsed once, at this boundary, into frozen :class:`Advisory`
-values (https://ossf.github.io/osv-schema/).  The original record is kept as
+values (the OSV schema).  The original record is kept as
 canonical JSON in :attr:`Advisory.source` so it can be stored and re-read
 without loss.  YAML is read with a loader that resolves no numbers and no
 timestamps: ``0.10`` stays the version ``"0.10"`` and ``modified`` stays the
