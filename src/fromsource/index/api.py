@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
 from fromsource.errors import FromsourceError
-from fromsource.index.auth import Decision
+from fromsource.index.auth import AuthResult, Decision
 from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
 from fromsource.names import normalize, parse_filename
@@ -47,26 +48,47 @@ def _state(request: Request) -> IndexState:
     return state
 
 
-def require_admin(request: Request) -> str:
-    """FastAPI dependency: the admin token id, or 401/403."""
-    state = _state(request)
+def authorize(
+    state: IndexState,
+    request: Request,
+    check: Callable[[str | None], AuthResult],
+    *,
+    challenge: str,
+    forbidden: str,
+) -> AuthResult:
+    """Decide a request with *check*, raising 429, 401 (with the challenge) or 403.
+
+    Shared by every framework route that needs a token, so the failed-sign-in
+    budget and the challenge are the same everywhere.
+    """
     state.refresh()
     client = client_of(request.scope)
     wait = state.failures.retry_after(client)
     if wait:
         raise HTTPException(429, too_many_message(wait).strip(), headers={"Retry-After": str(wait)})
     header = request.headers.get("authorization")
-    result = state.auth.check_admin(header)
+    result = check(header)
     if result.decision is Decision.CHALLENGE:
         if header is not None:
             state.failures.failed(client)
         raise HTTPException(
-            401,
-            "send an admin token with HTTP Basic auth",
-            headers={"WWW-Authenticate": f'Basic realm="{state.settings.realm}"'},
+            401, challenge, headers={"WWW-Authenticate": f'Basic realm="{state.settings.realm}"'}
         )
     if result.decision is Decision.FORBIDDEN:
-        raise HTTPException(403, "this token is not an admin token")
+        raise HTTPException(403, forbidden)
+    return result
+
+
+def require_admin(request: Request) -> str:
+    """FastAPI dependency: the admin token id, or 401/403/429."""
+    state = _state(request)
+    result = authorize(
+        state,
+        request,
+        state.auth.check_admin,
+        challenge="send an admin token with HTTP Basic auth",
+        forbidden="this token is not an admin token",
+    )
     assert result.token_id is not None
     return result.token_id
 

@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
-from fromsource.index.auth import Decision
-from fromsource.index.ratelimit import client_of, too_many_message
+from fromsource.index.api import authorize
 from fromsource.index.state import IndexState
 from fromsource.names import normalize
 from fromsource.remediate.feed import published_releases
@@ -48,23 +47,13 @@ def install(api: FastAPI, state: IndexState) -> None:
         return cache[key]
 
     def check(request: Request) -> None:
-        state.refresh()
-        client = client_of(request.scope)
-        wait = state.failures.retry_after(client)
-        if wait:
-            raise HTTPException(429, too_many_message(wait).strip(), headers={"Retry-After": str(wait)})
-        header = request.headers.get("authorization")
-        result = state.auth.check_repo(header, "python-remediated")
-        if result.decision is Decision.CHALLENGE:
-            if header is not None:
-                state.failures.failed(client)
-            raise HTTPException(
-                401,
-                "send a pull token for python-remediated with HTTP Basic auth",
-                headers={"WWW-Authenticate": f'Basic realm="{state.settings.realm}"'},
-            )
-        if result.decision is Decision.FORBIDDEN:
-            raise HTTPException(403, "this token has no access to python-remediated")
+        authorize(
+            state,
+            request,
+            lambda header: state.auth.check_repo(header, "python-remediated"),
+            challenge="send a pull token for python-remediated with HTTP Basic auth",
+            forbidden="this token has no access to python-remediated",
+        )
 
     @api.get("/openvex/v1/all.json", summary="OpenVEX: every vulnerability our remediated versions fix")
     def openvex_all(request: Request) -> Response:
