@@ -19,7 +19,6 @@ from fromsource.names import ProjectName, fs_revision, remediated_version
 from fromsource.provenance.statement import PatchInfo
 from fromsource.remediate.apply import apply_series
 from fromsource.remediate.series import PatchSeries
-from fromsource.remediate.version import set_version
 
 __all__ = ["RemediationPlan", "next_revision", "plan_remediation"]
 
@@ -79,14 +78,6 @@ class RemediationPlan:
         Raises PatchError naming the patch, file and hunk when a hunk fails.
         """
         apply_series(tree, self.series)
-
-    def set_source_version(self, tree: Path) -> None:
-        """Write ``+fs.N`` into the sources the build backend reads the version from.
-
-        Not needed by :func:`fromsource.build.pipeline.build_one`, which
-        relabels the built wheel instead; for building the tree any other way.
-        """
-        set_version(tree, str(self.upstream), str(self.version))
 
     @property
     def tree_step(self) -> Callable[[Path], None]:
