@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 from fromsource.build.pipeline import BuildContext
 from fromsource.build.sandbox import SandboxLimits
 from fromsource.build.upstream import Upstream
-from fromsource.provenance.keys import load_or_create_signing_key
+from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.db import open_database
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from fromsource.provenance.keys import load_or_create_signing_key
+from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.store.blobs import BlobStore, open_blob_store
 from fromsource.store.db import Database, open_database
 from fromsource.store.tokens import create_token

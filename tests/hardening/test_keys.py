@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from fromsource.cli.keys import rotate_signing_key
 from fromsource.cli.main import main
 from fromsource.errors import ProvenanceError, SignatureError
 from fromsource.provenance.dsse import sign_envelope, verify_envelope
-from fromsource.provenance.keys import load_or_create_signing_key, published_keys
+from fromsource.provenance.keystore import (
+    load_or_create_signing_key,
+    published_keys,
+    rotate_signing_key,
+)
 
 
 def _signed(key_dir: Path) -> tuple[dict[str, object], str]:

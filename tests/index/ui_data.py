@@ -21,7 +21,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fromsource.provenance.keys import SigningKey, key_id, load_or_create_signing_key
+from fromsource.provenance.keys import SigningKey, key_id
+from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.provenance.sbom import SbomInput, build_sbom
 from fromsource.provenance.statement import (
     BuildFacts,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from fromsource.cli.main import main
-from fromsource.provenance.keys import load_or_create_signing_key
+from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.provenance.statement import PatchInfo
 from tests.clients import UV, clean_env, run, write_netrc
 from tests.conftest import IndexServer, start_server, stop_server

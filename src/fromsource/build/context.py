@@ -28,7 +28,8 @@ from fromsource.build.upstream import Upstream
 from fromsource.build.upstream_pages import UpstreamFile, dist_of, python_ok, redact
 from fromsource.config import Settings, upstream_url
 from fromsource.errors import UpstreamError
-from fromsource.provenance.keys import SigningKey, load_or_create_signing_key
+from fromsource.provenance.keys import SigningKey
+from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.store.blobs import BlobStore, open_blob_store
 from fromsource.store.catalog import FileInfo, project_files
 from fromsource.store.db import Database, open_database

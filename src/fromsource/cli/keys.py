@@ -1,6 +1,6 @@
 """``fromsource keys list|rotate``: the index's attestation signing keys.
 
-Layout (see :mod:`fromsource.provenance.keys`): ``<data dir>/keys/signing-key.pem``
+Layout (see :mod:`fromsource.provenance.keystore`): ``<data dir>/keys/signing-key.pem``
 is the current private key; ``keys/public/*.pem`` are every public key ever
 used, all published in ``/.well-known/fromsource/keys.json``.  A rotation
 moves the private key to ``keys/retired/`` (0600; destroy it once nothing
@@ -12,69 +12,16 @@ stops verifying, which is the point.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
-
 import click
 
 from fromsource.cli.common import handle_errors, print_json, settings_from
-from fromsource.errors import ProvenanceError
-from fromsource.provenance.keys import key_id, load_or_create_signing_key, published_keys
-
-_PRIVATE = "signing-key.pem"  # names as in fromsource.provenance.keys
-_PUBLIC = "public"
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """What a rotation did: the old and new key ids and where the old files went."""
-
-    old_keyid: str
-    new_keyid: str
-    retired_private: Path
-    withdrawn_public: Path | None
-
-    def to_json(self) -> dict[str, object]:
-        """The rotation as JSON (stable keys)."""
-        return {
-            "schema_version": 1,
-            "old_keyid": self.old_keyid,
-            "new_keyid": self.new_keyid,
-            "retired_private_key": str(self.retired_private),
-            "withdrawn_public_key": str(self.withdrawn_public) if self.withdrawn_public else None,
-        }
-
-
-def rotate_signing_key(key_dir: Path, *, withdraw_old: bool = False) -> Rotation:
-    """Retire the signing key in *key_dir* and create a new one.
-
-    The old private key is renamed (never copied) into ``retired/`` first, so
-    a crash in between leaves no current key, and the next start simply makes
-    one.  Running servers and build workers keep the key they loaded: restart
-    them.  Raises ProvenanceError when *key_dir* holds no signing key.
-    """
-    current = key_dir / _PRIVATE
-    if not current.is_file():
-        raise ProvenanceError(
-            f"{current} does not exist: there is no signing key to rotate "
-            "(one is created on the first start of the server or a build)"
-        )
-    old = load_or_create_signing_key(key_dir)  # also records its public key
-    retired_dir = key_dir / "retired"
-    retired_dir.mkdir(mode=0o700, exist_ok=True)
-    retired = retired_dir / (old.keyid.replace(":", "-") + ".pem")
-    os.replace(current, retired)
-    os.chmod(retired, 0o600)
-    new = load_or_create_signing_key(key_dir)
-    withdrawn: Path | None = None
-    if withdraw_old:
-        public = key_dir / _PUBLIC / (old.keyid.replace(":", "-") + ".pem")
-        withdrawn_dir = key_dir / "withdrawn"
-        withdrawn_dir.mkdir(mode=0o700, exist_ok=True)
-        withdrawn = withdrawn_dir / public.name
-        os.replace(public, withdrawn)
-    return Rotation(old.keyid, new.keyid, retired, withdrawn)
+from fromsource.provenance.keys import key_id
+from fromsource.provenance.keystore import (
+    PRIVATE_KEY_FILE,
+    load_or_create_signing_key,
+    published_keys,
+    rotate_signing_key,
+)
 
 
 @click.group(help="List and rotate the keys that sign attestations.")
@@ -83,12 +30,18 @@ def keys() -> None:
 
 
 @keys.command("list", help="Public keys this index publishes, and which one signs now.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.pass_context
 @handle_errors
 def list_keys(ctx: click.Context, fmt: str) -> None:
     key_dir = settings_from(ctx).key_dir
-    current = load_or_create_signing_key(key_dir).keyid if (key_dir / _PRIVATE).is_file() else None
+    current = (
+        load_or_create_signing_key(key_dir).keyid
+        if (key_dir / PRIVATE_KEY_FILE).is_file()
+        else None
+    )
     found = published_keys(key_dir)
     if fmt == "json":
         print_json({"schema_version": 1, "current": current, "published": sorted(found)})
@@ -109,7 +62,9 @@ def list_keys(ctx: click.Context, fmt: str) -> None:
     help="Also stop publishing the old public key (after a compromise: attestations it "
     "signed stop verifying; rebuild what must verify again).",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.pass_context
 @handle_errors
 def rotate(ctx: click.Context, withdraw_old: bool, fmt: str) -> None:

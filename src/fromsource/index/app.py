@@ -19,7 +19,8 @@ from fromsource.config import Settings
 from fromsource.index.api import make_api
 from fromsource.index.simple import SimpleApp
 from fromsource.index.state import IndexState
-from fromsource.provenance.keys import keys_document, load_or_create_signing_key, published_keys
+from fromsource.provenance.keys import keys_document
+from fromsource.provenance.keystore import load_or_create_signing_key, published_keys
 from fromsource.store.blobs import open_blob_store
 from fromsource.store.db import open_database
 

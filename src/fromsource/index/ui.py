@@ -58,7 +58,7 @@ from fromsource.index.ui_views import (
     utc,
 )
 from fromsource.names import Sha256, normalize
-from fromsource.provenance.keys import published_keys
+from fromsource.provenance.keystore import published_keys
 from fromsource.remediate.feed import release_patches
 from fromsource.remediate.match import classify
 from fromsource.remediate.store import advisories_for

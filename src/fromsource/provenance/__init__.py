@@ -1,5 +1,7 @@
 """Provenance: SBOMs, signed build statements, DSSE envelopes, keys and PEP 740.
 
+Pure values and functions; the key files are :mod:`fromsource.provenance.keystore`.
+
 The public surface of the subpackage; import from here rather than from the
 modules.
 """
@@ -16,9 +18,7 @@ from fromsource.provenance.keys import (
     SigningKey,
     key_id,
     keys_document,
-    load_or_create_signing_key,
     parse_keys_document,
-    published_keys,
 )
 from fromsource.provenance.pep740 import from_pep740, to_pep740
 from fromsource.provenance.sbom import SBOM_MEDIA_TYPE, SBOM_PATH, SbomInput, build_sbom
@@ -60,12 +60,10 @@ __all__ = [
     "from_pep740",
     "key_id",
     "keys_document",
-    "load_or_create_signing_key",
     "pae",
     "parse_envelope",
     "parse_keys_document",
     "parse_statement",
-    "published_keys",
     "sign_envelope",
     "sign_statement",
     "statement_bytes",
