@@ -1,10 +1,12 @@
-"""Tokens under attack: brute force is slowed, timing does not leak, secrets stay secret,
-and a revoked token stops at once on every replica."""
+"""Tokens under attack: brute force is slowed, the whole digest is compared (in constant
+time), timing does not leak, secrets stay secret, and a revoked token stops at once on
+every replica."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 import statistics
 import time
@@ -14,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from fromsource.index.auth import Authenticator
+from fromsource.index.auth import Authenticator, Decision
+from fromsource.store.db import bump_generation, open_database
+from fromsource.store.models import TokenRow
 from fromsource.store.tokens import TokenInfo, hash_secret
-from tests.conftest import IndexServer, start_server, stop_server
+from tests.conftest import IndexServer, start_server, stop_server, wait_for_generation
 from tests.factories import make_wheel
 
 OPEN = {"FROMSOURCE_AUTH_FAILURES_PER_MINUTE": "0"}
@@ -74,17 +78,98 @@ def test_failed_sign_ins_are_slowed_per_client(tmp_path: pytest.TempPathFactory)
         stop_server(index)
 
 
-# -- timing -------------------------------------------------------------------------------
+# -- the whole digest is compared --------------------------------------------------------
+
+
+def _token(secret_hash: str) -> TokenInfo:
+    """An active token for ``python`` whose stored digest is *secret_hash* (crafted at will)."""
+    now = datetime.now(UTC)
+    return TokenInfo(
+        id="acme/0123456789abcdef", repos=("python",), admin=False, description="",
+        created_at=now, expires_at=now + timedelta(days=1), revoked_at=None,
+        secret_hash=secret_hash,
+    )
 
 
 def _authenticator(secret: str) -> tuple[Authenticator, str]:
-    now = datetime.now(UTC)
-    token = TokenInfo(
-        id="acme/0123456789abcdef", repos=("python",), admin=False, description="",
-        created_at=now, expires_at=now + timedelta(days=1), revoked_at=None,
-        secret_hash=hash_secret(secret),
-    )
+    token = _token(hash_secret(secret))
     return Authenticator(lambda: {token.id: token}), token.id
+
+
+def _one_digit_off(digest: str, position: int) -> str:
+    """*digest* with the hex digit at *position* changed and every other digit kept."""
+    changed = "0" if digest[position] != "0" else "1"
+    return digest[:position] + changed + digest[position + 1 :]
+
+
+@pytest.mark.parametrize("position", [0, 31, 32, 63], ids=["first", "end-of-half", "mid", "last"])
+def test_a_guess_whose_digest_differs_from_the_stored_one_in_one_digit_is_refused(
+    position: int,
+) -> None:
+    """Only ``sha256(secret)`` is stored, and no preimage of a crafted digest is known: so the
+    stored digest is made from the guess, one hex digit changed.  A check that compared a part
+    of the digest (its first half, a prefix, a suffix) would let this guess in."""
+    guess = "fs_" + secrets.token_urlsafe(32)
+    exact = _token(hash_secret(guess))
+    assert Authenticator(lambda: {exact.id: exact}).identify(_basic(exact.id, guess)) == exact
+    token = _token(_one_digit_off(hash_secret(guess), position))
+    auth = Authenticator(lambda: {token.id: token})
+    assert auth.identify(_basic(token.id, guess)) is None
+    assert auth.identify(f"Bearer {token.id}:{guess}") is None
+    assert auth.check_repo(_basic(token.id, guess), "python").decision == Decision.CHALLENGE
+
+
+def test_over_http_a_digest_one_digit_off_is_refused(server: IndexServer) -> None:
+    """The same through the server: the row's digest is rewritten in the database."""
+    ident, _secret = server.token("python")
+    guess = "fs_" + secrets.token_urlsafe(32)
+
+    def store(secret_hash: str) -> None:
+        db = open_database(server.database_url)
+        with db.session() as session, session.begin():
+            row = session.get(TokenRow, ident)
+            assert row is not None
+            row.secret_hash = secret_hash
+            bump_generation(session)
+        db.dispose()
+        wait_for_generation(server)
+
+    store(_one_digit_off(hash_secret(guess), 63))
+    assert httpx.get(server.simple(), auth=(ident, guess), timeout=10).status_code == 401
+    store(hash_secret(guess))  # the server did read the rewritten row: now the guess is right
+    assert httpx.get(server.simple(), auth=(ident, guess), timeout=10).status_code == 200
+
+
+def test_the_digests_are_compared_with_hmac_compare_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Constant-time comparison of the digests, for known and unknown ids alike.
+
+    Timing cannot show this: ``==`` on two 64-character digests differs by nanoseconds
+    within microseconds of request handling, and hashing first already hides how much of
+    the secret a guess shares (the timing tests below).  So the choice itself is held here.
+    """
+    calls: list[tuple[str, str]] = []
+    real = hmac.compare_digest
+
+    def recording(a: str, b: str) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", recording)
+    secret = "fs_" + secrets.token_urlsafe(32)
+    auth, ident = _authenticator(secret)
+    guess = _wrong(secret, len(secret) - 1)
+    assert auth.identify(_basic(ident, guess)) is None
+    assert calls == [(hash_secret(guess), hash_secret(secret))]
+    assert auth.identify(_basic(ident, secret)) is not None
+    assert calls[1:] == [(hash_secret(secret), hash_secret(secret))]
+    # An unknown id is compared too (against a dummy digest), so it costs the same.
+    assert auth.identify(_basic("acme/ffffffffffffffff", guess)) is None
+    assert len(calls) == 3 and calls[2][0] == hash_secret(guess) and len(calls[2][1]) == 64
+
+
+# -- timing -------------------------------------------------------------------------------
+
+
 
 
 def _wrong(secret: str, shared: int) -> str:
@@ -95,12 +180,16 @@ def _wrong(secret: str, shared: int) -> str:
     return secret[:shared] + tail
 
 
-def test_time_of_a_wrong_secret_does_not_depend_on_the_shared_prefix() -> None:
-    """In process: thousands of distinct wrong secrets per class (every one a cache miss:
-    a repeated header is answered from memory, faster), interleaved.
+def test_hashing_first_makes_refusal_time_independent_of_a_shared_secret_prefix() -> None:
+    """A guess sharing all but 8 characters of the secret is refused as fast as one sharing
+    none.  In process: thousands of distinct wrong secrets per class (every one a cache miss:
+    a repeated header is answered from memory, faster), interleaved; the ratio of the two
+    classes' medians must be within noise.
 
-    The compared values are sha256 digests of the guesses, compared with
-    hmac.compare_digest; the ratio of the two classes' medians must be within noise.
+    What holds this is that secrets are hashed before any comparison: the guesses' digests
+    share nothing with the stored one, so the test passes with any comparison of the
+    digests, ``==`` included.  The constant-time comparison is held by
+    test_the_digests_are_compared_with_hmac_compare_digest.
     """
     secret = "fs_" + secrets.token_urlsafe(32)
     auth, ident = _authenticator(secret)
@@ -120,7 +209,10 @@ def test_time_of_a_wrong_secret_does_not_depend_on_the_shared_prefix() -> None:
 
 
 @pytest.mark.slow
-def test_time_over_http_does_not_depend_on_the_shared_prefix(server: IndexServer) -> None:
+def test_over_http_hashing_first_makes_refusal_time_independent_of_a_shared_secret_prefix(
+    server: IndexServer,
+) -> None:
+    """The same end to end (it too holds by hashing, whatever compares the digests)."""
     ident, secret = server.token("python")
     url = server.url + "python/simple/"
     samples: dict[str, list[float]] = {"prefix": [], "none": []}

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from fromsource.errors import BlobNotFoundError, ConfigError, HashMismatchError
+from fromsource.errors import BlobNotFoundError, ConfigError, HashMismatchError, StoreError
 from fromsource.names import Sha256
 
 _CHUNK = 1 << 20
@@ -27,11 +27,12 @@ class BlobStore(Protocol):
     def put_file(self, path: Path, expected: Sha256 | None = None) -> tuple[Sha256, int]:
         """Store the file at *path*; return its digest and size.
 
-        Raises HashMismatchError when *expected* is given and differs.
+        Raises HashMismatchError when *expected* is given and differs, StoreError
+        when the bytes cannot be stored (nothing is then stored under the digest).
         """
 
     def put_bytes(self, data: bytes) -> Sha256:
-        """Store *data*; return its digest."""
+        """Store *data*; return its digest.  StoreError when it cannot be stored."""
 
     def exists(self, digest: Sha256) -> bool:
         """Whether a blob with *digest* is stored."""
@@ -80,6 +81,17 @@ class FileBlobStore:
         return self.root / digest[:2] / digest[2:4] / digest
 
     def _write(self, source: BinaryIO, expected: Sha256 | None) -> tuple[Sha256, int]:
+        try:
+            return self._write_atomically(source, expected)
+        except OSError as exc:
+            # A full disk or a refused folder: the same StoreError as every other backend's.
+            raise StoreError(
+                f"blob store {self.root}: a blob could not be written ({exc}); check the "
+                "free space and the permissions of that folder, then try again",
+                errno=exc.errno,
+            ) from exc
+
+    def _write_atomically(self, source: BinaryIO, expected: Sha256 | None) -> tuple[Sha256, int]:
         digest = hashlib.sha256()
         size = 0
         fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp", prefix="blob-")

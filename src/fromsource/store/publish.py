@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from fromsource.config import REPOSITORIES
-from fromsource.errors import InvalidDistributionError, PublishError
+from fromsource.errors import InvalidDistributionError, PublishError, StoreError
 from fromsource.names import Sha256, normalize, parse_filename
 from fromsource.store.blobs import BlobStore, sha256_file
 from fromsource.store.db import Database, bump_generation
@@ -120,10 +120,17 @@ def publish_file(
     if existing is not None:
         return _existing(existing, digest, repo)
 
-    stored, size = blobs.put_file(path, expected=digest)
-    metadata_digest = blobs.put_bytes(meta.raw) if meta else None
-    provenance_digest = blobs.put_bytes(provenance) if provenance else None
-    sbom_digest = blobs.put_bytes(sbom) if sbom else None
+    try:
+        stored, size = blobs.put_file(path, expected=digest)
+        metadata_digest = blobs.put_bytes(meta.raw) if meta else None
+        provenance_digest = blobs.put_bytes(provenance) if provenance else None
+        sbom_digest = blobs.put_bytes(sbom) if sbom else None
+    except StoreError as exc:
+        raise PublishError(
+            f"{path.name} was not published in {repo}: {exc.message}",
+            filename=path.name,
+            repo=repo,
+        ) from exc
 
     row = FileRow(
         repo=repo,
