@@ -242,9 +242,13 @@ class Report:
 
     @property
     def coverage(self) -> float:
-        """verified / total as a percentage rounded to two places (100 when nothing is counted)."""
+        """verified / total as a percentage rounded to two places.
+
+        0 when nothing is counted: an empty artifact proves nothing, so no
+        gate on the number may pass on it (``nothing_verified`` says why).
+        """
         if not self.results:
-            return 100.0
+            return 0.0
         return round(100.0 * self.verified / self.total, 2)
 
     @property

@@ -44,6 +44,24 @@ def _percent(value: float) -> str:
     return f"{value:.2f}%"
 
 
+_FOUND = {"environment": "distributions", "wheel": "wheels", "wheels": "wheels"}
+
+
+def nothing_verified(report: Report) -> str | None:
+    """Why *report* counts no package ("no distributions found in .venv/: ..."), else None.
+
+    A report over nothing must never read as a pass: ``verify`` prints this
+    and exits 1 unless ``--allow-empty`` asked for it.
+    """
+    if report.results:
+        return None
+    if report.excluded:
+        return (f"every package found in {report.artifact} was excluded "
+                f"({len(report.excluded)}): nothing was verified")
+    found = _FOUND.get(report.artifact_type, "packages")
+    return f"no {found} found in {report.artifact}: nothing was verified"
+
+
 def header_lines(report: Report) -> list[str]:
     """The summary lines every text form starts with."""
     lines = [
@@ -57,6 +75,9 @@ def header_lines(report: Report) -> list[str]:
         lines += [f"Signing key: {kid}" for kid in used]
     else:
         lines.append(f"Trusted keys: {', '.join(report.trusted_keys) or 'none'}")
+    empty = nothing_verified(report)
+    if empty:
+        lines += ["", empty[0].upper() + empty[1:]]
     return lines
 
 

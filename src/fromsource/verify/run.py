@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from fromsource.errors import VerifyError
 from fromsource.names import ProjectName, fs_revision, normalize
 from fromsource.remediate.osv import Advisory
 from fromsource.verify.decide import (
@@ -163,12 +164,19 @@ def verify_artifact(
 ) -> Report:
     """Verify the artifact at *path* (shown as *display*) against *source*.
 
-    Raises VerifyError for unreadable input or an unreachable source; every
-    per-package outcome is a value in the report.
+    Raises VerifyError for unreadable input, an unreachable source or a
+    source with no trusted key at all (then no signature could verify, and a
+    report would only list failures); every per-package outcome is a value
+    in the report.
     """
     lock = threading.Lock()
     kind = detect(path)
     keys = source.trusted_keys()
+    if not keys:
+        raise VerifyError(
+            f"{source.description}: no trusted keys (the keys document lists none), so no "
+            "attestation could verify; pass --keys FILE with the keys the index signs with"
+        )
     checker = _Checker(source, keys)
     where = source.description
     excluded: list[Excluded] = []
