@@ -35,6 +35,9 @@ with --keys FILE.  Credentials: --username/--password, the URL,
 FROMSOURCE_USERNAME/FROMSOURCE_PASSWORD, or ~/.netrc ($NETRC); they are sent
 to the index's host only.
 
+Known vulnerabilities come from the advisories the index holds (its
+/api/advisories), or from --advisories DIR when given.
+
 Exit codes: 0 ok, 1 coverage below --fail-under or nothing to verify in PATH (unless
 --allow-empty), 2 usage or operational error.
 """
@@ -79,7 +82,8 @@ def _source(
 @click.option("--username", help="User name (a token id) for the index.")
 @click.option("--password", help="Password (a token secret) for the index.")
 @click.option("--advisories", type=click.Path(path_type=Path, file_okay=False),
-              help="A folder of OSV advisories (JSON/YAML) to list known vulnerabilities.")
+              help="A folder of OSV advisories (JSON/YAML) to list known vulnerabilities "
+              "(default with --index: the advisories the index holds).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--detailed", is_flag=True, help="Show every package with its status and details.")
 @click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PCT",
@@ -108,6 +112,10 @@ def verify(
         options = Options(
             exclude=frozenset(normalize(n) for n in exclude),
             advisories=read_advisories(advisories) if advisories else None,
+            advisories_origin=f"advisories folder {advisories}",
+            # Without a folder, the index's own advisories (an offline folder of
+            # attestations holds none).
+            source_advisories=True,
         )
         report = verify_artifact(target, _display(target, path), source, options)
     finally:

@@ -219,7 +219,12 @@ class PackageResult:
 
 @dataclass(frozen=True)
 class Report:
-    """The result of one ``verify`` run over one artifact."""
+    """The result of one ``verify`` run over one artifact.
+
+    *advisories_checked* says whether every package was matched against
+    advisories, and *advisories_source* where they came from (an advisories
+    folder, or the index's own).
+    """
 
     artifact: str
     artifact_type: ArtifactType
@@ -229,6 +234,7 @@ class Report:
     excluded: tuple[Excluded, ...] = ()
     warnings: tuple[str, ...] = ()
     advisories_checked: bool = False
+    advisories_source: str | None = None
 
     @property
     def total(self) -> int:

@@ -50,13 +50,18 @@ R = TypeVar("R")
 class Options:
     """How to run: packages to leave out, advisories to match, parallelism.
 
-    *exclude* holds normalized names; *advisories* None means no
-    vulnerability matching; *workers* threads read, hash, fetch and check
-    (hashing and HTTP release the GIL, so more threads than cores pay off).
+    *exclude* holds normalized names; *advisories* are the advisories to
+    match (from ``--advisories DIR``, named *advisories_origin* in the
+    report); when None and *source_advisories* is
+    set, the source's own are matched (an index's ``/api/advisories``), else
+    none; *workers* threads read, hash, fetch and check (hashing and HTTP
+    release the GIL, so more threads than cores pay off).
     """
 
     exclude: frozenset[str] = frozenset()
     advisories: Sequence[Advisory] | None = None
+    advisories_origin: str = "the advisories given"
+    source_advisories: bool = False
     workers: int = 8
 
 
@@ -145,9 +150,8 @@ def _locked(checker: _Checker, pkg: LockedPackage, source: str) -> PackageResult
 
 
 def _with_vulnerabilities(
-    checker: _Checker, result: PackageResult, advisories: Mapping[ProjectName, list[Advisory]]
+    checker: _Checker, result: PackageResult, relevant: Sequence[Advisory]
 ) -> PackageResult:
-    relevant = advisories.get(normalize(result.name), [])
     if not relevant or result.version is None:
         return result
     fixes = result.provenance.fixes if result.status.is_verified and result.provenance else ()
@@ -207,11 +211,18 @@ def verify_artifact(
         excluded += lock_excluded
         packages = [p for p in packages if keep(p.name, p.version)]
         results = _parallel(lambda p: _locked(checker, p, where), packages, options.workers)
-    if options.advisories is not None:
-        grouped = by_project(options.advisories)
-        results = _parallel(
-            lambda r: _with_vulnerabilities(checker, r, grouped), results, options.workers
-        )
+    lookup, advisories_source = _advisory_lookup(source, options)
+    checked = lookup is not None
+    if lookup is not None:
+        def match(result: PackageResult) -> tuple[PackageResult, bool]:
+            relevant = lookup(result.name)
+            if relevant is None:
+                return result, False
+            return _with_vulnerabilities(checker, result, relevant), True
+
+        matched = _parallel(match, results, options.workers)
+        results = [r for r, _answered in matched]
+        checked = all(answered for _r, answered in matched)
     results.sort(key=lambda r: (normalize(r.name), r.version or "", r.location))
     return Report(
         artifact=display,
@@ -221,5 +232,21 @@ def verify_artifact(
         trusted_keys=tuple(sorted(keys)),
         excluded=tuple(excluded),
         warnings=tuple(source.warnings),
-        advisories_checked=options.advisories is not None,
+        advisories_checked=checked,
+        advisories_source=advisories_source if checked else None,
     )
+
+
+def _advisory_lookup(
+    source: AttestationSource, options: Options
+) -> tuple[Callable[[str], Sequence[Advisory] | None] | None, str | None]:
+    """Where a package's advisories come from (None: nowhere), and how the report names it.
+
+    The lookup answers None when the source holds no advisories at all.
+    """
+    if options.advisories is not None:
+        grouped: Mapping[ProjectName, list[Advisory]] = by_project(options.advisories)
+        return (lambda name: grouped.get(normalize(name), [])), options.advisories_origin
+    if options.source_advisories:
+        return source.advisories, source.description
+    return None, None
