@@ -302,6 +302,7 @@ class IndexSource:
         self._pages: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._lock = threading.Lock()
         self._no_advisories = False
+        self._advisories: dict[str, list[Advisory]] = {}
         self.warnings: list[str] = []
 
     def close(self) -> None:
@@ -356,9 +357,13 @@ class IndexSource:
         made.  Raises VerifyError when the answer is not an advisories
         document, naming the URL.
         """
-        if self._no_advisories:
-            return None
-        url = f"{self.root}api/advisories/{normalize(project)}"
+        name = normalize(project)
+        with self._lock:
+            if self._no_advisories:
+                return None
+            if name in self._advisories:
+                return self._advisories[name]
+        url = f"{self.root}api/advisories/{name}"
         response = self._get(url, "application/json")
         if response is None or response.status_code != 200:
             self._no_advisories = True
@@ -371,13 +376,16 @@ class IndexSource:
             records = response.json()["advisories"]
             if not isinstance(records, list):
                 raise TypeError("'advisories' is not a list")
-            return [parse_advisory(record, origin=url) for record in records]
+            found = [parse_advisory(record, origin=url) for record in records]
         except (ValueError, KeyError, TypeError) as exc:
             raise VerifyError(f"{url}: not an advisories document ({exc}); is --index a "
                               "fromsource index?", url=url) from exc
         except RemediateError as exc:
             raise VerifyError(f"{exc.message}; ask the index's operator to fix that record",
                               url=url) from exc
+        with self._lock:
+            self._advisories[name] = found
+        return found
 
     def _page(self, repo: str, project: str) -> tuple[str, dict[str, Any] | None]:
         url = f"{self.root}{repo}/simple/{normalize(project)}/"

@@ -212,9 +212,12 @@ def verify_artifact(
         packages = [p for p in packages if keep(p.name, p.version)]
         results = _parallel(lambda p: _locked(checker, p, where), packages, options.workers)
     lookup, advisories_source = _advisory_lookup(source, options)
-    checked = lookup is not None
+    # A folder was checked even when nothing was counted; a source only when it answered.
+    checked = options.advisories is not None
     if lookup is not None:
         def match(result: PackageResult) -> tuple[PackageResult, bool]:
+            if result.version is None:  # an unpinned lock entry: no version to match
+                return result, True
             relevant = lookup(result.name)
             if relevant is None:
                 return result, False
@@ -222,7 +225,8 @@ def verify_artifact(
 
         matched = _parallel(match, results, options.workers)
         results = [r for r, _answered in matched]
-        checked = all(answered for _r, answered in matched)
+        if matched:
+            checked = all(answered for _r, answered in matched)
     results.sort(key=lambda r: (normalize(r.name), r.version or "", r.location))
     return Report(
         artifact=display,
