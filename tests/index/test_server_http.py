@@ -157,14 +157,34 @@ def test_traversal_and_bogus_file_paths(shared_index: IndexServer, reader: tuple
         assert response.status_code in (404, 400), path
 
 
-def test_health_metrics_keys_openapi(shared_index: IndexServer) -> None:
+def test_health_metrics_keys_openapi(shared_index: IndexServer, reader: tuple[str, str]) -> None:
     assert httpx.get(shared_index.url + "healthz").json()["status"] == "ok"
     metrics = httpx.get(shared_index.url + "metrics").text
     assert "fromsource_requests_total" in metrics
     keys = httpx.get(shared_index.url + ".well-known/fromsource/keys.json").json()
     assert keys["keys"][0]["algorithm"] == "ed25519"
-    spec = httpx.get(shared_index.url + "api/openapi.json").json()
-    assert "/api/tokens" in spec["paths"]
+    spec = _get(shared_index, "api/openapi.json", reader).json()
+    assert "/api/tokens" in spec["paths"] and "/api/advisories/{project}" in spec["paths"]
+
+
+@pytest.mark.parametrize("path", ["api/openapi.json", "api/docs"])
+def test_the_api_description_needs_a_token(
+    shared_index: IndexServer, reader: tuple[str, str], path: str
+) -> None:
+    # Regression (issue 18, item 8): both answered without credentials.
+    for auth in (None, (reader[0], reader[1][:-1] + ("0" if reader[1][-1] != "0" else "1"))):
+        refused = _get(shared_index, path, auth)
+        assert refused.status_code == 401, auth
+        assert refused.headers["www-authenticate"].startswith("Basic ")
+        assert "/api/tokens" not in refused.text and "swagger" not in refused.text.lower()
+    # Any valid token may read it: a pull token (users of /api/advisories) or an admin one.
+    for auth in (reader, shared_index.token(admin=True)):
+        answer = _get(shared_index, path, auth)
+        assert answer.status_code == 200
+        assert ("/api/tokens" in answer.text) if path.endswith(".json") else (
+            "/api/openapi.json" in answer.text and "text/html" in answer.headers["content-type"])
+    bearer = _get(shared_index, path, None, authorization=f"Bearer {reader[0]}:{reader[1]}")
+    assert bearer.status_code == 200
 
 
 def test_management_api_needs_admin(shared_index: IndexServer, reader: tuple[str, str], tmp_path) -> None:  # type: ignore[no-untyped-def]

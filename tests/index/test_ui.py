@@ -177,11 +177,12 @@ def test_pages_are_cached_with_etags_until_the_index_changes(
     assert changed.status_code == 200 and "1.2" in changed.text and changed.headers["etag"] != etag
 
 
-def test_static_stylesheet_and_session_key_mode(server: IndexServer) -> None:
+def test_static_stylesheet_and_session_key_mode(server: IndexServer, reader: tuple[str, str]) -> None:
     css = _get(server, "/ui/static/style.css")
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
     assert (server.data_dir / "ui-session.key").stat().st_mode & 0o777 == 0o600
-    assert "/ui/" not in _get(server, "/api/openapi.json").text
+    spec = _get(server, "/api/openapi.json", auth=reader)
+    assert spec.status_code == 200 and "/ui/" not in spec.text
 
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -263,3 +265,60 @@ def test_usage_and_input_errors_exit_2(world: World, tmp_path: Path,
     assert code == 2 and "nokeys.json" in err
     code, _, _ = run([str(world.app.wheel), *world.offline(), "--fail-under", "101"], capsys)
     assert code == 2
+
+
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_an_empty_venv_fails_the_gate_unless_allowed(
+    world: World, tmp_path: Path, installer: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression (issue 18, item 15): "100.00%, 0 of 0" passed --fail-under 100.
+    venv = make_venv(tmp_path / "venv", installer, [])
+    code, out, err = run([str(venv), *world.offline(), "--fail-under", "100"], capsys)
+    assert code == 1
+    assert "Verification Coverage: 0.00%" in out and "Verified packages: 0 of 0" in out
+    assert f"no distributions found in {venv}/: nothing was verified" in err
+    assert "--allow-empty" in err
+    code, out, err = run([str(venv), *world.offline(), "--quiet", "--format", "json"], capsys)
+    assert code == 1 and "nothing was verified" in err
+    assert json.loads(out)["coverage_percentage"] == 0.0
+    code, _, err = run([str(venv), *world.offline(), "--fail-under", "100", "--allow-empty"],
+                       capsys)
+    assert code == 0 and "allowed by --allow-empty" in err
+
+
+def test_a_venv_holding_only_what_was_uninstalled_fails(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    venv = make_venv(tmp_path / "venv", "pip", [world.app.wheel])
+    assert run([str(venv), *world.offline(), "--fail-under", "100"], capsys)[0] == 0
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                    "uninstall", "-q", "-y", "demo-app"], check=True)
+    code, out, err = run([str(venv), *world.offline(), "--fail-under", "100"], capsys)
+    assert code == 1 and "Verified packages: 0 of 0" in out
+    assert "nothing was verified" in err
+
+
+def test_excluding_everything_or_an_empty_lock_verifies_nothing(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    venv = make_venv(tmp_path / "venv", "uv", [world.lib.wheel])
+    code, _, err = run([str(venv), *world.offline(), "--exclude", "dep-lib"], capsys)
+    assert code == 1 and "was excluded (1): nothing was verified" in err
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# nothing pinned\n")
+    code, _, err = run([str(requirements), *world.offline()], capsys)
+    assert code == 1 and f"no packages found in {requirements}: nothing was verified" in err
+
+
+@pytest.mark.parametrize("target", ["venv", "wheel"])
+def test_no_trusted_keys_verifies_nothing(
+    clean_venv: Path, world: World, tmp_path: Path, target: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # With nothing to trust, no signature can verify: an error, never a report of passes.
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"keys": []}))
+    path = clean_venv if target == "venv" else world.app.wheel
+    code, out, err = run([str(path), *world.offline(keys), "--fail-under", "0"], capsys)
+    assert code == 2 and out == ""
+    assert "no trusted keys" in err and "--keys" in err

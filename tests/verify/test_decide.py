@@ -121,6 +121,10 @@ def test_no_candidate_and_invalid_candidates(
     assert wrong.attestation is None and "signature invalid" in (wrong.problem or "")
     result = decide_installed(dist, [wrong], SOURCE)
     assert result.status is Status.INVALID
+    # No trusted key at all: the signature is not "unchecked", it does not verify.
+    untrusted = check_candidate(checked.candidate, {}, "pure-demo", "1.0")
+    assert untrusted.attestation is None and "signature invalid" in (untrusted.problem or "")
+    assert decide_installed(dist, [untrusted], SOURCE).status is Status.INVALID
     unlisted = Checked(Candidate("x.whl", "t", None, problem="x.whl is listed without provenance"),
                        problem="x.whl is listed without provenance")
     assert decide_installed(dist, [unlisted], SOURCE).status is Status.NOT_BUILT

@@ -158,3 +158,39 @@ def test_http_errors_are_verify_errors(two_hosts) -> None:  # type: ignore[no-un
     with pytest.raises(VerifyError, match="request failed"):
         unreachable.listing("x", "1")
     unreachable.close()
+
+
+def test_an_index_without_advisories_is_asked_once_and_said_so(two_hosts) -> None:  # type: ignore[no-untyped-def]
+    url, index_log, _other, _ = two_hosts
+    source = IndexSource(url, Credentials("acme/ci", "secret"), {})
+    try:
+        assert source.advisories("far-away") is None
+        assert source.advisories("other") is None
+    finally:
+        source.close()
+    asked = [path for path, _auth in index_log.seen if path.startswith("/api/advisories/")]
+    assert asked == ["/api/advisories/far-away"]
+    (warning,) = source.warnings
+    assert "404" in warning and "not checked" in warning and "--advisories DIR" in warning
+
+
+def test_advisories_from_the_index_are_parsed_or_refused(two_hosts) -> None:  # type: ignore[no-untyped-def]
+    url, index_log, _other, _ = two_hosts
+    record = {"id": "PYSEC-2099-3", "modified": "2099-01-01T00:00:00Z", "affected": [
+        {"package": {"name": "far-away", "ecosystem": "PyPI"},
+         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.1"}]}]}]}
+    index_log.routes["/api/advisories/far-away"] = (
+        200, json.dumps({"project": "far-away", "advisories": [record]}).encode())
+    index_log.routes["/api/advisories/listless"] = (200, b'{"advisories": {}}')
+    index_log.routes["/api/advisories/bad-record"] = (200, b'{"advisories": [{"summary": "no id"}]}')
+    source = IndexSource(url, None, {})
+    try:
+        (advisory,) = source.advisories("Far_Away") or []
+        assert advisory.id == "PYSEC-2099-3" and advisory.fixed_versions("far-away") == ("1.1",)
+        with pytest.raises(VerifyError, match="not an advisories document"):
+            source.advisories("listless")
+        with pytest.raises(VerifyError, match="api/advisories/bad-record"):
+            source.advisories("bad-record")
+    finally:
+        source.close()
+    assert source.warnings == []

@@ -17,7 +17,7 @@ from fromsource.verify.model import (
     Status,
     VulnerabilityFinding,
 )
-from fromsource.verify.report import render, render_rich, to_document
+from fromsource.verify.report import nothing_verified, render, render_rich, to_document
 
 PROV = Provenance("a-1.0-py3-none-any.whl", "1" * 64, "python", "build-7",
                   "https://u.invalid/a-1.0.tar.gz", "2" * 64, "sha256:" + "3" * 64)
@@ -83,7 +83,14 @@ def test_rich_table_renders() -> None:
     assert "Known vulnerabilities" in out
 
 
-def test_empty_report() -> None:
+def test_an_empty_report_proves_nothing() -> None:
+    # Regression (issue 18, item 15): 0 of 0 read as 100 % and passed --fail-under 100.
     empty = Report("x/", "environment", "s", ())
-    assert "Verification Coverage: 100.00%" in render(empty, "text")
-    assert "Verified packages: 0 of 0" in render(empty, "text")
+    text = render(empty, "text")
+    assert "Verification Coverage: 0.00%" in text and "Verified packages: 0 of 0" in text
+    assert "No distributions found in x/: nothing was verified" in text
+    assert json.loads(render(empty, "json"))["coverage_percentage"] == 0.0
+    assert nothing_verified(empty) == "no distributions found in x/: nothing was verified"
+    lock = Report("r.txt", "requirements", "s", (), excluded=(Excluded("pip", None, "x"),))
+    assert nothing_verified(lock) == "every package found in r.txt was excluded (1): nothing was verified"
+    assert nothing_verified(sample()) is None

@@ -20,7 +20,7 @@ from fromsource.verify.fetch import (
     load_keys,
     resolve_credentials,
 )
-from fromsource.verify.report import FORMATS, render, render_rich
+from fromsource.verify.report import FORMATS, nothing_verified, render, render_rich
 from fromsource.verify.run import Options, verify_artifact
 from fromsource.verify.vulns import read_advisories
 
@@ -35,7 +35,11 @@ with --keys FILE.  Credentials: --username/--password, the URL,
 FROMSOURCE_USERNAME/FROMSOURCE_PASSWORD, or ~/.netrc ($NETRC); they are sent
 to the index's host only.
 
-Exit codes: 0 ok, 1 coverage below --fail-under, 2 usage or operational error.
+Known vulnerabilities come from the advisories the index holds (its
+/api/advisories), or from --advisories DIR when given.
+
+Exit codes: 0 ok, 1 coverage below --fail-under or nothing to verify in PATH (unless
+--allow-empty), 2 usage or operational error.
 """
 
 
@@ -78,11 +82,15 @@ def _source(
 @click.option("--username", help="User name (a token id) for the index.")
 @click.option("--password", help="Password (a token secret) for the index.")
 @click.option("--advisories", type=click.Path(path_type=Path, file_okay=False),
-              help="A folder of OSV advisories (JSON/YAML) to list known vulnerabilities.")
+              help="A folder of OSV advisories (JSON/YAML) to list known vulnerabilities "
+              "(default with --index: the advisories the index holds).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--detailed", is_flag=True, help="Show every package with its status and details.")
 @click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PCT",
               help="Exit 1 when coverage is below PCT percent.")
+@click.option("--allow-empty", is_flag=True,
+              help="Exit 0 when PATH holds no package to verify (default: exit 1, so a gate "
+              "aimed at the wrong environment fails).")
 @click.option("--exclude", multiple=True, metavar="NAME",
               help="Leave a package out of the count (repeatable), e.g. --exclude pip.")
 @click.option("--timeout", type=float, default=30.0, show_default=True,
@@ -93,9 +101,9 @@ def verify(
     path: str, index: str | None, keys_file: Path | None,
     attestations: Path | None, username: str | None, password: str | None,
     advisories: Path | None, fmt: str, detailed: bool, fail_under: float | None,
-    exclude: tuple[str, ...], timeout: float, quiet: bool,
+    allow_empty: bool, exclude: tuple[str, ...], timeout: float, quiet: bool,
 ) -> None:
-    """Verify PATH and print the report; exit 1 below --fail-under."""
+    """Verify PATH and print the report; exit 1 below --fail-under or when nothing was counted."""
     target = Path(path)
     if not target.exists():
         raise VerifyError(f"{path}: no such file or folder")
@@ -104,6 +112,10 @@ def verify(
         options = Options(
             exclude=frozenset(normalize(n) for n in exclude),
             advisories=read_advisories(advisories) if advisories else None,
+            advisories_origin=f"advisories folder {advisories}",
+            # Without a folder, the index's own advisories (an offline folder of
+            # attestations holds none).
+            source_advisories=True,
         )
         report = verify_artifact(target, _display(target, path), source, options)
     finally:
@@ -115,6 +127,16 @@ def verify(
         Console().print(render_rich(report, detailed))
     else:
         click.echo(render(report, fmt, detailed), nl=False)
+    empty = nothing_verified(report)
+    if empty is not None:
+        if allow_empty:
+            if not quiet:
+                click.echo(f"verify: {empty} (allowed by --allow-empty)", err=True)
+            sys.exit(EXIT_OK)
+        # Even with --quiet: this exit 1 must never be a mystery.
+        click.echo(f"verify: {empty}; check PATH, or pass --allow-empty if an empty "
+                   "artifact is expected", err=True)
+        sys.exit(EXIT_FINDINGS)
     if fail_under is not None and report.coverage < fail_under:
         if not quiet:
             click.echo(

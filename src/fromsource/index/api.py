@@ -1,12 +1,17 @@
 """The JSON management API under ``/api/`` (FastAPI, OpenAPI at ``/api/openapi.json``).
 
 Every route needs an admin token (HTTP Basic or ``Authorization: Bearer
-id:secret``).  Publishing here is for operators and the build pipeline only:
-the promise of the index is "built here", so pull tokens can never upload.
+id:secret``), except what any reader of the index may see: the advisories
+it holds (``/api/advisories``, read by ``verify --index``) and the API's own
+description (``/api/openapi.json``, ``/api/docs``), which need any valid
+token, or none when a repository is anonymous.  Publishing here is for
+operators and the build pipeline only: the promise of the index is "built
+here", so pull tokens can never upload.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -27,6 +32,8 @@ from fastapi import (
     UploadFile,
 )
 from fastapi import Path as PathParam
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
@@ -36,6 +43,7 @@ from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
 from fromsource.names import normalize, parse_filename
 from fromsource.provenance.dsse import parse_envelope
+from fromsource.remediate.store import advisories_for, all_advisories
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.catalog import list_projects, project_files
 from fromsource.store.models import BuildRow
@@ -93,7 +101,21 @@ def require_admin(request: Request) -> str:
     return result.token_id
 
 
+def require_reader(request: Request) -> str | None:
+    """FastAPI dependency: any valid token's id (None when anonymous reading is on), or 401/429."""
+    state = _state(request)
+    result = authorize(
+        state,
+        request,
+        state.auth.check_reader,
+        challenge="send a token (a pull or admin token) with HTTP Basic auth",
+        forbidden="this token may not read this index",
+    )
+    return result.token_id
+
+
 Admin = Annotated[str, Depends(require_admin)]
+Reader = Annotated[str | None, Depends(require_reader)]
 router = APIRouter(prefix="/api")
 
 
@@ -258,6 +280,43 @@ def builds_show(
     return build_json(row, with_log=True)
 
 
+_MAX_CACHED = 1000
+
+
+def _advisories_document(request: Request, project: str | None) -> bytes:
+    """The stored OSV records naming *project* (every record for None), as JSON bytes.
+
+    ``{"project": name, "advisories": [record, ...]}`` (no ``project`` key for
+    every record), records as imported, sorted by id.  Built once per change
+    of the store, in this process.
+    """
+    index = _state(request)
+    cache: dict[tuple[int, str | None], bytes] = request.app.state.advisory_documents
+    key = (index.generation, project)
+    cached = cache.get(key)
+    if cached is None:
+        if project is None:
+            found, head = all_advisories(index.db), {}
+        else:
+            found, head = advisories_for(index.db, project), {"project": project}
+        cached = json.dumps({**head, "advisories": [a.to_json() for a in found]}).encode()
+        if len(cache) >= _MAX_CACHED:
+            cache.clear()
+        cache[key] = cached
+    return cached
+
+
+@router.get("/advisories", summary="Every OSV advisory the index holds (any token)")
+def advisories_list(request: Request, _reader: Reader) -> Response:
+    return Response(_advisories_document(request, None), media_type="application/json")
+
+
+@router.get("/advisories/{project}", summary="OSV advisories about one project (any token)")
+def advisories_project(request: Request, project: str, _reader: Reader) -> Response:
+    # 200 with an empty list for a project no advisory names: "none known" is an answer.
+    return Response(_advisories_document(request, normalize(project)), media_type="application/json")
+
+
 def build_json(row: BuildRow, *, with_log: bool) -> dict[str, Any]:
     """A build row as the API shows it."""
     out: dict[str, Any] = {
@@ -284,14 +343,28 @@ def _check_repo(repo: str) -> None:
 
 
 def make_api(state: IndexState) -> FastAPI:
-    """The FastAPI app for everything that is not the simple API hot path."""
+    """The FastAPI app for everything that is not the simple API hot path.
+
+    The API description is served by routes of our own rather than FastAPI's,
+    so that it needs a token like every other page (issue 18).
+    """
     app = FastAPI(
         title="fromsource",
         version=__import__("fromsource").__version__,
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.index = state
+    app.state.advisory_documents = {}
     app.include_router(router)
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_document(_reader: Reader) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/api/docs", include_in_schema=False)
+    def openapi_docs(_reader: Reader) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="fromsource API")
+
     return app

@@ -127,6 +127,20 @@ class Authenticator:
             return AuthResult(Decision.ALLOW, token.id)
         return AuthResult(Decision.FORBIDDEN, token.id, f"token has no access to {repo}")
 
+    def check_reader(self, header: str | None) -> AuthResult:
+        """ALLOW whoever may read some repository: any active token, or anyone when a
+        repository is anonymous; else CHALLENGE (never FORBIDDEN).
+
+        For what describes the index rather than one repository's files: the
+        API description and the advisories it holds.
+        """
+        token = self.identify(header)
+        if token is not None:
+            return AuthResult(Decision.ALLOW, token.id)
+        if self.anonymous_repos:
+            return AuthResult(Decision.ALLOW)
+        return AuthResult(Decision.CHALLENGE, reason="missing or invalid credentials")
+
     def check_admin(self, header: str | None) -> AuthResult:
         """ALLOW only for an active admin token."""
         token = self.identify(header)

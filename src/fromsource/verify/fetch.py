@@ -1,8 +1,9 @@
 """Where attestations come from: the index over HTTP, or a folder for offline use.
 
 Both implement :class:`AttestationSource`; the core asks it for the trusted
-keys and for the attested files of a project and version, and never sees
-HTTP or paths.  Credentials go only to the index's own origin and never
+keys, for the attested files of a project and version, and for the
+advisories it holds about a project (an index does, a folder does not), and
+never sees HTTP or paths.  Credentials go only to the index's own origin and never
 appear in a message.
 """
 
@@ -24,11 +25,12 @@ from packaging.version import InvalidVersion
 
 from fromsource import __version__
 from fromsource.config import REPOSITORIES
-from fromsource.errors import ProvenanceError, VerifyError
+from fromsource.errors import ProvenanceError, RemediateError, VerifyError
 from fromsource.names import normalize
 from fromsource.provenance.dsse import envelope_bytes
 from fromsource.provenance.keys import parse_keys_document
 from fromsource.provenance.pep740 import from_pep740
+from fromsource.remediate.osv import Advisory, parse_advisory
 from fromsource.verify.decide import same_version
 from fromsource.verify.model import Candidate, Listed
 
@@ -56,6 +58,10 @@ class AttestationSource(Protocol):
 
     def versions(self, project: str) -> list[str]:
         """Every version of *project* the source holds files for."""
+        ...
+
+    def advisories(self, project: str) -> list[Advisory] | None:
+        """The OSV advisories the source holds about *project*; None when it holds none at all."""
         ...
 
     def close(self) -> None:
@@ -135,6 +141,10 @@ class OfflineSource:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def advisories(self, project: str) -> list[Advisory] | None:
+        """None: a folder of attestations holds no advisories (``--advisories DIR`` does)."""
+        return None
 
     def versions(self, project: str) -> list[str]:
         """Versions with at least one attestation file."""
@@ -291,6 +301,8 @@ class IndexSource:
         )
         self._pages: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._lock = threading.Lock()
+        self._no_advisories = False
+        self._advisories: dict[str, list[Advisory]] = {}
         self.warnings: list[str] = []
 
     def close(self) -> None:
@@ -331,6 +343,50 @@ class IndexSource:
                 raise VerifyError(f"{url}: {exc.message}", url=url) from exc
         return self._keys
 
+    def _warn_once(self, message: str) -> None:
+        with self._lock:
+            if message not in self.warnings:
+                self.warnings.append(message)
+
+    def advisories(self, project: str) -> list[Advisory] | None:
+        """The OSV advisories the index holds about *project* (``api/advisories/<project>``).
+
+        None when the index serves none (an index older than the endpoint
+        answers 404; a token it refuses, 403): then a warning says that
+        known vulnerabilities were not checked, and no further request is
+        made.  Raises VerifyError when the answer is not an advisories
+        document, naming the URL.
+        """
+        name = normalize(project)
+        with self._lock:
+            if self._no_advisories:
+                return None
+            if name in self._advisories:
+                return self._advisories[name]
+        url = f"{self.root}api/advisories/{name}"
+        response = self._get(url, "application/json")
+        if response is None or response.status_code != 200:
+            self._no_advisories = True
+            status = 404 if response is None else response.status_code
+            self._warn_once(f"{self.root}api/advisories/: {status}, the index serves no advisories "
+                            "to this client; known vulnerabilities were not checked (pass "
+                            "--advisories DIR to check them against a folder of OSV records)")
+            return None
+        try:
+            records = response.json()["advisories"]
+            if not isinstance(records, list):
+                raise TypeError("'advisories' is not a list")
+            found = [parse_advisory(record, origin=url) for record in records]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VerifyError(f"{url}: not an advisories document ({exc}); is --index a "
+                              "fromsource index?", url=url) from exc
+        except RemediateError as exc:
+            raise VerifyError(f"{exc.message}; ask the index's operator to fix that record",
+                              url=url) from exc
+        with self._lock:
+            self._advisories[name] = found
+        return found
+
     def _page(self, repo: str, project: str) -> tuple[str, dict[str, Any] | None]:
         url = f"{self.root}{repo}/simple/{normalize(project)}/"
         with self._lock:
@@ -339,10 +395,7 @@ class IndexSource:
         response = self._get(url, JSON_TYPE)
         page: dict[str, Any] | None = None
         if response is not None and response.status_code == 403:
-            with self._lock:
-                message = f"{self.root}{repo}/: 403, the credentials have no access; skipped"
-                if message not in self.warnings:
-                    self.warnings.append(message)
+            self._warn_once(f"{self.root}{repo}/: 403, the credentials have no access; skipped")
         elif response is not None:
             try:
                 loaded = response.json()

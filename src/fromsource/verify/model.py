@@ -219,7 +219,12 @@ class PackageResult:
 
 @dataclass(frozen=True)
 class Report:
-    """The result of one ``verify`` run over one artifact."""
+    """The result of one ``verify`` run over one artifact.
+
+    *advisories_checked* says whether every package was matched against
+    advisories, and *advisories_source* where they came from (an advisories
+    folder, or the index's own).
+    """
 
     artifact: str
     artifact_type: ArtifactType
@@ -229,6 +234,7 @@ class Report:
     excluded: tuple[Excluded, ...] = ()
     warnings: tuple[str, ...] = ()
     advisories_checked: bool = False
+    advisories_source: str | None = None
 
     @property
     def total(self) -> int:
@@ -242,9 +248,13 @@ class Report:
 
     @property
     def coverage(self) -> float:
-        """verified / total as a percentage rounded to two places (100 when nothing is counted)."""
+        """verified / total as a percentage rounded to two places.
+
+        0 when nothing is counted: an empty artifact proves nothing, so no
+        gate on the number may pass on it (``nothing_verified`` says why).
+        """
         if not self.results:
-            return 100.0
+            return 0.0
         return round(100.0 * self.verified / self.total, 2)
 
     @property

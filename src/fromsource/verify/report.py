@@ -3,8 +3,9 @@
 Pure functions from a :class:`Report` to a string (or, for the terminal, to
 rich renderables).  The text form follows what users know from other tools:
 ``Artifact:``, ``Verification Coverage:``, ``Verified packages: N of M``, then
-with ``--detailed`` a ``Status:``/``Details:``/``Python package:`` block per
-package.  JSON and YAML carry ``schema_version`` and stable keys (see
+by default the packages not verified, the remediated ones and the known
+vulnerabilities (with the versions that fix them), or with ``--detailed`` a
+``Status:``/``Details:``/``Python package:`` block per package.  JSON and YAML carry ``schema_version`` and stable keys (see
 ``docs/verify.md``).
 """
 
@@ -44,6 +45,24 @@ def _percent(value: float) -> str:
     return f"{value:.2f}%"
 
 
+_FOUND = {"environment": "distributions", "wheel": "wheels", "wheels": "wheels"}
+
+
+def nothing_verified(report: Report) -> str | None:
+    """Why *report* counts no package ("no distributions found in .venv/: ..."), else None.
+
+    A report over nothing must never read as a pass: ``verify`` prints this
+    and exits 1 unless ``--allow-empty`` asked for it.
+    """
+    if report.results:
+        return None
+    if report.excluded:
+        return (f"every package found in {report.artifact} was excluded "
+                f"({len(report.excluded)}): nothing was verified")
+    found = _FOUND.get(report.artifact_type, "packages")
+    return f"no {found} found in {report.artifact}: nothing was verified"
+
+
 def header_lines(report: Report) -> list[str]:
     """The summary lines every text form starts with."""
     lines = [
@@ -52,11 +71,16 @@ def header_lines(report: Report) -> list[str]:
         f"Verified packages: {report.verified} of {report.total}",
         f"Source: {report.source}",
     ]
+    if report.advisories_source:
+        lines.append(f"Advisories: {report.advisories_source}")
     used = report.keys_used
     if used:
         lines += [f"Signing key: {kid}" for kid in used]
     else:
         lines.append(f"Trusted keys: {', '.join(report.trusted_keys) or 'none'}")
+    empty = nothing_verified(report)
+    if empty:
+        lines += ["", empty[0].upper() + empty[1:]]
     return lines
 
 
@@ -72,6 +96,33 @@ def _vuln_line(finding: VulnerabilityFinding) -> str:
     return f"{finding.id}{aliases}: {finding.summary}" + (f" [{'; '.join(parts)}]" if parts else "")
 
 
+def _remediated_line(result: PackageResult) -> str:
+    fixes = result.provenance.fixes if result.provenance else ()
+    fixed = ", ".join(fixes) if fixes else "no listed advisories"
+    return f"  {_package(result)}: attested patches fix {fixed}"
+
+
+def _summary_lines(report: Report) -> list[str]:
+    """The default text body: what is not verified, what is remediated, what is vulnerable."""
+    lines: list[str] = []
+    unverified = [r for r in report.results if not r.status.is_verified]
+    if unverified:
+        lines += ["", "Not verified:"]
+        lines += [f"  {_package(r)}: {r.status.value}" for r in unverified]
+    remediated = [r for r in report.results if r.status is Status.VERIFIED_REMEDIATED]
+    if remediated:
+        lines += ["", "Remediated:"]
+        lines += [_remediated_line(r) for r in remediated]
+    # Advisories an attested patch fixes were named just above: list what still affects.
+    affected = [(r, v) for r in report.results for v in r.vulnerabilities if v.state == "affected"]
+    if affected:
+        lines += ["", "Known vulnerabilities:"]
+        lines += [f"  {_package(r)}: {_vuln_line(v)}" for r, v in affected]
+    elif report.advisories_checked and report.results:
+        lines += ["", "Known vulnerabilities: none"]
+    return lines
+
+
 def render_text(report: Report, detailed: bool = False) -> str:
     """The plain-text report (for pipes, files and ``NO_COLOR``-free terminals alike)."""
     lines = header_lines(report)
@@ -82,15 +133,7 @@ def render_text(report: Report, detailed: bool = False) -> str:
             lines += [f"Vulnerability: {_vuln_line(v)}" for v in result.vulnerabilities]
             lines.append(f"Python package: {_package(result)}")
     else:
-        unverified = [r for r in report.results if not r.status.is_verified]
-        if unverified:
-            lines += ["", "Not verified:"]
-            lines += [f"  {_package(r)}: {r.status.value}" for r in unverified]
-        vulnerable = [r for r in report.results if r.vulnerabilities]
-        if vulnerable:
-            lines += ["", "Vulnerabilities:"]
-            for r in vulnerable:
-                lines += [f"  {_package(r)}: {_vuln_line(v)}" for v in r.vulnerabilities]
+        lines += _summary_lines(report)
     if report.excluded:
         lines += ["", "Excluded:"]
         lines += [
@@ -188,6 +231,7 @@ def to_document(report: Report) -> dict[str, Any]:
         "statuses": counts,
         "keys": {"trusted": list(report.trusted_keys), "used": list(report.keys_used)},
         "vulnerabilities_checked": report.advisories_checked,
+        "advisories_source": report.advisories_source,
         "results": [_result_json(r) for r in report.results],
         "excluded": [
             {"name": e.name, "version": e.version, "reason": e.reason} for e in report.excluded

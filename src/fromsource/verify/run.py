@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from fromsource.errors import VerifyError
 from fromsource.names import ProjectName, fs_revision, normalize
 from fromsource.remediate.osv import Advisory
 from fromsource.verify.decide import (
@@ -49,13 +50,18 @@ R = TypeVar("R")
 class Options:
     """How to run: packages to leave out, advisories to match, parallelism.
 
-    *exclude* holds normalized names; *advisories* None means no
-    vulnerability matching; *workers* threads read, hash, fetch and check
-    (hashing and HTTP release the GIL, so more threads than cores pay off).
+    *exclude* holds normalized names; *advisories* are the advisories to
+    match (from ``--advisories DIR``, named *advisories_origin* in the
+    report); when None and *source_advisories* is
+    set, the source's own are matched (an index's ``/api/advisories``), else
+    none; *workers* threads read, hash, fetch and check (hashing and HTTP
+    release the GIL, so more threads than cores pay off).
     """
 
     exclude: frozenset[str] = frozenset()
     advisories: Sequence[Advisory] | None = None
+    advisories_origin: str = "the advisories given"
+    source_advisories: bool = False
     workers: int = 8
 
 
@@ -144,9 +150,8 @@ def _locked(checker: _Checker, pkg: LockedPackage, source: str) -> PackageResult
 
 
 def _with_vulnerabilities(
-    checker: _Checker, result: PackageResult, advisories: Mapping[ProjectName, list[Advisory]]
+    checker: _Checker, result: PackageResult, relevant: Sequence[Advisory]
 ) -> PackageResult:
-    relevant = advisories.get(normalize(result.name), [])
     if not relevant or result.version is None:
         return result
     fixes = result.provenance.fixes if result.status.is_verified and result.provenance else ()
@@ -163,12 +168,19 @@ def verify_artifact(
 ) -> Report:
     """Verify the artifact at *path* (shown as *display*) against *source*.
 
-    Raises VerifyError for unreadable input or an unreachable source; every
-    per-package outcome is a value in the report.
+    Raises VerifyError for unreadable input, an unreachable source or a
+    source with no trusted key at all (then no signature could verify, and a
+    report would only list failures); every per-package outcome is a value
+    in the report.
     """
     lock = threading.Lock()
     kind = detect(path)
     keys = source.trusted_keys()
+    if not keys:
+        raise VerifyError(
+            f"{source.description}: no trusted keys (the keys document lists none), so no "
+            "attestation could verify; pass --keys FILE with the keys the index signs with"
+        )
     checker = _Checker(source, keys)
     where = source.description
     excluded: list[Excluded] = []
@@ -199,11 +211,22 @@ def verify_artifact(
         excluded += lock_excluded
         packages = [p for p in packages if keep(p.name, p.version)]
         results = _parallel(lambda p: _locked(checker, p, where), packages, options.workers)
-    if options.advisories is not None:
-        grouped = by_project(options.advisories)
-        results = _parallel(
-            lambda r: _with_vulnerabilities(checker, r, grouped), results, options.workers
-        )
+    lookup, advisories_source = _advisory_lookup(source, options)
+    # A folder was checked even when nothing was counted; a source only when it answered.
+    checked = options.advisories is not None
+    if lookup is not None:
+        def match(result: PackageResult) -> tuple[PackageResult, bool]:
+            if result.version is None:  # an unpinned lock entry: no version to match
+                return result, True
+            relevant = lookup(result.name)
+            if relevant is None:
+                return result, False
+            return _with_vulnerabilities(checker, result, relevant), True
+
+        matched = _parallel(match, results, options.workers)
+        results = [r for r, _answered in matched]
+        if matched:
+            checked = all(answered for _r, answered in matched)
     results.sort(key=lambda r: (normalize(r.name), r.version or "", r.location))
     return Report(
         artifact=display,
@@ -213,5 +236,21 @@ def verify_artifact(
         trusted_keys=tuple(sorted(keys)),
         excluded=tuple(excluded),
         warnings=tuple(source.warnings),
-        advisories_checked=options.advisories is not None,
+        advisories_checked=checked,
+        advisories_source=advisories_source if checked else None,
     )
+
+
+def _advisory_lookup(
+    source: AttestationSource, options: Options
+) -> tuple[Callable[[str], Sequence[Advisory] | None] | None, str | None]:
+    """Where a package's advisories come from (None: nowhere), and how the report names it.
+
+    The lookup answers None when the source holds no advisories at all.
+    """
+    if options.advisories is not None:
+        grouped: Mapping[ProjectName, list[Advisory]] = by_project(options.advisories)
+        return (lambda name: grouped.get(normalize(name), [])), options.advisories_origin
+    if options.source_advisories:
+        return source.advisories, source.description
+    return None, None
