@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fromsource.cli.main import main
-from fromsource.provenance.keys import load_or_create_signing_key
+from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.provenance.statement import PatchInfo
 from tests.conftest import IndexServer, start_server, stop_server, wait_for_generation
 from tests.factories import make_wheel
