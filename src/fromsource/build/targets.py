@@ -181,14 +181,15 @@ def requires_python_allows(requires_python: str | None, python_version: str) -> 
     """Whether a Requires-Python specifier admits *python_version* (``3.12.1``).
 
     No specifier, or a malformed one, admits every version: pip ignores a
-    malformed Requires-Python too.  Pre-releases of Python count as their
-    version (a ``3.13.0rc1`` interpreter is a 3.13).
+    malformed Requires-Python too.  A pre-release of Python is judged as its
+    release (``3.13.0rc1`` as ``3.13.0``), as pip judges it from
+    ``sys.version_info[:3]``.
     """
     if not requires_python:
         return True
     try:
         spec = SpecifierSet(requires_python)
-        version = Version(python_version)
+        version = Version(Version(python_version).base_version)
     except (InvalidSpecifier, InvalidVersion):
         return True
     return spec.contains(version, prereleases=True)
@@ -255,18 +256,26 @@ def covers(tags: Iterable[Tag], target: Target) -> bool:
     return not set(tags).isdisjoint(supported_tags(target))
 
 
-def uncovered(targets: Iterable[Target], built: Iterable[Iterable[Tag]]) -> tuple[Target, ...]:
+def uncovered(
+    targets: Iterable[Target],
+    built: Iterable[Iterable[Tag]],
+    tried: Iterable[Target] = (),
+) -> tuple[Target, ...]:
     """The *targets* that none of the *built* wheels (their tags) serve, oldest first.
 
     This is the whole "once per distinct wheel" rule: build with the first
-    target this returns, add the wheel's tags to *built*, ask again until
-    nothing is left.  The oldest interpreter goes first, so a pure wheel
-    leaves nothing (built once), an ``abi3`` wheel built for the oldest leaves
-    only what its tag cannot serve (free-threaded builds), and an extension
-    wheel leaves every other interpreter.
+    target this returns, add the wheel's tags to *built* and the target to
+    *tried*, ask again until nothing is left.  The oldest interpreter goes
+    first, so a pure wheel leaves nothing (built once), an ``abi3`` wheel
+    built with the oldest leaves only what the stable ABI cannot serve
+    (free-threaded builds, PEP 703), and an extension wheel leaves every
+    other interpreter.  Targets in *tried* are never returned, so a build
+    whose wheel does not serve its own target (or that failed) is not
+    repeated.
     """
     wheels = [frozenset(tags) for tags in built]
-    left = (t for t in targets if not any(covers(tags, t) for tags in wheels))
+    done = {t.tag for t in tried}
+    left = (t for t in targets if t.tag not in done and not any(covers(tags, t) for tags in wheels))
     return tuple(sorted(left, key=_older_first))
 
 
