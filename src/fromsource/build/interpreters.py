@@ -11,9 +11,10 @@ Where interpreters are looked for (the first found of each target wins):
    ``python3.X`` on ``PATH``, then ``$PYENV_ROOT/versions/*/bin/python3.X``
    (``~/.pyenv`` without ``PYENV_ROOT``).
 
-pyenv's shims are skipped: they are scripts that dispatch to whichever
-version pyenv selects at the moment, so the real binaries are read from the
-versions folder instead.  Each remaining candidate is run once, isolated
+pyenv's shims are never run: they are scripts that dispatch to whichever
+version pyenv selects at the moment.  A shim named ``python3.X`` stands for
+the binary of that name in pyenv's versions folder (the newest such
+version); any other shim is skipped.  Each remaining binary is run once, isolated
 (``-I -S``), with a short packaging-free probe that prints its version, ABI
 flags, platform and C library, under a timeout.  Whatever cannot be used is
 returned as :class:`Skipped` with the reason, never raised.
@@ -167,10 +168,10 @@ def _pyenv_shim(path: Path) -> bool:
     return head.startswith(b"#!") and b"pyenv" in head
 
 
-def _too_old(version: tuple[int, int]) -> str:
+def _too_old(version: tuple[int, int], *, ran: bool = False) -> str:
     return (
         f"Python {version[0]}.{version[1]} is older than {MIN_PYTHON[0]}.{MIN_PYTHON[1]}, "
-        "the oldest the index builds for (not run)"
+        "the oldest the index builds for" + ("" if ran else " (not run)")
     )
 
 
@@ -186,10 +187,7 @@ def target_from_probe(answer: Mapping[str, object]) -> Target | str:
         return "the probe did not report a version"
     major, minor = int(version[0]), int(version[1])
     if (major, minor) < MIN_PYTHON:
-        return (
-            f"Python {major}.{minor} is older than {MIN_PYTHON[0]}.{MIN_PYTHON[1]}, "
-            "the oldest the index builds for"
-        )
+        return _too_old((major, minor), ran=True)
     abiflags, platform, executable = (
         answer.get("abiflags"),
         answer.get("platform"),
@@ -401,7 +399,7 @@ def discover_targets(
     if pyenv_root is None:
         pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
     entries = [e.strip() for e in explicit if e.strip()]
-    search = _search(path_env, pyenv_root, include_running and not entries)
+    search = _search(path_env, pyenv_root, include_running)
     finder = _Finder(runner, timeout, pyenv_root)
     if not entries:
         for candidate in search:
