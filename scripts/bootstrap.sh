@@ -11,8 +11,11 @@ PYTHON="${PYTHON:-python3}"
 
 # Debian packages: bubblewrap for the build sandbox, patch for remediation
 # series; PostgreSQL and Redis for the fleet backend tests; Chromium for the
-# web UI browser tests. Build headers let the corpus benchmark compile.
-SYSTEM_PACKAGES_TEST=(bubblewrap patch postgresql redis-server chromium chromium-driver)
+# web UI browser tests; gcc with the libffi and zlib headers for the manylinux repair tests
+# (tests/build/test_repair.py builds an extension that links them). Build headers let the
+# corpus benchmark compile.
+SYSTEM_PACKAGES_TEST=(bubblewrap patch postgresql redis-server chromium chromium-driver
+                      gcc libffi-dev zlib1g-dev)
 SYSTEM_PACKAGES_BUILD=(bubblewrap patch gcc g++ make pkg-config libffi-dev libssl-dev libxml2-dev
                        libxslt1-dev libjpeg-dev zlib1g-dev libpq-dev libyaml-dev pkg-config)
 

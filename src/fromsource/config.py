@@ -9,11 +9,13 @@ PostgreSQL and ``blob_url`` at object storage instead.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fromsource.errors import ConfigError
 
@@ -54,6 +56,23 @@ class Settings(BaseSettings):
     processes there; without one it builds in-process."""
     auth_failures_per_minute: int = 30
     """Failed sign-ins a client address may make in a row, and per minute after that (0: off)."""
+    pythons: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Interpreters to build with instead of searching ``PATH`` and pyenv: versions (``3.12``)
+    or paths; ``FROMSOURCE_PYTHONS`` is comma- or space-separated (docs/building.md)."""
+    build_pythons: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Which of the found targets the index builds: versions (``3.12``, ``3.13t``) or ABI tags
+    (``cp313t``); empty: every CPython >= 3.9 found, free-threaded ones excluded."""
+
+    @field_validator("pythons", "build_pythons", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        """``3.11,3.12`` or ``3.11 3.12`` (or a JSON list) from the environment, as a list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.replace(",", " ").split() if part]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

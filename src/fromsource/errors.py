@@ -26,6 +26,10 @@ class ConfigError(FromsourceError):
     """Settings are missing or contradict each other."""
 
 
+class TargetError(ConfigError):
+    """A build target (interpreter) cannot be used, or a target description is malformed."""
+
+
 class StoreError(FromsourceError):
     """The database or the blob store failed or holds something unexpected."""
 

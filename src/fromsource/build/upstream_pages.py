@@ -16,11 +16,11 @@ from html.parser import HTMLParser
 from typing import Any, Literal
 
 import httpx
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from fromsource.build.targets import requires_python_allows
 from fromsource.errors import UpstreamError
 from fromsource.names import Sha256
 
@@ -190,13 +190,8 @@ def parse_html_page(text: str, page_url: str) -> list[UpstreamFile]:
 
 
 def python_ok(file: UpstreamFile, python_version: str | None) -> bool:
-    if not file.requires_python or python_version is None:
-        return True
-    try:
-        spec = SpecifierSet(file.requires_python)
-    except InvalidSpecifier:
-        return True  # pip ignores a malformed Requires-Python too
-    return spec.contains(Version(python_version), prereleases=True)
+    """Whether *file*'s Requires-Python admits *python_version* (None: any Python)."""
+    return python_version is None or requires_python_allows(file.requires_python, python_version)
 
 
 def redact(url: str) -> str:

@@ -81,6 +81,7 @@ def _register() -> None:
         ("fromsource.cli.worker", ("worker",)),
         ("fromsource.cli.fsck", ("fsck",)),
         ("fromsource.cli.keys", ("keys",)),
+        ("fromsource.cli.targets", ("targets",)),
     ):
         _optional(module, names)
 
