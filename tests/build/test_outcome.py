@@ -64,3 +64,43 @@ def test_a_category_set_on_the_error_wins() -> None:
 def test_remembered_categories_are_categories() -> None:
     assert set(REMEMBERED) <= set(CATEGORIES)
     assert not {"timeout", "out-of-memory", "missing-system-library", "internal"} & REMEMBERED
+
+
+@pytest.mark.parametrize(
+    ("log", "path"),
+    [
+        ("PermissionError: [Errno 13] Permission denied: '/fromsource/x.h'", "/fromsource/x.h"),
+        ("cc1: fatal error: clib/helper.c: Permission denied", "clib/helper.c"),
+        ("/usr/bin/ld: cannot open output file build/x.so: Permission denied", "build/x.so"),
+        ("sh: 1: cannot create /opt/probe.txt: Permission denied", "/opt/probe.txt"),
+        ("mkdir: cannot create directory '/opt/gen': Permission denied", "/opt/gen"),
+        ("ar: build/libhelper.a: Permission denied", "build/libhelper.a"),
+    ],
+)
+def test_a_path_denied_in_the_sandbox_is_named(log: str, path: str) -> None:
+    category, reason = _failed(f"running build_clib\nbuilding 'helper' library\n{log}\n")
+    assert category == "sandbox-permission-denied"
+    assert f"permission denied inside the sandbox on {path}:" in reason
+
+
+def test_a_denial_without_a_path_says_so() -> None:
+    # What setuptools prints for a multiprocessing pool that cannot make its semaphore.
+    category, reason = _failed("building 'helper' library\nerror: [Errno 13] Permission denied\n")
+    assert category == "sandbox-permission-denied"
+    assert "a path the log does not name" in reason
+    traceback = '  File "/usr/lib/python3.11/multiprocessing/synchronize.py", line 57\n'
+    _, reason = _failed(traceback + "PermissionError: [Errno 13] Permission denied\n")
+    assert "semaphore in /dev/shm" in reason
+
+
+def test_a_word_before_the_denial_is_not_a_path() -> None:
+    category, reason = _failed("Error: Permission denied\nerror: [Errno 13] Permission denied\n")
+    assert category == "sandbox-permission-denied"
+    assert "a path the log does not name" in reason
+
+
+def test_only_a_denial_near_the_end_counts() -> None:
+    early = "ls: cannot open directory '/root': Permission denied\n" + "compiling\n" * 200
+    category, _ = _failed(early + "error: command 'gcc' failed with exit code 1\n")
+    assert category == "build-failed"
+    assert "sandbox-permission-denied" not in REMEMBERED  # the sandbox's doing: retried

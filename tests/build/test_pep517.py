@@ -76,14 +76,19 @@ def test_the_environment_is_fixed_and_complete() -> None:
     )
 
 
-def _environment(tmp_path: Path, backend_code: str) -> tuple[BuildEnvironment, Path]:
+_LIMITS = SandboxLimits(timeout_seconds=60)
+
+
+def _environment(
+    tmp_path: Path, backend_code: str, limits: SandboxLimits = _LIMITS
+) -> tuple[BuildEnvironment, Path]:
     sdist = make_sdist(
         tmp_path / "sdist", "demo-hooks", "1.0", "in-tree", backend_code=backend_code
     )
     env = BuildEnvironment(
         tmp_path / "work",
         tool="bwrap",
-        limits=SandboxLimits(timeout_seconds=60),
+        limits=limits,
         epoch=SDIST_EPOCH,
         uv=uv_binary(),
     )
@@ -135,3 +140,28 @@ def test_a_failing_hook_reports_its_output(tmp_path: Path) -> None:
     with pytest.raises(HookError, match="the backend broke") as info:
         env.build_wheel(tree, read_build_system(tree), tmp_path / "dist")
     assert info.value.facts["category"] == "build-failed"
+
+
+@needs_bwrap
+def test_the_control_folder_takes_only_the_hook_result(tmp_path: Path) -> None:
+    # The hook's control folder is a host temp folder (issue 18): the build may not
+    # add files to it, and its one result file is held to the file-size limit.
+    backend = textwrap.dedent("""\
+        import os, sys
+        def _write(path, size):
+            try:
+                with open(path, "wb") as handle:
+                    for _ in range(size >> 20):
+                        handle.write(bytes(1 << 20))
+            except OSError as exc:
+                return exc.strerror
+            return "written"
+        def get_requires_for_build_wheel(config_settings=None):
+            control = sys.argv[-1]
+            return ["extra:" + _write(os.path.join(control, "extra"), 1 << 20),
+                    "result:" + _write(os.path.join(control, "output.json"), 64 << 20)]
+        """)
+    limits = SandboxLimits(timeout_seconds=60, max_file_bytes=8 << 20)
+    env, tree = _environment(tmp_path, backend, limits)
+    requires = env.get_requires(tree, read_build_system(tree))
+    assert requires == ["extra:Read-only file system", "result:File too large"]

@@ -403,3 +403,115 @@ def test_with_build_deps_builds_the_backend_from_source_first(
     assert record is not None
     (dep,) = record.details["dependencies"]
     assert (dep["project"], dep["source"]) == ("demo-tiny-backend", "fromsource")
+
+
+# A setup.py of the class that failed only in the sandbox (issue 18): helper static
+# libraries through build_clib, compiled by the common "parallel compile" patch of
+# CCompiler.compile (a multiprocessing thread pool: its semaphore lives in /dev/shm).
+_CLIB_SETUP = textwrap.dedent("""\
+    import multiprocessing.pool
+
+    from setuptools import Extension, setup
+    from distutils import ccompiler
+
+
+    def parallel_compile(self, sources, output_dir=None, macros=None, include_dirs=None,
+                         debug=0, extra_preargs=None, extra_postargs=None, depends=None):
+        macros, objects, extra_postargs, pp_opts, build = self._setup_compile(
+            output_dir, macros, include_dirs, sources, depends, extra_postargs)
+        cc_args = self._get_cc_args(pp_opts, debug, extra_preargs)
+
+        def one(obj):
+            src, ext = build[obj]
+            self._compile(obj, src, ext, cc_args, extra_postargs, pp_opts)
+
+        with multiprocessing.pool.ThreadPool(2) as pool:
+            pool.map(one, objects)
+        return objects
+
+
+    ccompiler.CCompiler.compile = parallel_compile
+
+    setup(
+        libraries=[("helper", {"sources": ["clib/helper.c", "clib/twice.c"]})],
+        ext_modules=[
+            Extension("demo_clib._speedups", ["src/_speedups.c"], libraries=["helper"])
+        ],
+    )
+    """)
+_CLIB_FILES = {
+    "setup.py": _CLIB_SETUP,
+    "clib/helper.c": "long twice(long a);\nlong helper_add(long a, long b) { return twice(a) + b; }\n",
+    "clib/twice.c": "long twice(long a) { return 2 * a; }\n",
+    "src/_speedups.c": textwrap.dedent("""\
+        #define PY_SSIZE_T_CLEAN
+        #include <Python.h>
+
+        long helper_add(long a, long b);
+
+        static PyObject *add(PyObject *self, PyObject *args) {
+            long a, b;
+            if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
+            return PyLong_FromLong(helper_add(a, b));
+        }
+
+        static PyMethodDef methods[] = {
+            {"add", add, METH_VARARGS, "2a + b, from the helper library."},
+            {NULL, NULL, 0, NULL},
+        };
+
+        static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", NULL, -1, methods};
+
+        PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
+        """),
+    "demo_clib/__init__.py": "from ._speedups import add\n",
+}
+
+
+def test_a_package_with_helper_libraries_builds_and_imports(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    requirement = _sdist(
+        local_index, tmp_path, "demo-clib", "setuptools-c", extra_files=_CLIB_FILES
+    )
+    outcome = build_one(ctx, requirement)
+    assert outcome.status == "succeeded", outcome.message
+    wheel, *_ = _published(ctx, "demo-clib")
+    target = tmp_path / "installed"
+    zipfile.ZipFile(wheel).extractall(target)
+    done = subprocess.run(
+        [sys.executable, "-c", "import demo_clib; print(demo_clib.add(20, 2))"],
+        cwd=target,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "42"
+
+
+def test_a_path_denied_in_the_sandbox_is_its_own_category(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # A generated-headers folder the build itself made read-only: the build's uid is
+    # not root and has no capability, so it is denied there (root on the host is not).
+    setup = (
+        "import os\n"
+        "from setuptools import setup\n"
+        "os.makedirs('gen', exist_ok=True)\n"
+        "os.chmod('gen', 0o500)\n"
+        "open('gen/config.h', 'w').close()\n"
+        "setup()\n"
+    )
+    local_index.add(
+        make_sdist(tmp_path / "sdists", "demo-denied", "1.0", extra_files={"setup.py": setup})
+    )
+    outcome = build_one(ctx, "demo-denied==1.0")
+    assert outcome.status == "failed"
+    assert outcome.category == "sandbox-permission-denied", outcome.message
+    assert "permission denied inside the sandbox on gen/config.h:" in outcome.message
+    record = get_build(ctx.db, outcome.build_id or 0)
+    assert record is not None and record.details["category"] == "sandbox-permission-denied"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -12,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+import fromsource
 from fromsource.build.sandbox import (
     BUILD_ROOT,
     Bind,
     Sandbox,
     SandboxLimits,
+    Tool,
     bwrap_command,
     choose_tool,
     tool_available,
@@ -87,6 +92,7 @@ def test_bwrap_command_unshares_everything_and_clears_the_environment() -> None:
     )
     for flag in ("--unshare-net", "--unshare-pid", "--unshare-user", "--clearenv", "--new-session"):
         assert flag in command
+    assert "--disable-userns" in command and "--assert-userns-disabled" in command
     assert command[command.index("/srv/a") - 1] == "--bind"
     assert command[command.index("/srv/b") - 1] == "--ro-bind"
     assert command.index("/srv/a") < command.index("/srv/b")
@@ -232,6 +238,40 @@ def test_a_fork_bomb_is_capped_by_the_kernel(tmp_path: Path) -> None:
 
 
 @needs_bwrap
+def test_the_build_can_use_tmp_and_shared_memory(sandbox: Sandbox, tmp_path: Path) -> None:
+    # When the server is root, bwrap made these root-only: a multiprocessing pool (a
+    # semaphore in /dev/shm) then failed with "[Errno 13] Permission denied" (issue 18).
+    code = (
+        "import multiprocessing.pool, os\n"
+        "with multiprocessing.pool.ThreadPool(2) as pool:\n"
+        "    print(sum(pool.map(abs, [-1, -2])))\n"
+        "for folder in ('/tmp', '/dev/shm'):\n"
+        "    with open(folder + '/probe', 'w') as handle:\n"
+        "        handle.write('x')\n"
+        "    print(folder, oct(os.stat(folder).st_mode & 0o7777))\n"
+    )
+    status, output = py(sandbox, code, tmp_path / "log")
+    assert status == 0, output
+    assert output.split() == ["3", "/tmp", "0o1777", "/dev/shm", "0o1777"]
+
+
+@needs_bwrap
+def test_tmp_is_capped(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    box = Sandbox(root, tool="bwrap", limits=SandboxLimits(timeout_seconds=20, tmpfs_bytes=1 << 20))
+    code = (
+        "try:\n"
+        "    with open('/tmp/big', 'wb') as handle:\n"
+        "        handle.write(bytes(4 << 20))\n"
+        "except OSError as exc:\n"
+        "    print(exc.strerror)\n"
+    )
+    status, output = py(box, code, tmp_path / "log")
+    assert status == 0 and output.strip() == "No space left on device", output
+
+
+@needs_bwrap
 def test_the_memory_limit_applies(tmp_path: Path) -> None:
     root = tmp_path / "w"
     root.mkdir()
@@ -254,3 +294,89 @@ def test_unshare_fallback_cuts_the_network(tmp_path: Path, listener: tuple[int, 
     assert seen == []
     assert box.facts.isolated and box.facts.build_path is None
     assert box.inside(root / "x") == str((root / "x").resolve())
+
+
+# A build that could make a user namespace would be root in it (issue 18): both the
+# syscall and the unshare tool must be refused, whichever tool and caller set it up.
+_TRY_USERNS = """
+import ctypes, os, shutil, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+refused = libc.unshare(0x10000000) != 0  # CLONE_NEWUSER
+print("syscall", "refused" if refused else "allowed", os.strerror(ctypes.get_errno()))
+if shutil.which("unshare"):
+    done = subprocess.run(["unshare", "-Ur", "true"], capture_output=True)
+    print("tool", "refused" if done.returncode else "allowed")
+"""
+
+
+def _userns_verdicts(output: str) -> dict[str, str]:
+    return {line.split()[0]: line.split()[1] for line in output.splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize("tool", ["bwrap", "unshare"])
+def test_a_build_cannot_create_a_user_namespace(tmp_path: Path, tool: Tool) -> None:
+    if not tool_available(tool):
+        pytest.skip(f"{tool} cannot run here")
+    root = tmp_path / "w"
+    root.mkdir()
+    box = Sandbox(root, tool=tool, limits=SandboxLimits(timeout_seconds=20))
+    status, output = py(box, _TRY_USERNS, tmp_path / "log")
+    assert status == 0, output
+    verdicts = _userns_verdicts(output)
+    assert verdicts["syscall"] == "refused", output
+    assert verdicts.get("tool", "refused") == "refused", output
+    assert box.facts.to_json()["user_namespaces"] == "refused"
+    assert Sandbox(root, tool="none").facts.user_namespaces == "allowed"
+
+
+_SYSTEM_PYTHON = Path("/usr/bin/python3")
+_NOBODY = 65534
+
+
+def _as_nobody(code: str, pythonpath: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["setpriv", f"--reuid={_NOBODY}", f"--regid={_NOBODY}", "--clear-groups", "--"]
+        + [str(_SYSTEM_PYTHON), "-c", code],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": pythonpath, "LC_ALL": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not _SYSTEM_PYTHON.exists() or shutil.which("setpriv") is None,
+    reason="needs root (to become another user) and the system's python3",
+)
+@pytest.mark.parametrize("tool", ["bwrap", "unshare"])
+def test_user_namespaces_are_refused_to_builds_of_an_unprivileged_server(tool: Tool) -> None:
+    # The same sandbox code run by a server that is not root: bwrap then makes the
+    # user namespace itself and unshare maps the build to root in one.
+    source = str(Path(fromsource.__file__).resolve().parents[1])
+    probe = _as_nobody("import fromsource.build.sandbox", source)
+    if probe.returncode != 0:
+        pytest.skip(f"the system python3 cannot import fromsource as nobody: {probe.stderr}")
+    with tempfile.TemporaryDirectory(prefix="fromsource-nobody-") as folder:
+        os.chown(folder, _NOBODY, _NOBODY)
+        code = (
+            "import sys\n"
+            "from pathlib import Path\n"
+            "from fromsource.build.sandbox import Sandbox, SandboxLimits, tool_available\n"
+            f"if not tool_available({tool!r}): sys.exit(77)\n"
+            f"root = Path({folder!r}) / 'w'\n"
+            "root.mkdir()\n"
+            f"box = Sandbox(root, tool={tool!r}, limits=SandboxLimits(timeout_seconds=20))\n"
+            f"argv = [sys.executable, '-I', '-c', {_TRY_USERNS!r}]\n"
+            "env = {'PATH': '/usr/bin:/bin'}\n"
+            f"result = box.run(argv, cwd=box.root, env=env, log=Path({folder!r}) / 'log')\n"
+            "print(result.output, end='')\n"
+            "sys.exit(result.returncode)\n"
+        )
+        done = _as_nobody(code, source)
+    if done.returncode == 77:
+        pytest.skip(f"{tool} cannot run here for an unprivileged user")
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdicts = _userns_verdicts(done.stdout)
+    assert verdicts["syscall"] == "refused", done.stdout
+    assert verdicts.get("tool", "refused") == "refused", done.stdout

@@ -59,6 +59,7 @@ CATEGORIES = {
     "timeout": "the build ran past its wall-clock limit and was killed",
     "process-limit": "the build started too many processes and was killed",
     "out-of-memory": "the build ran out of memory under the sandbox's limit",
+    "sandbox-permission-denied": "the build was denied access to a path inside the sandbox",
     "build-failed": "the build backend failed (see the log)",
     "wheel-mismatch": "the backend built a wheel of another project or version",
     "sandbox-unavailable": "no sandbox could be set up and unsandboxed builds are not allowed",
@@ -80,6 +81,21 @@ _SYSTEM_LIBRARY = re.compile(
     r"|pg_config executable not found"
     r"|Please make sure the libxml2 and libxslt development packages"
 )
+# Where a build says it was denied a path (EACCES): Python's errors, then the C
+# tools' "<path>: Permission denied" (gcc, ld, ar, make, sh, coreutils; a bare
+# word before it, "Error: Permission denied", is not taken for a path).
+_DENIED = (
+    re.compile(r"\[Errno 13\] Permission denied: '(?P<path>[^'\n]+)'"),
+    re.compile(
+        r"(?:cannot (?:create|open|touch|access|remove|write|make|mkdir|stat)|"
+        r"couldn't (?:create|open|write))[^\n]*?"
+        r"['`\"]?(?P<path>/?[\w.@+~-][^\s'`\":]*)['`\"]?: Permission denied"
+    ),
+    re.compile(r"(?P<path>(?=[^\s'`\":]*[/.])/?[\w.@+~-][^\s'`\":]*)['`\"]?: Permission denied"),
+    re.compile(r"\[Errno 13\] Permission denied(?!:)"),
+)
+_DENIED_LINES = 100
+_SEMAPHORE = re.compile(r"SemLock|sem_open|multiprocessing")
 _MEMORY = re.compile(r"MemoryError|out of memory|Cannot allocate memory|virtual memory exhausted")
 _RUST_EVIDENCE = re.compile(
     r"can't find Rust compiler|cargo[^\n]{0,80}(?:failed|not found|error)[^\n]*"
@@ -212,7 +228,7 @@ def categorize(exc: BaseException, log: str = "", requirements: Iterable[str] = 
 
     A category set on the error wins; a generic build failure is refined from
     the build *log* and the build *requirements* (Rust, system libraries,
-    memory).
+    a path denied inside the sandbox, memory).
     """
     category: str | None = None
     if isinstance(exc, FromsourceError):
@@ -225,6 +241,8 @@ def categorize(exc: BaseException, log: str = "", requirements: Iterable[str] = 
             return "needs-rust"
         if _SYSTEM_LIBRARY.search(log):
             return "missing-system-library"
+        if _denied_path(log) is not None:
+            return "sandbox-permission-denied"
         if _MEMORY.search(log):
             return "out-of-memory"
     return category
@@ -236,7 +254,8 @@ def explain(category: str, log: str = "", requirements: Iterable[str] = ()) -> s
     ``needs-rust``: the Rust build requirement and the line of the *log*
     that shows it; ``missing-system-library``: the header, library or
     pkg-config package the *log* names, with the Debian package that
-    provides it when known.
+    provides it when known; ``sandbox-permission-denied``: the path the
+    *log* says was denied.
     """
     if category == "needs-rust":
         tools = sorted({m.group(0).lower() for r in requirements if (m := _RUST.search(r))})
@@ -262,7 +281,36 @@ def explain(category: str, log: str = "", requirements: Iterable[str] = ()) -> s
         return "missing system library (see the log)"
     if category == "out-of-memory":
         return "ran out of memory under the sandbox's limit; raise --memory"
+    if category == "sandbox-permission-denied":
+        path = _denied_path(log)
+        if path:
+            where = path
+        elif _SEMAPHORE.search(log):
+            where = "a path the log does not name (multiprocessing: a semaphore in /dev/shm)"
+        else:
+            where = "a path the log does not name"
+        return (
+            f"permission denied inside the sandbox on {where}: the build runs as an "
+            "unprivileged user that may write only its build tree (/fromsource/build, with "
+            "HOME and TMPDIR), /tmp and /dev/shm; if the package needs more, report it with "
+            "the log"
+        )
     return ""
+
+
+def _denied_path(log: str) -> str | None:
+    """The path of the last "Permission denied" near the end of *log* ("" when it names none).
+
+    None when the tail of the log (where a failing build says why) has none.
+    """
+    tail = "\n".join(log.splitlines()[-_DENIED_LINES:])
+    best: tuple[tuple[int, int], str] | None = None
+    for rank, pattern in enumerate(_DENIED):
+        for match in pattern.finditer(tail):
+            key = (match.end(), -rank)  # the last one; of two that end there, the more precise
+            if best is None or key > best[0]:
+                best = (key, match.groupdict().get("path") or "")
+    return None if best is None else best[1]
 
 
 def _by_type(exc: BaseException) -> str:

@@ -357,7 +357,11 @@ class BuildEnvironment:
         control_dir = Path(control)
         binds: list[Bind] = []
         if self.sandbox.tool == "bwrap":
-            binds = [Bind(control_dir, CONTROL, writable=True)]
+            # The control folder is a host temp folder: the build may write only the
+            # hook's result there, one file under the file-size limit (issue 18).
+            result = control_dir / "output.json"
+            result.touch()
+            binds = [Bind(control_dir, CONTROL), Bind(result, f"{CONTROL}/output.json", True)]
             control = CONTROL
         script = self.sandbox.inside(self.tools / "_in_process.py")
         self._run(

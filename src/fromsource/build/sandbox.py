@@ -9,6 +9,12 @@ host put the work tree (DESIGN.md "The build pipeline", step 5; the recipe in
 - user, pid, uts, ipc and network namespaces are unshared (no network at all,
   only a loopback that is down); the user namespace also drops every
   capability, even when the server runs as root;
+- the build cannot create a user namespace of its own (in one it would be
+  root): bwrap's ``--disable-userns``, or, when the server runs as root, a
+  user namespace made by the launcher whose ``user.max_user_namespaces`` is
+  0; bwrap refuses to start unless it holds (``--assert-userns-disabled``);
+- ``/tmp`` and ``/dev/shm`` are the sandbox's own tmpfs, sized, and writable
+  whatever uid the build runs as;
 - ``/usr`` (and the ``/bin``, ``/lib*`` links), a short list of ``/etc``
   files and the Python prefix are bound read-only one by one, plus the
   caller's read-only binds; nothing else of the host exists (no data dir, no
@@ -24,8 +30,11 @@ host put the work tree (DESIGN.md "The build pipeline", step 5; the recipe in
   counting the sandbox's pid namespace then ends the build.
 
 Without bwrap, ``unshare`` gives a network and pid namespace but no fixed
-path; without either, a build runs only when the caller allows it, and
-:class:`SandboxFacts` says so (the provenance carries these facts).
+path (the build sees the host's files as the server's user does); the
+launcher's user namespace allows ``unshare`` its own and the build none.
+Without either, a build runs only when the caller allows it, and
+:class:`SandboxFacts` says so (the provenance carries these facts; only
+then may a build create user namespaces).
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -96,9 +106,69 @@ _OUTPUT_LIMIT = 256 * 1024
 # ADDR_NO_RANDOMIZE, inherited across exec): tools that order objects by address
 # (Python sets of objects hashed by id) then give the same output in two builds.
 # It protects nothing here: the build already runs whatever code it likes.
+#
+# With a user-namespace budget (argv[4] >= 0) it first moves into a user
+# namespace of its own and sets that namespace's user.max_user_namespaces to the
+# budget: the sandbox tool may create that many namespaces below it, the build
+# none (the limit counts at every level above the build, and the build has no
+# capability in this namespace to raise it).  Root maps every id onto itself (a
+# helper still outside writes the map), so the build keeps its own host uid and
+# RLIMIT_NPROC still binds it; anyone else maps only their own ids.  This comes
+# before the rlimits: an older kernel caps the new namespace's process count at
+# its creator's RLIMIT_NPROC.
 _LAUNCHER = """
 import ctypes, os, resource, sys
-mem, fsize, nproc = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+mem, fsize, nproc, userns = (int(arg) for arg in sys.argv[1:5])
+libc = ctypes.CDLL(None, use_errno=True)
+
+def fail(what):
+    sys.stderr.write(f"fromsource sandbox launcher: {what}\\n")
+    os._exit(125)
+
+def own_user_namespace(budget):
+    uid, gid = os.getuid(), os.getgid()
+    if uid == 0:
+        ready, go = os.pipe()
+        helper = os.fork()
+        if helper == 0:
+            os.close(go)
+            os.read(ready, 1)
+            try:
+                for name in ("uid_map", "gid_map"):
+                    with open(f"/proc/{os.getppid()}/{name}", "w") as handle:
+                        handle.write("0 0 4294967295\\n")
+            except OSError:
+                os._exit(1)
+            os._exit(0)
+        os.close(ready)
+    if libc.unshare(0x10000000) != 0:  # CLONE_NEWUSER
+        # Refused to us, refused to the build too (host limit, seccomp, LSM);
+        # bwrap checks it again (--assert-userns-disabled).
+        if uid == 0:
+            os.close(go)
+            os.waitpid(helper, 0)
+        return
+    if uid == 0:
+        os.write(go, b"x")
+        os.close(go)
+        if os.waitpid(helper, 0)[1] != 0:
+            fail("could not map the ids of its user namespace")
+    else:
+        try:
+            for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                               ("gid_map", f"{gid} {gid} 1")):
+                with open(f"/proc/self/{name}", "w") as handle:
+                    handle.write(text + "\\n")
+        except OSError as exc:
+            fail(f"could not map the ids of its user namespace ({exc})")
+    try:
+        with open("/proc/sys/user/max_user_namespaces", "w") as handle:
+            handle.write(str(budget))
+    except OSError as exc:
+        fail(f"could not forbid user namespaces to the build ({exc})")
+
+if userns >= 0:
+    own_user_namespace(userns)
 resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
 if nproc > 0:
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
@@ -106,13 +176,12 @@ resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 os.umask(0o022)
 try:
-    libc = ctypes.CDLL(None, use_errno=True)
     current = libc.personality(0xFFFFFFFF)
     if current != -1:
         libc.personality(current | 0x0040000)
 except (OSError, AttributeError):
     pass
-os.execvp(sys.argv[4], sys.argv[4:])
+os.execvp(sys.argv[5], sys.argv[5:])
 """
 
 
@@ -128,6 +197,8 @@ class SandboxLimits:
     memory_bytes: int = 4 << 30
     max_processes: int = 512
     max_file_bytes: int = 4 << 30
+    tmpfs_bytes: int = 1 << 30
+    """The size of each of the sandbox's own ``/tmp`` and ``/dev/shm`` (memory)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +210,7 @@ class SandboxFacts:
     network: Literal["none", "host"]
     build_path: str | None
     limits: SandboxLimits
+    user_namespaces: Literal["refused", "allowed"] = "refused"
 
     def to_json(self) -> dict[str, object]:
         """The facts as the statement's ``internalParameters.sandbox``."""
@@ -147,6 +219,7 @@ class SandboxFacts:
             "tool": self.tool,
             "network": self.network,
             "build_path": self.build_path,
+            "user_namespaces": self.user_namespaces,
             "timeout_seconds": self.limits.timeout_seconds,
             "memory_limit_bytes": self.limits.memory_bytes,
             "max_processes": self.limits.max_processes,
@@ -204,20 +277,28 @@ def bwrap_command(
     cwd: str,
     python_prefix: Path,
     drop_uid: int | None = None,
+    tmpfs_bytes: int = SandboxLimits.tmpfs_bytes,
 ) -> list[str]:
     """The bwrap command line that runs *argv* in a fresh sandbox (pure but for reading links).
 
     *binds* are mounted in order after the system, so a later bind may sit
-    inside an earlier one.
+    inside an earlier one.  ``/tmp`` and ``/dev/shm`` are fresh tmpfs of
+    *tmpfs_bytes* each, writable by everyone (sticky) whatever uid the build has.
 
     With *drop_uid* (the server runs as root), bwrap sets the sandbox up as
-    root without a user namespace and ``setpriv`` then runs *argv* as that
-    unprivileged host uid with no capabilities and no new privileges.  Why:
-    the kernel exempts uid 0 from RLIMIT_NPROC, and inside a user namespace
-    made by root the build still counts as uid 0, so only a real unprivileged
-    uid makes the process limit hold (a fork bomb is refused by the kernel,
-    not raced by a watchdog).  Without *drop_uid*, an unprivileged caller gets
-    a user namespace with the build as "nobody".
+    root without a user namespace of its own and ``setpriv`` then runs *argv*
+    as that unprivileged host uid with no capabilities and no new privileges.
+    Why: the kernel exempts uid 0 from RLIMIT_NPROC, and inside a user
+    namespace made by bwrap for root the build would still count as uid 0, so
+    only a real unprivileged uid makes the process limit hold (a fork bomb is
+    refused by the kernel, not raced by a watchdog).  Without *drop_uid*, an
+    unprivileged caller gets a user namespace with the build as "nobody".
+
+    Either way the build cannot create a user namespace: bwrap refuses to
+    start unless that is so (``--assert-userns-disabled``).  Without
+    *drop_uid* bwrap sees to it (``--disable-userns``); with it, the caller
+    must run bwrap in a user namespace whose ``user.max_user_namespaces`` is
+    0 (:class:`Sandbox`'s launcher does).
     """
     if drop_uid is None:
         identity = [
@@ -227,9 +308,10 @@ def bwrap_command(
             "--gid",
             str(_SANDBOX_UID),
             "--disable-userns",
+            "--assert-userns-disabled",
         ]
     else:
-        identity = []
+        identity = ["--assert-userns-disabled"]
         argv = [
             "/usr/bin/setpriv",
             f"--reuid={drop_uid}",
@@ -258,9 +340,13 @@ def bwrap_command(
         "/dev",
         "--proc",
         "/proc",
-        "--tmpfs",
-        "/tmp",
     ]
+    # Sticky and world-writable: bwrap makes a tmpfs 0755 and owned by root when
+    # root sets the sandbox up, and a build uid that cannot write /dev/shm cannot
+    # make a POSIX semaphore (a multiprocessing lock or pool: "[Errno 13]
+    # Permission denied" with no path, issue 18).  Sized: they are memory.
+    for folder in ("/tmp", "/dev/shm"):
+        args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", folder]
     args += _system_binds(python_prefix)
     for bind in binds:
         args += ["--bind" if bind.writable else "--ro-bind", str(bind.source), bind.target]
@@ -295,24 +381,36 @@ def unshare_command(argv: Sequence[str]) -> list[str]:
     ]
 
 
+def _userns_budget(tool: Tool, drop_uid: int | None) -> int:
+    """User namespaces the sandbox tool itself may create under the launcher's own.
+
+    -1: the launcher makes none (bwrap as an unprivileged caller disables them
+    itself; "none" isolates nothing).
+    """
+    if tool == "bwrap":
+        return -1 if drop_uid is None else 0
+    return 1 if tool == "unshare" else -1
+
+
 @cache
 def tool_available(tool: Tool) -> bool:
-    """Whether *tool* can create its namespaces on this machine (asked once per process)."""
-    true = shutil.which("true") or "/bin/true"
-    if tool == "bwrap":
-        if shutil.which("bwrap") is None:
-            return False
-        cmd = bwrap_command([true], binds=(), env={}, cwd="/", python_prefix=Path(sys.base_prefix))
-    elif tool == "unshare":
-        if shutil.which("unshare") is None:
-            return False
-        cmd = unshare_command([true])
-    else:
+    """Whether *tool* can set a sandbox up on this machine, as a build gets it (asked once).
+
+    The probe is a whole sandbox (launcher, namespaces, no user namespaces for
+    the build): a tool that cannot deny the build user namespaces is not available.
+    """
+    if tool == "none":
         return True
-    try:
-        done = subprocess.run(cmd, capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+    if shutil.which(tool) is None:
         return False
+    true = shutil.which("true") or "/bin/true"
+    with tempfile.TemporaryDirectory(prefix="fromsource-probe-") as folder:
+        box = Sandbox(Path(folder), tool=tool)
+        cmd = box.command([true], cwd="/", env={})
+        try:
+            done = subprocess.run(cmd, capture_output=True, cwd="/", timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
     return done.returncode == 0
 
 
@@ -387,6 +485,7 @@ class Sandbox:
             network="host" if self.tool == "none" else "none",
             build_path=BUILD_ROOT if self.tool == "bwrap" else None,
             limits=self.limits,
+            user_namespaces="allowed" if self.tool == "none" else "refused",
         )
 
     def inside(self, host: Path) -> str:
@@ -431,6 +530,7 @@ class Sandbox:
                 cwd=cwd,
                 python_prefix=Path(sys.base_prefix),
                 drop_uid=self.build_uid,
+                tmpfs_bytes=self.limits.tmpfs_bytes,
             )
         elif self.tool == "unshare":
             inner = unshare_command(argv)
@@ -439,8 +539,9 @@ class Sandbox:
         # The kernel cap sits a little above the watchdog's limit: the kernel stops
         # the explosion, the watchdog then sees "over the limit" and ends the build.
         nproc = self.limits.max_processes + 16 if self.build_uid is not None else 0
-        limits = [str(self.limits.memory_bytes), str(self.limits.max_file_bytes), str(nproc)]
-        return [sys.executable, "-I", "-S", "-c", _LAUNCHER, *limits, *inner]
+        userns = _userns_budget(self.tool, self.build_uid)
+        limits = [self.limits.memory_bytes, self.limits.max_file_bytes, nproc, userns]
+        return [sys.executable, "-I", "-S", "-c", _LAUNCHER, *map(str, limits), *inner]
 
     def run(
         self,
