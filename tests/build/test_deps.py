@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,11 +24,13 @@ from fromsource.build.deps import (
     parse_pylock,
     satisfied,
 )
-from fromsource.errors import HashMismatchError
+from fromsource.build.upstream import Upstream
+from fromsource.errors import HashMismatchError, UpstreamError
 from fromsource.names import ProjectName, Sha256
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.db import Database, open_database
 from fromsource.store.publish import publish_file
+from tests.factories import make_wheel
 from tests.packages import LocalIndex, local_index  # noqa: F401
 
 PYLOCK = """
@@ -156,7 +161,7 @@ def test_wheel_cache_checks_digests_and_fetches_once(
 ) -> None:
     resolver = Resolver(upstream_url=local_index.url, work_dir=tmp_path / "resolve")
     (flit,) = resolver.resolve([Requirement("flit_core")], what="t")
-    cache = WheelCache(tmp_path / "cache")
+    cache = WheelCache(tmp_path / "cache", Upstream(local_index.url, tries=1))
     requirements = cache.wheelhouse([flit], tmp_path / "house")
     assert (tmp_path / "house" / flit.filename).is_file()
     assert requirements.read_text() == f"flit-core=={flit.version} --hash=sha256:{flit.sha256}\n"
@@ -176,3 +181,139 @@ def test_wheel_cache_checks_digests_and_fetches_once(
     with pytest.raises(HashMismatchError):
         cache.fetch(wrong)
     assert not cache.path(wrong).exists()
+
+    # A damaged cached copy is not used: it is dropped and fetched again.
+    cache.path(flit).chmod(0o644)
+    cache.path(flit).write_bytes(b"damaged")
+    assert hashlib.sha256(cache.fetch(flit).read_bytes()).hexdigest() == flit.sha256
+
+
+@pytest.fixture
+def page_linking() -> Iterator[tuple[dict[str, str], str]]:
+    """An HTTP index whose page for each project in the dict is one anchor to the given href."""
+    links: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            project = self.path.strip("/").split("/")[-1]
+            if project not in links:
+                self.send_response(404)
+                self.end_headers()
+                return
+            href = links[project]
+            name = href.split("#")[0].rsplit("/", 1)[-1]
+            body = f'<html><body><a href="{href}">{name}</a></body></html>'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield links, f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_file_links_are_not_taken_from_an_http_upstream(
+    tmp_path: Path, page_linking: tuple[dict[str, str], str]
+) -> None:
+    links, index = page_linking
+    wheel = make_wheel(tmp_path / "local", "demo-local-link", "1.0")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    links["demo-local-link"] = f"{wheel.as_uri()}#sha256={digest}"
+
+    # uv itself reads the link while resolving; what it pins is refused before any fetch.
+    resolver = Resolver(upstream_url=index, work_dir=tmp_path / "resolve")
+    with pytest.raises(UpstreamError) as refused:
+        resolver.resolve([Requirement("demo-local-link")], what="demo-1.0.tar.gz")
+    assert "not fetched" in refused.value.message and str(tmp_path) not in refused.value.message
+
+    # A recorded (or forged) pin with a file: URL is refused by the cache the same way.
+    pin = ResolvedWheel(
+        ProjectName("demo-local-link"),
+        "1.0",
+        wheel.name,
+        Sha256(digest),
+        wheel.as_uri(),
+        "bootstrap",
+    )
+    cache = WheelCache(tmp_path / "cache", Upstream(index, tries=1))
+    with pytest.raises(UpstreamError) as again:
+        cache.fetch(pin)
+    assert again.value.message == refused.value.message
+    assert not cache.path(pin).parent.exists()
+
+
+def test_a_file_upstream_gives_build_deps_only_as_regular_files(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "demo_pipe-1.0-py3-none-any.whl")
+    zero = ResolvedWheel(
+        ProjectName("demo-zero"),
+        "1.0",
+        "demo_zero-1.0-py3-none-any.whl",
+        Sha256("0" * 64),
+        "file:///dev/zero",
+        "bootstrap",
+    )
+    pipe = ResolvedWheel(
+        ProjectName("demo-pipe"),
+        "1.0",
+        "demo_pipe-1.0-py3-none-any.whl",
+        Sha256("0" * 64),
+        (tmp_path / "demo_pipe-1.0-py3-none-any.whl").as_uri(),
+        "bootstrap",
+    )
+    cache = WheelCache(tmp_path / "cache", Upstream((tmp_path / "simple").as_uri()))
+    for wheel in (zero, pipe):
+        with pytest.raises(UpstreamError, match="is not a regular file"):
+            cache.fetch(wheel)
+        assert not cache.path(wheel).exists()
+
+
+def test_recorded_wheels_are_found_by_digest_or_said_to_be_gone(
+    tmp_path: Path,
+    local_index: LocalIndex,  # noqa: F811
+) -> None:
+    resolver = Resolver(upstream_url=local_index.url, work_dir=tmp_path / "resolve")
+    (flit,) = resolver.resolve([Requirement("flit_core")], what="t")
+    gone_url = local_index.url.replace("/simple/", "/files/gone/") + flit.filename
+    moved = ResolvedWheel(
+        flit.project, flit.version, flit.filename, flit.sha256, gone_url, "bootstrap"
+    )
+    blobs = FileBlobStore(tmp_path / "blobs")
+    upstream = Upstream(local_index.url, tries=1)
+
+    # The recorded URL answers 404, but the upstream lists the same file (name and digest).
+    found = WheelCache(tmp_path / "one", upstream).fetch_recorded(moved, blobs)
+    assert hashlib.sha256(found.read_bytes()).hexdigest() == flit.sha256
+
+    # Only in our blob store (someone published exactly that file): taken from there.
+    only_here = make_wheel(tmp_path / "w", "demo-only-here", "1.0")
+    digest, _size = blobs.put_file(only_here)
+    other = ResolvedWheel(
+        ProjectName("demo-only-here"), "1.0", only_here.name, digest, gone_url, "bootstrap"
+    )
+    before = len(local_index.requests)
+    assert WheelCache(tmp_path / "two", upstream).fetch_recorded(other, blobs).is_file()
+    assert local_index.requests[before:] == []
+
+    # Nowhere: said so, naming the wheel; never another file of that name.
+    gone = ResolvedWheel(
+        flit.project, flit.version, flit.filename, Sha256("1" * 64), gone_url, "bootstrap"
+    )
+    cache = WheelCache(tmp_path / "three", upstream)
+    with pytest.raises(DependencyError) as info:
+        cache.fetch_recorded(gone, blobs)
+    assert info.value.facts["category"] == "inputs-unavailable"
+    assert info.value.facts["filename"] == flit.filename
+    assert flit.filename in info.value.message and "1" * 64 in info.value.message
+    assert "404" in info.value.message
+    assert not cache.path(gone).exists()

@@ -124,7 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
             if failing:
                 return self._send(503, "text/plain", b"busy")
             if site.file_redirect:
-                return self._send(302, "text/plain", b"", {"Location": site.file_redirect + path[7:]})
+                return self._send(
+                    302, "text/plain", b"", {"Location": site.file_redirect + path[7:]}
+                )
             if site.no_length:
                 self.send_response(200)
                 self.end_headers()

@@ -407,7 +407,7 @@ def _steps(
                 f"{failed.error or ''}",
                 category=category,
             )
-    cache = WheelCache(ctx.cache_dir / "wheels")
+    cache = WheelCache(ctx.cache_dir / "wheels", ctx.upstream)
     with run.step("build"):
         run.tool_log = env.log_path
         run.details["sandbox"] = env.sandbox.facts.to_json()
