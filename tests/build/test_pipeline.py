@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import zipfile
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -473,3 +475,41 @@ def test_rebuild_uses_exactly_the_recorded_build_dependencies(
     assert main([*data, "rebuild", "--check", "demo-rebuilt==1.0", *upstream]) == 2
     stderr = capsys.readouterr().err
     assert "inputs unavailable" in stderr and recorded["filename"] in stderr
+
+
+def test_an_upstream_page_cannot_make_the_build_read_the_signing_key(tmp_path: Path) -> None:
+    # Issue 18: a page linking the key as an sdist made the build log print the key's digest.
+    key = tmp_path / "data" / "keys" / "signing-key.pem"
+    href = f"{key.as_uri()}#sha256={'0' * 64}"
+
+    class Page(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = f'<html><body><a href="{href}">demo_keyleak-1.0.tar.gz</a></body></html>'
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body.encode())))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    ctx = build_context(tmp_path / "data", f"http://127.0.0.1:{server.server_address[1]}/simple/")
+    try:
+        assert key.is_file()  # the context created it
+        outcome = build_one(ctx, "demo-keyleak==1.0")
+        record = get_build(ctx.db, outcome.build_id or 0)
+    finally:
+        ctx.close()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert outcome.status == "failed" and outcome.category == "upstream-error"
+    assert "not fetched" in outcome.message
+    assert record is not None
+    digest = hashlib.sha256(key.read_bytes()).hexdigest()
+    for text in (outcome.message, record.log, json.dumps(record.details)):
+        assert digest not in text and str(key) not in text
