@@ -343,7 +343,7 @@ class WheelCache:
                 )
         else:
             self._download(wheel, wheel.url)
-        return self._cached(wheel) or self._missing(wheel, ["it vanished from the cache"])
+        return self._ready(wheel)
 
     def fetch_recorded(self, wheel: ResolvedWheel, blobs: BlobStore) -> Path:
         """The cached file of *wheel*, a build dependency recorded by an earlier build.
@@ -360,7 +360,7 @@ class WheelCache:
         if cached is not None:
             return cached
         if self._from_blobs(wheel, blobs):
-            return self._cached(wheel) or self._missing(wheel, ["it vanished from the cache"])
+            return self._ready(wheel)
         tried = ["not in the wheel cache or the blob store"]
         if wheel.source == "bootstrap":
             urls = [wheel.url]
@@ -381,8 +381,14 @@ class WheelCache:
                 except FromsourceError as exc:
                     tried.append(f"not at {redact(url)} ({_short(exc)})")
                     continue
-                return self._cached(wheel) or self._missing(wheel, tried)
+                return self._ready(wheel)
         return self._missing(wheel, tried)
+
+    def _ready(self, wheel: ResolvedWheel) -> Path:
+        """The cache path of *wheel*, just written (digest checked), made readable to builds."""
+        target = self.path(wheel)
+        _readable(target)
+        return target
 
     def _cached(self, wheel: ResolvedWheel) -> Path | None:
         target = self.path(wheel)
