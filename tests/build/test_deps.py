@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,17 +17,19 @@ from fromsource.build.deps import (
     OwnRepository,
     ResolvedWheel,
     Resolver,
-    WheelCache,
     best_wheel,
     check_requirements,
     parse_pylock,
     satisfied,
 )
-from fromsource.errors import HashMismatchError
+from fromsource.build.upstream import Upstream
+from fromsource.build.wheelcache import WheelCache
+from fromsource.errors import UpstreamError
 from fromsource.names import ProjectName, Sha256
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.db import Database, open_database
 from fromsource.store.publish import publish_file
+from tests.factories import make_wheel
 from tests.packages import LocalIndex, local_index  # noqa: F401
 
 PYLOCK = """
@@ -150,29 +154,66 @@ def test_our_own_wheels_are_preferred(
     assert mixed == {"wheel": "bootstrap", "packaging": "fromsource"}
 
 
-def test_wheel_cache_checks_digests_and_fetches_once(
-    tmp_path: Path,
-    local_index: LocalIndex,  # noqa: F811
+@pytest.fixture
+def page_linking() -> Iterator[tuple[dict[str, str], str]]:
+    """An HTTP index whose page for each project in the dict is one anchor to the given href."""
+    links: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            project = self.path.strip("/").split("/")[-1]
+            if project not in links:
+                self.send_response(404)
+                self.end_headers()
+                return
+            href = links[project]
+            name = href.split("#")[0].rsplit("/", 1)[-1]
+            body = f'<html><body><a href="{href}">{name}</a></body></html>'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield links, f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_file_links_are_not_taken_from_an_http_upstream(
+    tmp_path: Path, page_linking: tuple[dict[str, str], str]
 ) -> None:
-    resolver = Resolver(upstream_url=local_index.url, work_dir=tmp_path / "resolve")
-    (flit,) = resolver.resolve([Requirement("flit_core")], what="t")
-    cache = WheelCache(tmp_path / "cache")
-    requirements = cache.wheelhouse([flit], tmp_path / "house")
-    assert (tmp_path / "house" / flit.filename).is_file()
-    assert requirements.read_text() == f"flit-core=={flit.version} --hash=sha256:{flit.sha256}\n"
+    links, index = page_linking
+    wheel = make_wheel(tmp_path / "local", "demo-local-link", "1.0")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    links["demo-local-link"] = f"{wheel.as_uri()}#sha256={digest}"
 
-    before = len(local_index.requests)
-    cache.wheelhouse([flit], tmp_path / "house2")
-    assert local_index.requests[before:] == []
+    # uv itself reads the link while resolving; what it pins is refused before any fetch.
+    resolver = Resolver(upstream_url=index, work_dir=tmp_path / "resolve")
+    with pytest.raises(UpstreamError) as refused:
+        resolver.resolve([Requirement("demo-local-link")], what="demo-1.0.tar.gz")
+    assert "not fetched" in refused.value.message and str(tmp_path) not in refused.value.message
 
-    wrong = ResolvedWheel(
-        flit.project,
-        flit.version,
-        "other-" + flit.filename,
-        Sha256("0" * 64),
-        flit.url,
+    # A recorded (or forged) pin with a file: URL is refused by the cache the same way.
+    pin = ResolvedWheel(
+        ProjectName("demo-local-link"),
+        "1.0",
+        wheel.name,
+        Sha256(digest),
+        wheel.as_uri(),
         "bootstrap",
     )
-    with pytest.raises(HashMismatchError):
-        cache.fetch(wrong)
-    assert not cache.path(wrong).exists()
+    cache = WheelCache(tmp_path / "cache", Upstream(index, tries=1))
+    with pytest.raises(UpstreamError) as again:
+        cache.fetch(pin)
+    assert again.value.message == refused.value.message
+    assert not cache.path(pin).parent.exists()

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import zipfile
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from fromsource.build.batch import build_many, rebuild_check
+from fromsource.build.deps import DependencyError
 from fromsource.build.history import get_build
 from fromsource.build.pipeline import BuildContext, build_one
 from fromsource.build.sandbox import SandboxLimits, tool_available
+from fromsource.cli.main import main
 from fromsource.config import Settings, upstream_url
 from fromsource.errors import SignatureError
 from fromsource.provenance.sbom import SBOM_PATH
@@ -515,3 +521,106 @@ def test_a_path_denied_in_the_sandbox_is_its_own_category(
     assert "permission denied inside the sandbox on gen/config.h:" in outcome.message
     record = get_build(ctx.db, outcome.build_id or 0)
     assert record is not None and record.details["category"] == "sandbox-permission-denied"
+
+def test_rebuild_uses_exactly_the_recorded_build_dependencies(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Issue 18: a release built with an upstream (bootstrap) backend was rebuilt, once that
+    # backend had been built into python, with our wheel of it; its SBOM then differed.
+    backend_files = {"demo_rebuild_backend/__init__.py": _TINY_BACKEND}
+    upstream_wheel = make_wheel(
+        tmp_path / "upstream", "demo-rebuild-backend", "1.0", files=backend_files
+    )
+    sdists = tmp_path / "sdists"
+    local_index.add(
+        upstream_wheel,
+        make_sdist(sdists, "demo-rebuild-backend", "1.0", "flit-core", extra_files=backend_files),
+        make_sdist(
+            sdists,
+            "demo-rebuilt",
+            "1.0",
+            "in-tree",
+            extra_files={
+                "pyproject.toml": '[build-system]\nrequires = ["demo-rebuild-backend"]\n'
+                'build-backend = "demo_rebuild_backend"\n\n[project]\nname = "demo-rebuilt"\n'
+                'version = "1.0"\n',
+            },
+        ),
+    )
+    first = build_one(ctx, "demo-rebuilt==1.0")
+    assert first.status == "succeeded", first.message
+    record = get_build(ctx.db, first.build_id or 0)
+    assert record is not None
+    (recorded,) = record.details["dependencies"]
+    assert recorded["source"] == "bootstrap"
+    assert recorded["sha256"] == hashlib.sha256(upstream_wheel.read_bytes()).hexdigest()
+
+    # Since then the backend was built into python: another wheel with the same name.
+    assert build_one(ctx, "demo-rebuild-backend==1.0").status == "succeeded"
+    (ours,) = project_files(ctx.db, "python", "demo-rebuild-backend")
+    assert ours.filename == recorded["filename"] and ours.sha256 != recorded["sha256"]
+
+    # The rebuild fetches the recorded wheel by its digest (not the cached copy, not ours).
+    shutil.rmtree(ctx.cache_dir / "wheels")
+    report = rebuild_check(ctx, "demo-rebuilt==1.0")
+    assert report.identical, report.to_json()
+    assert report.reference.startswith("published")
+    (rebuilt,) = report.outcomes
+    rebuilt_record = get_build(ctx.db, rebuilt.build_id or 0)
+    assert rebuilt_record is not None
+    assert rebuilt_record.details["dependencies"] == [recorded]
+
+    # Gone everywhere (the upstream dropped it, the caches are empty): said so, naming it.
+    local_index.files["demo-rebuild-backend"].remove(upstream_wheel)
+    shutil.rmtree(ctx.cache_dir)
+    with pytest.raises(DependencyError) as gone:
+        rebuild_check(ctx, "demo-rebuilt==1.0")
+    assert gone.value.facts["category"] == "inputs-unavailable"
+    assert gone.value.facts["filename"] == recorded["filename"]
+    assert recorded["sha256"] in gone.value.message
+    data = ["--data-dir", str(tmp_path / "data")]
+    upstream = ["--upstream", local_index.url]
+    assert main([*data, "rebuild", "--check", "demo-rebuilt==1.0", *upstream]) == 2
+    stderr = capsys.readouterr().err
+    assert "inputs unavailable" in stderr and recorded["filename"] in stderr
+
+
+def test_an_upstream_page_cannot_make_the_build_read_the_signing_key(tmp_path: Path) -> None:
+    # Issue 18: a page linking the key as an sdist made the build log print the key's digest.
+    key = tmp_path / "data" / "keys" / "signing-key.pem"
+    href = f"{key.as_uri()}#sha256={'0' * 64}"
+
+    class Page(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = f'<html><body><a href="{href}">demo_keyleak-1.0.tar.gz</a></body></html>'
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body.encode())))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    ctx = build_context(tmp_path / "data", f"http://127.0.0.1:{server.server_address[1]}/simple/")
+    try:
+        assert key.is_file()  # the context created it
+        outcome = build_one(ctx, "demo-keyleak==1.0")
+        record = get_build(ctx.db, outcome.build_id or 0)
+    finally:
+        ctx.close()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert outcome.status == "failed" and outcome.category == "upstream-error"
+    assert "not fetched" in outcome.message
+    assert record is not None
+    digest = hashlib.sha256(key.read_bytes()).hexdigest()
+    for text in (outcome.message, record.log, json.dumps(record.details)):
+        assert digest not in text and str(key) not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class Site:
     redirect_origin: str = ""  # where page redirects point; "" means the same origin
     require_auth: str | None = None  # expected Authorization header on pages
     fail_files: int = 0  # answer 503 to that many file requests first
+    extra: list[tuple[str, str, str]] = field(default_factory=list)  # (name, url, sha256) links
+    file_redirect: str = ""  # answer file requests with a redirect to this prefix + name
+    no_length: bool = False  # send files without Content-Length (the body ends at close)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,6 +71,7 @@ class Site:
         for name, (requires, yanked) in DEMO_FILES.items():
             digest = _sha(_blob(name)) if not name.startswith("bad") else "0" * 64
             entries.append((name, prefix + name, digest, requires, yanked))
+        entries += [(name, url, digest, None, False) for name, url, digest in self.extra]
         if as_json:
             files = [
                 {
@@ -118,7 +123,18 @@ class _Handler(BaseHTTPRequestHandler):
                 site.fail_files -= 1
             if failing:
                 return self._send(503, "text/plain", b"busy")
+            if site.file_redirect:
+                return self._send(
+                    302, "text/plain", b"", {"Location": site.file_redirect + path[7:]}
+                )
+            if site.no_length:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(_blob(path[7:]))
+                return None
             return self._send(200, "application/octet-stream", _blob(path[7:]))
+        if path.startswith("/elsewhere/") and path[11:] in DEMO_FILES:
+            return self._send(200, "application/octet-stream", _blob(path[11:]))
         self._send(404, "text/plain", b"not found")
 
     def _send(
@@ -355,6 +371,149 @@ def test_file_url_index(make_upstream: Callable[..., Upstream], tmp_path: Path) 
     assert up.download(sdist, tmp_path / "dl").read_bytes() == _blob("demo_pkg-1.0.tar.gz")
     with pytest.raises(UpstreamError, match="file:// upstream must be a simple index"):
         up.project_files("missing")
+
+
+def _within(seconds: float, call: Callable[[], Path]) -> Path:
+    """*call*'s result, failing the test if it blocks (as an open of a FIFO would)."""
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still blocked after {seconds} s"
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["value"]  # type: ignore[return-value]
+
+
+def test_file_links_from_an_http_index_are_refused_before_anything_is_opened(
+    site: tuple[Site, int], make_upstream: Callable[..., Upstream], tmp_path: Path
+) -> None:
+    # Issue 18: such links made the host (root) hash a private key, told a present key
+    # from a missing one, and copied /dev/zero without end.
+    server, port = site
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    key = keys / "signing-key.pem"
+    key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot for the build log\n")
+    os.mkfifo(tmp_path / "pipe")
+    links = {
+        "leak-1.0.tar.gz": key.as_uri(),
+        "probe-1.0.tar.gz": (keys / "missing.pem").as_uri(),
+        "zero-1.0.tar.gz": "file:///dev/zero",
+        "pipe-1.0.tar.gz": (tmp_path / "pipe").as_uri(),
+    }
+    server.extra = [(name, url, "0" * 64) for name, url in links.items()]
+    up = make_upstream(f"http://127.0.0.1:{port}/simple/", cache_dir=tmp_path / "cache")
+    listed = {f.filename: f for f in up.project_files("demo-pkg") if f.filename in links}
+    assert {name: f.url for name, f in listed.items()} == links
+    messages = set()
+    for name, file in listed.items():
+        with pytest.raises(UpstreamError) as info:
+            _within(10, lambda: up.download(file, tmp_path / "dl"))  # noqa: B023
+        assert info.value.facts["category"] == "upstream-error"
+        messages.add(info.value.message.replace(name, "NAME"))
+    (message,) = messages  # one message, whatever the link points at
+    assert "not fetched" in message and "file:" in message
+    assert str(tmp_path) not in message and _sha(key.read_bytes()) not in message
+    assert not (tmp_path / "dl").exists()
+
+
+def test_a_redirect_to_another_scheme_is_refused_the_same_way(
+    site: tuple[Site, int], make_upstream: Callable[..., Upstream], tmp_path: Path
+) -> None:
+    server, port = site
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "demo_pkg-1.0.tar.gz").write_bytes(b"a local file named like the sdist")
+    up = make_upstream(f"http://127.0.0.1:{port}/simple/")
+    sdist = up.find_sdist("demo-pkg", "1.0")
+    messages = set()
+    for folder in (secrets, tmp_path / "nothing-here"):
+        server.file_redirect = folder.as_uri() + "/"
+        before = len(server.requests)
+        with pytest.raises(UpstreamError) as info:
+            up.download(sdist, tmp_path / "dl")
+        assert len(server.requests) == before + 1  # refused, not retried
+        messages.add(info.value.message)
+    (message,) = messages
+    assert "file:" in message and str(tmp_path) not in message
+    assert list((tmp_path / "dl").iterdir()) == []
+
+
+def test_a_redirect_to_another_origin_does_not_carry_the_credentials(
+    site: tuple[Site, int], make_upstream: Callable[..., Upstream], tmp_path: Path
+) -> None:
+    server, port = site
+    server.require_auth = "Basic dXNlcjpzM2NyZXQ="  # user:s3cret
+    up = make_upstream(f"http://user:s3cret@127.0.0.1:{port}/simple/")
+    sdist = up.find_sdist("demo-pkg", "1.0")
+    server.file_redirect = f"http://localhost:{port}/elsewhere/"  # another origin
+    assert up.download(sdist, tmp_path).read_bytes() == _blob(sdist.filename)
+    headers = {path.split("/")[1]: h for path, h in server.requests}
+    assert "Authorization" in headers["files"]  # the index's own origin
+    assert "Authorization" not in headers["elsewhere"]
+
+
+def test_downloads_and_pages_are_capped(
+    site: tuple[Site, int], make_upstream: Callable[..., Upstream], tmp_path: Path
+) -> None:
+    server, port = site
+    base = f"http://127.0.0.1:{port}/simple/"
+    up = make_upstream(base, max_bytes=10)
+    sdist = up.find_sdist("demo-pkg", "1.0")
+    with pytest.raises(UpstreamError, match="larger than the 10-byte limit"):
+        up.download(sdist, tmp_path / "dl")  # refused by its Content-Length
+    server.no_length = True
+    with pytest.raises(UpstreamError, match="larger than the 10-byte limit"):
+        up.download(sdist, tmp_path / "dl")  # stopped while streaming
+    assert list((tmp_path / "dl").iterdir()) == []
+    assert make_upstream(base).download(sdist, tmp_path / "ok").read_bytes() == _blob(
+        sdist.filename
+    )
+    with pytest.raises(UpstreamError, match="project demo-pkg: larger than the 100-byte"):
+        make_upstream(base, max_page_bytes=100).project_files("demo-pkg")
+
+
+def test_a_file_index_reads_only_regular_files_under_the_cap(
+    make_upstream: Callable[..., Upstream], tmp_path: Path
+) -> None:
+    files = tmp_path / "index" / "files"
+    files.mkdir(parents=True)
+    (files / "demo_pkg-1.0.tar.gz").write_bytes(_blob("demo_pkg-1.0.tar.gz"))
+    os.mkfifo(files / "pipe-1.0.tar.gz")
+    (files / "link-1.0.tar.gz").symlink_to(files / "demo_pkg-1.0.tar.gz")
+    hrefs = {
+        "demo_pkg-1.0.tar.gz": "../../files/demo_pkg-1.0.tar.gz",
+        "pipe-1.0.tar.gz": "../../files/pipe-1.0.tar.gz",
+        "link-1.0.tar.gz": "../../files/link-1.0.tar.gz",
+        "zero-1.0.tar.gz": "file:///dev/zero",
+    }
+    digest = _sha(_blob("demo_pkg-1.0.tar.gz"))
+    anchors = "".join(f'<a href="{h}#sha256={digest}">{n}</a>' for n, h in hrefs.items())
+    page = tmp_path / "index" / "simple" / "demo-pkg" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(f"<html><body>{anchors}</body></html>")
+    up = make_upstream((tmp_path / "index" / "simple").as_uri())
+    listed = {f.filename: f for f in up.project_files("demo-pkg")}
+    for name, why in (
+        ("pipe-1.0.tar.gz", "is not a regular file"),
+        ("zero-1.0.tar.gz", "is not a regular file"),
+        ("link-1.0.tar.gz", "a symbolic link is not followed"),
+    ):
+        with pytest.raises(UpstreamError, match=why):
+            _within(10, lambda: up.download(listed[name], tmp_path / "dl"))  # noqa: B023
+    assert list((tmp_path / "dl").iterdir()) == []
+    small = make_upstream((tmp_path / "index" / "simple").as_uri(), max_bytes=5)
+    with pytest.raises(UpstreamError, match="larger than the 5-byte limit"):
+        small.download(listed["demo_pkg-1.0.tar.gz"], tmp_path / "dl")
+    assert up.download(listed["demo_pkg-1.0.tar.gz"], tmp_path / "dl").is_file()
 
 
 @pytest.mark.network

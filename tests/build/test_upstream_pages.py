@@ -10,10 +10,12 @@ from packaging.version import Version
 from fromsource.build.upstream_pages import (
     UpstreamFile,
     dist_of,
+    link_allowed,
     parse_html_page,
     parse_json_page,
     python_ok,
     redact,
+    refused_link,
 )
 from fromsource.errors import UpstreamError
 
@@ -92,3 +94,33 @@ def test_python_ok_and_redact() -> None:
     assert not python_ok(_file("a-1.tar.gz", ">=3.8"), "2.7")
     assert python_ok(_file("a-1.tar.gz", "garbage!"), "2.7")
     assert redact("https://me:secret@host.invalid/simple/") == "https://host.invalid/simple/"
+
+
+@pytest.mark.parametrize(
+    ("index", "link", "allowed"),
+    [
+        ("http://127.0.0.1:1/simple/", "http://127.0.0.1:1/files/a-1.tar.gz", True),
+        ("http://127.0.0.1:1/simple/", "https://files.invalid/a-1.tar.gz", True),  # an upgrade
+        ("https://index.invalid/simple/", "https://files.invalid/a-1.tar.gz", True),
+        ("https://index.invalid/simple/", "http://files.invalid/a-1.tar.gz", False),
+        ("http://127.0.0.1:1/simple/", "file:///srv/keys/signing-key.pem", False),
+        ("https://index.invalid/simple/", "FILE:///dev/zero", False),
+        ("http://127.0.0.1:1/simple/", "ftp://files.invalid/a-1.tar.gz", False),
+        ("http://127.0.0.1:1/simple/", "fromsource:python/files/a/1/a-1.whl", False),
+        ("file:///srv/mirror/simple/", "file:///srv/mirror/files/a-1.tar.gz", True),
+        ("file:///srv/mirror/simple/", "https://files.invalid/a-1.tar.gz", False),
+    ],
+)
+def test_links_are_followed_only_with_the_index_scheme(
+    index: str, link: str, allowed: bool
+) -> None:
+    assert link_allowed(index, link) is allowed
+
+
+def test_a_refused_link_is_one_message_that_never_names_the_path() -> None:
+    index = "http://user:s3cret@127.0.0.1:1/simple/"
+    present = refused_link("a-1.tar.gz", "file:///srv/keys/signing-key.pem", index)
+    absent = refused_link("a-1.tar.gz", "file:///srv/keys/no-such-key.pem", index)
+    assert present.message == absent.message
+    assert "/srv" not in present.message and "s3cret" not in present.message
+    assert "file:" in present.message and present.facts["category"] == "upstream-error"

@@ -22,10 +22,11 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from fromsource.build.context import BuildContext, pick_version
-from fromsource.build.deps import ResolvedWheel
+from fromsource.build.deps import DependencyError, ResolvedWheel
 from fromsource.build.history import get_build, latest_succeeded
 from fromsource.build.outcome import BuildOutcome, RebuildReport, compare_wheels
 from fromsource.build.pipeline import Progress, build_one
+from fromsource.build.wheelcache import WheelCache
 from fromsource.errors import BuildError, FromsourceError
 from fromsource.names import normalize
 from fromsource.provenance.statement import PatchInfo
@@ -187,6 +188,29 @@ def build_many(
     return [*(first.outcomes if first else []), *outcomes]
 
 
+def _recorded_pins(
+    ctx: BuildContext, build_id: int | None, details: Mapping[str, object]
+) -> list[ResolvedWheel]:
+    """The build dependencies build *build_id* recorded, each fetched into the wheel cache.
+
+    Fetched here, before anything is built, so a rebuild that cannot have
+    its exact inputs says so at once (and the build then finds them cached).
+    """
+    recorded = details.get("dependencies")
+    if not isinstance(recorded, list):
+        raise DependencyError(
+            f"build {build_id} recorded no build dependencies, so it cannot be rebuilt with "
+            "the same inputs; build the release again to record them",
+            category="inputs-unavailable",
+            build_id=build_id,
+        )
+    pins = [ResolvedWheel.from_json(d) for d in recorded]
+    cache = WheelCache(ctx.cache_dir / "wheels", ctx.upstream)
+    for pin in pins:
+        cache.fetch_recorded(pin, ctx.blobs)
+    return pins
+
+
 def rebuild_check(
     ctx: BuildContext,
     requirement: str,
@@ -201,9 +225,12 @@ def rebuild_check(
     """Build *requirement* again from another host path and compare with the reference.
 
     The reference is the published wheel of the newest successful build of
-    that release in *repo*, rebuilt with the build dependencies it recorded;
-    without one, the release is built twice (the second time with the first
-    build's pins).  Nothing is published.  Raises BuildError when a build fails.
+    that release in *repo*, rebuilt with exactly the build dependencies it
+    recorded (the same files by sha256, never another wheel of the same name
+    built or published since); without one, the release is built twice (the
+    second time with the first build's pins).  Nothing is published.  Raises
+    BuildError when a build fails, DependencyError (category
+    ``inputs-unavailable``) naming the wheel when a recorded one is gone.
     """
     start = time.monotonic()
     parsed = Requirement(requirement)
@@ -251,14 +278,13 @@ def rebuild_check(
             reference = scratch / "reference" / info.filename
             reference.parent.mkdir(parents=True, exist_ok=True)
             reference.write_bytes(ctx.blobs.read_bytes(info.sha256))
-            pins = [ResolvedWheel.from_json(d) for d in prior.details.get("dependencies", [])]
+            pins = _recorded_pins(ctx, prior.id, prior.details)
             rebuilt, _ = build(pins, "second")
             reference_name = f"published {info.filename} (build {prior.id})"
         else:
             reference, first = build(None, "first")
             record = get_build(ctx.db, first.build_id) if first.build_id else None
-            details = record.details if record else {}
-            pins = [ResolvedWheel.from_json(d) for d in details.get("dependencies", [])]
+            pins = _recorded_pins(ctx, first.build_id, record.details if record else {})
             rebuilt, _ = build(pins, "second")
             reference_name = f"first build (build {first.build_id})"
         differing, only_ref, only_new = compare_wheels(reference, rebuilt)

@@ -14,9 +14,10 @@ output), binary wheels only, so resolving never runs any package's code:
    else the upstream wheel (``source: bootstrap``).
 
 uv runs with ``--no-config`` and the index passed explicitly, so no user or
-machine configuration leaks in.  Wheels are downloaded (sha256 checked) into
-a cache folder named by digest, so a repeated build costs nothing, and
-linked into each build's wheelhouse.
+machine configuration leaks in.  Wheels are downloaded (sha256 checked)
+through the upstream, under its link rules and size cap, into a cache folder
+named by digest, so a repeated build costs nothing, and linked into each
+build's wheelhouse (:mod:`fromsource.build.wheelcache`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,15 +34,15 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Literal
 
-import httpx
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag, sys_tags
 from packaging.utils import parse_wheel_filename
 
-from fromsource.errors import BuildError, HashMismatchError
+from fromsource.build.upstream_pages import link_allowed, refused_link
+from fromsource.errors import BuildError
 from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.provenance.statement import ResolvedDependency
-from fromsource.store.blobs import BlobStore, sha256_file
+from fromsource.store.blobs import BlobStore
 from fromsource.store.catalog import FileInfo, project_files
 from fromsource.store.db import Database
 
@@ -51,7 +51,6 @@ __all__ = [
     "OwnRepository",
     "ResolvedWheel",
     "Resolver",
-    "WheelCache",
     "best_wheel",
     "check_requirements",
     "parse_pylock",
@@ -301,109 +300,6 @@ class OwnRepository:
         return None if index is None else candidates[index]
 
 
-class WheelCache:
-    """Downloaded wheels by sha256, shared by every build (``<root>/ab/<sha256>/<file>``)."""
-
-    def __init__(self, root: Path, client: httpx.Client | None = None) -> None:
-        self.root = root
-        self.client = client
-
-    def path(self, wheel: ResolvedWheel) -> Path:
-        """Where *wheel* is (or will be) cached."""
-        return self.root / wheel.sha256[:2] / wheel.sha256 / wheel.filename
-
-    def fetch(self, wheel: ResolvedWheel, blobs: BlobStore | None = None) -> Path:
-        """The cached file of *wheel*, fetched first when absent.
-
-        Our own wheels come from *blobs*; others from their URL (http(s) or
-        file).  Raises HashMismatchError when the bytes are not the expected
-        ones (nothing is cached) and DependencyError when the fetch fails.
-        """
-        target = self.path(wheel)
-        if target.is_file():
-            _readable(target)
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            local = blobs.local_path(wheel.sha256) if blobs is not None else None
-            if wheel.source == "fromsource" and blobs is not None:
-                if local is not None:
-                    shutil.copyfile(local, tmp)
-                else:
-                    tmp.write_bytes(blobs.read_bytes(wheel.sha256))
-            else:
-                self._download(wheel.url, tmp)
-            actual, _size = sha256_file(tmp)
-            if actual != wheel.sha256:
-                raise HashMismatchError(
-                    f"{wheel.filename} from {wheel.url} has sha256 {actual}, the resolver "
-                    f"listed {wheel.sha256}; nothing was cached, the build was stopped",
-                    category="hash-mismatch",
-                    expected=wheel.sha256,
-                    actual=actual,
-                )
-            _readable(tmp)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return target
-
-    def _download(self, url: str, dest: Path) -> None:
-        if url.startswith("file://"):
-            shutil.copyfile(urllib.parse.unquote(urllib.parse.urlsplit(url).path), dest)
-            return
-        client = self.client or httpx.Client(follow_redirects=True, timeout=60)
-        try:
-            with client.stream("GET", url) as response, dest.open("wb") as out:
-                response.raise_for_status()
-                for chunk in response.iter_bytes(1 << 20):
-                    out.write(chunk)
-        except httpx.HTTPError as exc:
-            raise DependencyError(
-                f"downloading build dependency {url} failed ({exc}); check the upstream "
-                "index and retry",
-                category="upstream-error",
-                url=url,
-            ) from exc
-        finally:
-            if self.client is None:
-                client.close()
-
-    def wheelhouse(
-        self, wheels: Sequence[ResolvedWheel], folder: Path, blobs: BlobStore | None = None
-    ) -> Path:
-        """Fill *folder* with *wheels* (links to the cache) and a hashed requirements.txt.
-
-        Returns the requirements file; installing from it with
-        ``--require-hashes`` installs exactly these files.
-        """
-        folder.mkdir(parents=True, exist_ok=True)
-        lines = []
-        for wheel in sorted(wheels, key=lambda w: w.project):
-            cached = self.fetch(wheel, blobs)
-            target = folder / wheel.filename
-            if not target.exists():
-                try:
-                    os.link(cached, target)
-                except OSError:
-                    shutil.copyfile(cached, target)
-            lines.append(f"{wheel.project}=={wheel.version} --hash=sha256:{wheel.sha256}")
-        requirements = folder / "requirements.txt"
-        requirements.write_text("\n".join(lines) + "\n")
-        return requirements
-
-
-def _readable(path: Path) -> None:
-    """Mode 0644: the sandboxed build, another uid, reads the wheel through a hard link."""
-    if path.stat().st_mode & 0o777 != 0o644:
-        path.chmod(0o644)
-
-
 class Resolver:
     """Resolves build requirements to :class:`ResolvedWheel` values with ``uv pip compile``."""
 
@@ -536,6 +432,9 @@ class Resolver:
                     category="build-deps-unresolvable",
                 )
             wheel = remote[index]
+            if not link_allowed(self.upstream_url, wheel.url):
+                # uv follows any link a page gives; we never fetch one the upstream may not use.
+                raise refused_link(wheel.filename, wheel.url, self.upstream_url)
             chosen.append(
                 ResolvedWheel(
                     package.project,

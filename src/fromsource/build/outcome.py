@@ -54,6 +54,7 @@ CATEGORIES = {
     "bad-pyproject": "pyproject.toml is unreadable or its [build-system] is malformed",
     "bad-build-requirement": "a build requirement is a URL or not PEP 508",
     "build-deps-unresolvable": "the build requirements cannot be resolved to wheels",
+    "inputs-unavailable": "a rebuild's recorded build dependency is gone everywhere",
     "needs-rust": "the build needs Rust crates, and the crate registry is unreachable",
     "missing-system-library": "a C header, library or pkg-config package is not installed",
     "timeout": "the build ran past its wall-clock limit and was killed",

@@ -41,7 +41,6 @@ from fromsource.build.deps import (
     OwnRepository,
     ResolvedWheel,
     Resolver,
-    WheelCache,
     check_requirements,
     satisfied,
     uv_binary,
@@ -60,6 +59,7 @@ from fromsource.build.pep517 import BuildEnvironment, read_build_system
 from fromsource.build.relabel import relabel_wheel, with_local
 from fromsource.build.unpack import read_pkg_info, unpack_sdist
 from fromsource.build.upstream_pages import redact
+from fromsource.build.wheelcache import WheelCache
 from fromsource.errors import BuildError, FromsourceError, UpstreamError
 from fromsource.names import normalize
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
@@ -407,7 +407,7 @@ def _steps(
                 f"{failed.error or ''}",
                 category=category,
             )
-    cache = WheelCache(ctx.cache_dir / "wheels")
+    cache = WheelCache(ctx.cache_dir / "wheels", ctx.upstream)
     with run.step("build"):
         run.tool_log = env.log_path
         run.details["sandbox"] = env.sandbox.facts.to_json()

@@ -8,20 +8,31 @@ the I/O: HTTP(S) with retries, Basic auth from ``user:pass@`` in the base URL
 sent only to that origin, an optional ETag page cache and a file cache by
 sha256, and ``file://`` indexes read from disk (``<name>/index.json`` or
 ``<name>/index.html``, the layout pip reads).
+
+What a page links to is untrusted (issue 18): a link is followed only when
+:func:`~fromsource.build.upstream_pages.link_allowed` says its scheme fits the
+index's (``file:`` links only from a ``file:`` index), redirects to another
+scheme are refused the same way, every page and file is read under a byte
+cap, and local files are opened without following a final symlink and only
+when they are regular files.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Self
 
@@ -33,16 +44,18 @@ from fromsource.build.upstream_pages import (
     SDIST_SUFFIXES,
     UpstreamFile,
     dist_of,
+    link_allowed,
     parse_html_page,
     parse_json_page,
     python_ok,
     redact,
+    refused_link,
 )
 from fromsource.config import Settings, upstream_url
 from fromsource.errors import HashMismatchError, UpstreamError
 from fromsource.names import normalize
 
-__all__ = ["ACCEPT", "Upstream", "UpstreamFile"]
+__all__ = ["ACCEPT", "MAX_DOWNLOAD_BYTES", "MAX_PAGE_BYTES", "Upstream", "UpstreamFile"]
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -50,6 +63,12 @@ ACCEPT = (
 )
 _TRANSIENT = {429, 500, 502, 503, 504}
 _CHUNK = 1 << 16
+_MIB = 1 << 20
+MAX_DOWNLOAD_BYTES = 1024 * _MIB
+"""Default cap on one downloaded file (sdist or build-dependency wheel): the
+unpacker's limit on an sdist's whole content (``UnpackLimits.max_total_bytes``)."""
+MAX_PAGE_BYTES = 64 * _MIB
+"""Default cap on one project page (the largest public pages are a few MB)."""
 
 
 class _OriginAuth(httpx.Auth):
@@ -77,6 +96,8 @@ class Upstream:
     (by sha256).  Transient failures (connection errors, 429, 5xx) are tried
     *tries* times with exponential *backoff* seconds.  A project's parsed
     page is reused for *page_ttl* seconds, so one build asks for it once.
+    A file larger than *max_bytes*, or a page larger than *max_page_bytes*,
+    is refused (UpstreamError) as soon as the cap is passed.
     """
 
     def __init__(
@@ -89,6 +110,8 @@ class Upstream:
         tries: int = 3,
         backoff: float = 0.5,
         page_ttl: float = 60.0,
+        max_bytes: int = MAX_DOWNLOAD_BYTES,
+        max_page_bytes: int = MAX_PAGE_BYTES,
     ) -> None:
         url = httpx.URL(base_url if base_url.endswith("/") else base_url + "/")
         # Only when credentials are given do we override the client's own auth.
@@ -101,6 +124,7 @@ class Upstream:
         self.cache_dir = cache_dir
         self.tries, self.backoff = max(1, tries), backoff
         self.page_ttl = page_ttl
+        self.max_bytes, self.max_page_bytes = max_bytes, max_page_bytes
         self._pages: dict[str, tuple[float, list[UpstreamFile]]] = {}
         self._owns = client is None
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=True)
@@ -252,11 +276,16 @@ class Upstream:
 
         Streams to a temporary file beside the target, checks the sha256
         against the index's (HashMismatchError with both digests; the file is
-        removed) and renames it into place.  Raises UpstreamError for an
-        unsafe filename, a missing digest (unless not *require_hash*) or a
-        failure that persists after retries.
+        removed) and renames it into place.  Raises UpstreamError for a link
+        this index may not follow (refused before anything is opened, in the
+        same words whether or not the target exists), an unsafe filename, a
+        missing digest (unless not *require_hash*), a file past the size cap,
+        a local file that is not a regular file, or a failure that persists
+        after retries.
         """
         name = file.filename
+        if not link_allowed(self.base_url, file.url):
+            raise refused_link(name, file.url, self.base_url)
         if not name or name.startswith(".") or "/" in name or "\\" in name:
             raise UpstreamError(f"{name!r}: unsafe filename from the upstream index; not fetched")
         if file.sha256 is None and require_hash:
@@ -304,35 +333,19 @@ class Upstream:
         return digest
 
     def _fetch_file(self, file: UpstreamFile, out: BinaryIO) -> str:
-        if file.url.startswith("file:"):
+        cap = _Cap(file.filename, self.max_bytes, file.size)
+        if file.url.startswith("file:"):  # only reached from a file: index (link_allowed)
             path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(file.url).path))
-            try:
-                return _copy(path.open("rb"), out)
-            except OSError as exc:
-                raise UpstreamError(f"{file.filename}: cannot read {path} ({exc})") from exc
+            return _copy(_open_regular(path, file.filename), out, cap)
         for attempt in range(self.tries):
             out.seek(0)
             out.truncate()
-            digest = hashlib.sha256()
             try:
-                with self._client.stream(
-                    "GET", file.url, follow_redirects=True, **self._auth_kw
-                ) as resp:
+                with self._stream(file.url, {}, file.filename) as resp:
                     if resp.status_code in _TRANSIENT:
                         raise _Retry(f"HTTP {resp.status_code}")
-                    self._check_status(resp, file.filename)
-                    seen = 0
-                    for chunk in resp.iter_bytes(_CHUNK):
-                        seen += len(chunk)
-                        if file.size is not None and seen > file.size:
-                            raise UpstreamError(
-                                f"{file.filename}: more than the {file.size} bytes the index "
-                                "lists; the download was stopped and removed",
-                                filename=file.filename,
-                            )
-                        digest.update(chunk)
-                        out.write(chunk)
-                return digest.hexdigest()
+                    self._check_status(resp.status_code, file.filename)
+                    return _copy_response(resp, out, cap)
             except (httpx.TransportError, _Retry) as exc:
                 if attempt + 1 >= self.tries:
                     raise UpstreamError(
@@ -345,23 +358,41 @@ class Upstream:
 
     # -- plumbing ------------------------------------------------------------------
 
-    def _check_status(self, resp: httpx.Response, what: str) -> None:
-        if resp.status_code == 404:
+    @contextmanager
+    def _stream(self, url: str, headers: dict[str, str], what: str) -> Iterator[httpx.Response]:
+        """A streamed GET of *url* whose final URL (after redirects) this index may follow.
+
+        A redirect to a scheme :func:`link_allowed` refuses (``file:`` among
+        them, which httpx cannot open anyway) raises the same UpstreamError
+        as such a link on a page, before any body is read.
+        """
+        try:
+            with self._client.stream(
+                "GET", url, headers=headers, follow_redirects=True, **self._auth_kw
+            ) as resp:
+                if not link_allowed(self.base_url, str(resp.url)):
+                    raise refused_link(what, str(resp.url), self.base_url)
+                yield resp
+        except httpx.UnsupportedProtocol as exc:
+            raise refused_link(what, _target(exc), self.base_url) from exc
+
+    def _check_status(self, status: int, what: str) -> None:
+        if status == 404:
             raise UpstreamError(
                 f"{what} not found on {redact(self.base_url)} (404); check the name "
                 "and the upstream index setting",
                 status=404,
             )
-        if resp.status_code in (401, 403):
+        if status in (401, 403):
             raise UpstreamError(
-                f"{what}: the upstream index refused access ({resp.status_code}); put "
+                f"{what}: the upstream index refused access ({status}); put "
                 "credentials in the upstream URL (user:token@ before the host)",
-                status=resp.status_code,
+                status=status,
             )
-        if resp.status_code >= 400:
+        if status >= 400:
             raise UpstreamError(
-                f"{what}: the upstream index answered {resp.status_code}; retry later",
-                status=resp.status_code,
+                f"{what}: the upstream index answered {status}; retry later",
+                status=status,
             )
 
     def _fetch_page(self, name: str, page_url: str) -> tuple[str, bytes, str]:
@@ -377,28 +408,32 @@ class Upstream:
                 headers["If-None-Match"] = cached["etag"]
             except (OSError, ValueError, KeyError, TypeError):
                 cached = None
-        resp = self._get(page_url, headers, name)
-        if resp.status_code == 304 and cached is not None and body_path is not None:
+        answer = self._get(page_url, headers, name)
+        if answer.status == 304 and cached is not None and body_path is not None:
             try:
                 return cached["content_type"], body_path.read_bytes(), cached["url"]
             except OSError:  # the body went missing: ask again without the ETag
                 headers.pop("If-None-Match")
-                resp = self._get(page_url, headers, name)
-        self._check_status(resp, f"project {name}")
-        content_type = resp.headers.get("content-type", "text/html")
-        etag = resp.headers.get("etag")
+                answer = self._get(page_url, headers, name)
+        self._check_status(answer.status, f"project {name}")
+        content_type = answer.headers.get("content-type", "text/html")
+        etag = answer.headers.get("etag")
         if etag and meta_path is not None and body_path is not None:
-            meta = {"etag": etag, "content_type": content_type, "url": str(resp.url)}
-            _write_atomic(body_path, resp.content)
+            meta = {"etag": etag, "content_type": content_type, "url": answer.url}
+            _write_atomic(body_path, answer.body)
             _write_atomic(meta_path, json.dumps(meta).encode())
-        return content_type, resp.content, str(resp.url)
+        return content_type, answer.body, answer.url
 
-    def _get(self, url: str, headers: dict[str, str], what: str) -> httpx.Response:
+    def _get(self, url: str, headers: dict[str, str], what: str) -> _Answer:
         for attempt in range(self.tries):
             try:
-                resp = self._client.get(
-                    url, headers=headers, follow_redirects=True, **self._auth_kw
-                )
+                with self._stream(url, headers, f"project {what}") as resp:
+                    if resp.status_code not in _TRANSIENT or attempt + 1 >= self.tries:
+                        body = io.BytesIO()
+                        _copy_response(resp, body, _Cap(f"project {what}", self.max_page_bytes))
+                        return _Answer(
+                            resp.status_code, resp.headers, body.getvalue(), str(resp.url)
+                        )
             except httpx.TransportError as exc:
                 if attempt + 1 >= self.tries:
                     raise UpstreamError(
@@ -406,20 +441,18 @@ class Upstream:
                         f"tries ({_why(exc)}); check the network and the upstream setting",
                         project=what,
                     ) from exc
-            else:
-                if resp.status_code not in _TRANSIENT or attempt + 1 >= self.tries:
-                    return resp
             time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _file_page(self, name: str, page_url: str) -> list[UpstreamFile]:
         folder = Path(urllib.request.url2pathname(urllib.parse.urlsplit(page_url).path))
         for candidate in (folder, folder.parent / name):
-            if (candidate / "index.json").is_file():
-                return parse_json_page((candidate / "index.json").read_bytes(), page_url)
-            if (candidate / "index.html").is_file():
-                text = (candidate / "index.html").read_text("utf-8", "replace")
-                return parse_html_page(text, page_url)
+            for page, parse in (("index.json", parse_json_page), ("index.html", _parse_html)):
+                if (candidate / page).is_file():
+                    body = io.BytesIO()
+                    cap = _Cap(f"project {name}", self.max_page_bytes)
+                    _copy(_open_regular(candidate / page, cap.what), body, cap)
+                    return parse(body.getvalue(), page_url)
         raise UpstreamError(
             f"project {name} not found under {self.base_url}: a file:// upstream must be a "
             f"simple index with {normalize(name)}/index.html (or index.json)",
@@ -437,14 +470,103 @@ class Upstream:
             os.replace(tmp, target)
 
 
-def _copy(src: BinaryIO, out: BinaryIO) -> str:
-    """Copy *src* (closed afterwards) into *out*; return the sha256 hex digest."""
-    digest = hashlib.sha256()
+@dataclass(frozen=True)
+class _Answer:
+    """A page response, read (under the page cap) and closed."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    url: str
+
+
+def _parse_html(data: bytes, page_url: str) -> list[UpstreamFile]:
+    return parse_html_page(data.decode("utf-8", "replace"), page_url)
+
+
+@dataclass(frozen=True)
+class _Cap:
+    """How many bytes one download of *what* may hold: the *limit*, or fewer when *listed*."""
+
+    what: str
+    limit: int
+    listed: int | None = None
+
+    @property
+    def bytes(self) -> int:
+        return self.limit if self.listed is None else min(self.limit, self.listed)
+
+    def exceeded(self) -> UpstreamError:
+        if self.listed is not None and self.listed < self.limit:
+            why = f"more than the {self.listed} bytes the index lists"
+        else:
+            why = f"larger than the {self.limit}-byte limit for one download"
+        return UpstreamError(
+            f"{self.what}: {why}; the download was stopped and removed",
+            category="upstream-error",
+            limit=self.bytes,
+        )
+
+
+def _open_regular(path: Path, what: str) -> BinaryIO:
+    """*path* opened for reading when it is a regular file (not a final symlink, FIFO or device).
+
+    ``O_NONBLOCK`` keeps a FIFO from blocking the open; the type is checked
+    on the open descriptor, so nothing can swap the file in between.
+    Raises UpstreamError otherwise.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise UpstreamError(
+            f"{what}: cannot open {path} ({exc.strerror}; a symbolic link is not followed)",
+            category="upstream-error",
+        ) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UpstreamError(
+            f"{what}: {path} is not a regular file; it was not read", category="upstream-error"
+        )
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _copy(src: BinaryIO, out: BinaryIO, cap: _Cap | None = None) -> str:
+    """Copy *src* (closed afterwards) into *out*; return the sha256 hex digest.
+
+    UpstreamError as soon as *src* holds more than the *cap* allows.
+    """
     with src:
-        while chunk := src.read(_CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
+        return _copy_chunks(iter(lambda: src.read(_CHUNK), b""), out, cap)
+
+
+def _copy_response(resp: httpx.Response, out: BinaryIO, cap: _Cap) -> str:
+    """Copy a streamed response body into *out* under *cap*; the sha256 hex digest."""
+    length = resp.headers.get("content-length", "")
+    if length.isdigit() and int(length) > cap.bytes:
+        raise cap.exceeded()
+    return _copy_chunks(resp.iter_bytes(_CHUNK), out, cap)
+
+
+def _copy_chunks(chunks: Iterable[bytes], out: BinaryIO, cap: _Cap | None) -> str:
+    digest = hashlib.sha256()
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        if cap is not None and seen > cap.bytes:
+            raise cap.exceeded()
+        digest.update(chunk)
+        out.write(chunk)
     return digest.hexdigest()
+
+
+def _target(exc: httpx.UnsupportedProtocol) -> str:
+    """The URL a refused request was for (a redirect's target), or a placeholder."""
+    try:
+        return str(exc.request.url)
+    except RuntimeError:
+        return "unknown:"
 
 
 def _why(exc: Exception) -> str:

@@ -3,7 +3,8 @@
 PEP 691 JSON and PEP 503 HTML project pages parse to the same
 :class:`UpstreamFile` values; :func:`dist_of` says what a listed file is.
 Nothing here touches the network or the disk; :mod:`fromsource.build.upstream`
-does the fetching.
+does the fetching.  :func:`link_allowed` decides which links may be followed
+at all (issue 18: an HTTP page must not make the host read its own files).
 """
 
 from __future__ import annotations
@@ -192,6 +193,41 @@ def parse_html_page(text: str, page_url: str) -> list[UpstreamFile]:
 def python_ok(file: UpstreamFile, python_version: str | None) -> bool:
     """Whether *file*'s Requires-Python admits *python_version* (None: any Python)."""
     return python_version is None or requires_python_allows(file.requires_python, python_version)
+
+
+_FOLLOWED = {"file": ("file",), "https": ("https",), "http": ("http", "https")}
+"""Link schemes followed from an index of each scheme (upgrades only, never to local files)."""
+
+
+def link_allowed(index_url: str, link: str) -> bool:
+    """Whether a file *link* listed by the index at *index_url* may be followed.
+
+    Only the index's own kind of URL: ``file:`` links only from a ``file:``
+    index (an HTTP page must never make the host read its own files), an
+    ``https:`` index only ``https:`` links, an ``http:`` index also
+    ``https:`` ones.  Decided on the text alone, before anything is opened.
+    """
+    index = urllib.parse.urlsplit(index_url).scheme.lower()
+    return urllib.parse.urlsplit(link).scheme.lower() in _FOLLOWED.get(index, ())
+
+
+def refused_link(filename: str, link: str, index_url: str) -> UpstreamError:
+    """The one error for a link :func:`link_allowed` refuses.
+
+    The same words whatever the link points at: it names the schemes, never
+    the path, and is raised before the path is touched, so it cannot tell
+    whether a local file exists.
+    """
+    scheme = urllib.parse.urlsplit(link).scheme.lower() or "relative"
+    index = urllib.parse.urlsplit(index_url).scheme.lower()
+    allowed = " or ".join(f"{s}:" for s in _FOLLOWED.get(index, ())) or "no"
+    return UpstreamError(
+        f"{filename}: the upstream index links it with a {scheme}: URL; from a {index}: "
+        f"index only {allowed} links are followed, so it was not fetched (check the "
+        "upstream index setting)",
+        category="upstream-error",
+        filename=filename,
+    )
 
 
 def redact(url: str) -> str:

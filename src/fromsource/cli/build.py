@@ -247,9 +247,12 @@ def build(
 
 
 @click.command(
-    help="Build NAME==VERSION again from another path with the recorded build dependencies "
-    "and compare it bit for bit with the published wheel (or, if none, with a first build). "
-    "Nothing is published.\n\n" + EXIT_CODES_HELP + " (1: the wheels differ)"
+    help="Build NAME==VERSION again from another path with exactly the recorded build "
+    "dependencies (the same files by sha256) and compare it bit for bit with the published "
+    "wheel (or, if none, with a first build). Nothing is published.\n\n"
+    + EXIT_CODES_HELP
+    + " (1: the wheels differ; 2 also when a recorded build dependency is gone everywhere: "
+    "the message names it)"
 )
 @click.argument("requirement")
 @click.option("--check", is_flag=True, required=True, help="Compare (the only mode for now).")
