@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         """Where the index's signing keys live (mode 0700)."""
         return self.data_dir / "keys"
 
+    @property
+    def work_root(self) -> Path:
+        """Where builds unpack and build (one work tree per build, removed when it ends)."""
+        return self.data_dir / "work"
+
     def check_repos(self) -> None:
         """Raise ConfigError when an anonymous repository is not a known one."""
         unknown = sorted(set(self.anonymous_repos) - set(ALL_REPOSITORIES))
