@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     processes there; without one it builds in-process."""
     auth_failures_per_minute: int = 30
     """Failed sign-ins a client address may make in a row, and per minute after that (0: off)."""
+    series_root: Path | None = None
+    """The operator's own folder of patch series (``remediate --series-root``); None: the
+    series shipped with fromsource."""
 
     @property
     def resolved_database_url(self) -> str:
