@@ -74,9 +74,11 @@ def wait_for_generation(server: IndexServer) -> None:
     time.sleep(0.15)
 
 
-def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> IndexServer:
-    """Start ``fromsource serve`` on a free loopback port and wait until it answers."""
-    port = free_port()
+def start_server(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None, port: int | None = None
+) -> IndexServer:
+    """Start ``fromsource serve`` on a free (or the given) loopback port and wait until it answers."""
+    port = port or free_port()
     log = data_dir.parent / f"server-{port}.log"
     environment = {**os.environ, "FROMSOURCE_POLL_INTERVAL": "0.05", **(env or {})}
     with log.open("wb") as log_handle:

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     processes there; without one it builds in-process."""
     auth_failures_per_minute: int = 30
     """Failed sign-ins a client address may make in a row, and per minute after that (0: off)."""
+    series_root: Path | None = None
+    """The operator's own folder of patch series (``remediate --series-root``); None: the
+    series shipped with fromsource."""
     pythons: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Interpreters to build with instead of searching ``PATH`` and pyenv: versions (``3.12``)
     or paths; ``FROMSOURCE_PYTHONS`` is comma- or space-separated (docs/building.md)."""
@@ -88,6 +91,11 @@ class Settings(BaseSettings):
     def key_dir(self) -> Path:
         """Where the index's signing keys live (mode 0700)."""
         return self.data_dir / "keys"
+
+    @property
+    def work_root(self) -> Path:
+        """Where builds unpack and build (one work tree per build, removed when it ends)."""
+        return self.data_dir / "work"
 
     def check_repos(self) -> None:
         """Raise ConfigError when an anonymous repository is not a known one."""

@@ -49,6 +49,19 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert run(tmp_path, "remediate", "nothing-here==1.0") == 2
     err = capsys.readouterr().err
     assert "no patch series for nothing-here==1.0" in err and "flask==2.0.0" in err
+    assert "--series-root <folder> or set FROMSOURCE_SERIES_ROOT" in err
+
+
+def test_remediate_reads_the_operators_series_folder_from_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = tmp_path / "our-series"
+    (own / "demo-pkg" / "1.0").mkdir(parents=True)
+    monkeypatch.setenv("FROMSOURCE_SERIES_ROOT", str(own))
+    assert run(tmp_path, "remediate", "demo-pkg==1.0") == 2
+    err = capsys.readouterr().err
+    assert f"no patch series for demo-pkg==1.0 in {own} (series there: none)" in err
+    assert "<folder>/demo-pkg/1.0/series.toml" in err
 
 
 def test_broken_advisory_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -92,6 +92,20 @@ def test_pip_remediated_local_version_wins(shared_index: IndexServer, reader: tu
     assert _installed(python, env)["demo-pkg"] == "1.0+fs.1"
 
 
+def test_python_remediated_alone_cannot_resolve_dependencies(
+    shared_index: IndexServer, reader: tuple[str, str], tmp_path: Path
+) -> None:
+    # docs/remediation.md: use python-all (or two indexes); python-remediated holds only
+    # the +fs.N files, so demo-pkg 1.0+fs.1's dependency dep-pkg is not found there.
+    env = clean_env(tmp_path / "home")
+    python = bare_venv(tmp_path / "venv")
+    result = run([*pip_for(python), "install", "--no-cache-dir", "--index-url",
+                  shared_index.cred_url("python-remediated", reader), "demo-pkg==1.0"], env)
+    assert result.returncode != 0
+    assert "dep-pkg" in result.stdout + result.stderr
+    assert "demo-pkg" not in _installed(python, env)
+
+
 def test_uv_pip_install_url_and_netrc(shared_index: IndexServer, reader: tuple[str, str], tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = clean_env(home)

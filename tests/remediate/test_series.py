@@ -15,6 +15,7 @@ from fromsource.remediate.series import (
     list_series,
     load_series,
     parse_manifest,
+    require_series,
     shipped_root,
 )
 
@@ -51,6 +52,22 @@ def test_load_series(tmp_path: Path) -> None:
     assert first.sha256 == hashlib.sha256(first.path.read_bytes()).hexdigest()
     assert first.strip == 1 and series.patches[1].strip == 0
     assert series.fixes == ("PYSEC-1", "CVE-1", "GHSA-x")
+
+
+def test_a_missing_series_says_where_an_operators_own_series_go(tmp_path: Path) -> None:
+    make_series(tmp_path)
+    assert require_series("demo-pkg", "1.0", root=tmp_path).version == Version("1.0")
+    with pytest.raises(RemediateError) as raised:
+        require_series("Demo.Pkg", "1.1", root=tmp_path)
+    message = raised.value.message
+    assert message.startswith(f"no patch series for demo-pkg==1.1 in {tmp_path} ")
+    assert "(series there: demo-pkg==1.0)" in message
+    assert "keep your own series in a folder of yours" in message
+    assert "<folder>/demo-pkg/1.1/series.toml" in message and "<folder>/_advisories/" in message
+    assert "--series-root <folder>" in message and "FROMSOURCE_SERIES_ROOT" in message
+    assert raised.value.facts["series_root"] == str(tmp_path)
+    with pytest.raises(RemediateError, match="among the series shipped with fromsource"):
+        require_series("demo-pkg", "1.0")
 
 
 def test_find_series_by_pep440_version(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ class BuildContext:
             upstream=Upstream(url, cache_dir=settings.data_dir / "cache" / "upstream"),
             upstream_url=url,
             signing_key=load_or_create_signing_key(settings.key_dir),
-            work_root=settings.data_dir / "work",
+            work_root=settings.work_root,
             cache_dir=settings.data_dir / "cache",
             limits=limits or SandboxLimits(),
             allow_unsandboxed=allow_unsandboxed,

@@ -3,7 +3,9 @@
 A build goes queued → running → succeeded | failed | skipped.  Its log
 grows while it runs (so ``fromsource builds show`` of a running build shows
 how far it got); ``details`` holds the facts as JSON (sdist, pinned build
-dependencies, sandbox, wheel, step timings, failure category).
+dependencies, sandbox, wheel, step timings, failure category, work tree).
+``owner`` names the process that runs it (:mod:`fromsource.build.owner`), so
+that a build whose process died can be closed (:mod:`fromsource.build.lost`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from fromsource.build.owner import this_process
 from fromsource.store.db import Database
 from fromsource.store.models import BuildRow
 
@@ -26,6 +29,7 @@ __all__ = [
     "get_build",
     "latest_succeeded",
     "list_builds",
+    "open_builds",
     "update_build",
 ]
 
@@ -47,6 +51,7 @@ class BuildRecord:
     started_at: datetime | None
     finished_at: datetime | None
     file_id: int | None
+    owner: str | None = None
 
     @classmethod
     def from_row(cls, row: BuildRow) -> BuildRecord:
@@ -65,6 +70,7 @@ class BuildRecord:
             row.started_at,
             row.finished_at,
             row.file_id,
+            row.owner,
         )
 
     @property
@@ -90,6 +96,7 @@ class BuildRecord:
             "finished_at": _iso(self.finished_at),
             "seconds": self.seconds,
             "file_id": self.file_id,
+            "owner": self.owner,
             "details": dict(self.details),
         }
         if with_log:
@@ -104,7 +111,7 @@ def _iso(moment: datetime | None) -> str | None:
 def create_build(
     db: Database, project: str, version: str, repo: str, *, now: datetime | None = None
 ) -> int:
-    """Record a queued build; return its id."""
+    """Record a queued build, owned by the calling process; return its id."""
     row = BuildRow(
         project=project,
         version=version,
@@ -113,6 +120,7 @@ def create_build(
         log="",
         details={},
         created_at=now or datetime.now(UTC),
+        owner=this_process().to_text(),
     )
     with db.session() as session, session.begin():
         session.add(row)
@@ -120,7 +128,13 @@ def create_build(
 
 
 def update_build(db: Database, build_id: int, **fields: Any) -> None:
-    """Set columns of build *build_id* (status, error, log, details, key, times, file_id)."""
+    """Set columns of build *build_id* (status, error, log, details, key, times, file_id).
+
+    Setting the status to ``running`` also records the calling process as the
+    build's owner: whoever runs a build owns it.
+    """
+    if fields.get("status") == "running" and "owner" not in fields:
+        fields["owner"] = this_process().to_text()
     with db.session() as session, session.begin():
         row = session.get(BuildRow, build_id)
         if row is None:
@@ -183,6 +197,15 @@ def latest_succeeded(db: Database, project: str, version: str, repo: str) -> Bui
             .limit(1)
         )
         return BuildRecord.from_row(row) if row else None
+
+
+def open_builds(db: Database) -> list[BuildRecord]:
+    """Builds still ``queued`` or ``running``, oldest first."""
+    query = (
+        sa.select(BuildRow).where(BuildRow.status.in_(("queued", "running"))).order_by(BuildRow.id)
+    )
+    with db.session() as session:
+        return [BuildRecord.from_row(r) for r in session.scalars(query)]
 
 
 def list_builds(

@@ -67,7 +67,7 @@ CATEGORIES = {
     "invalid-wheel": "the built wheel is malformed",
     "attest-failed": "the SBOM or attestation could not be made",
     "publish-failed": "the wheel could not be published",
-    "worker-lost": "the worker building it died; another worker took the build over",
+    "worker-lost": "the process building it died (killed or crashed); a fleet build is retried",
     "internal": "fromsource itself failed (a bug: see the log)",
 }
 """Every failure category, with what it means."""

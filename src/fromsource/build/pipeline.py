@@ -224,6 +224,8 @@ def build_one(
     build_id = build_id or create_build(ctx.db, project, label, repo)
     run = _Run(ctx, build_id, project, label, progress, publishes=publish)
     run.details["upstream_version"] = version
+    work = work_dir or ctx.work_root / f"build-{build_id}-{secrets.token_hex(4)}"
+    run.details["work"] = str(work)  # if this process dies, build/lost.py removes it
     run.save(status="running", started_at=run.started)
     if publish and (existing := published_wheel(ctx.db, repo, project, label)) is not None:
         return run.finish(
@@ -234,7 +236,6 @@ def build_one(
             file_id=existing.id,
             requires_dist=_published_requires(ctx, existing),
         )
-    work = work_dir or ctx.work_root / f"build-{build_id}-{secrets.token_hex(4)}"
     try:
         request = _Request(
             repo=repo,

@@ -31,6 +31,7 @@ from fromsource.cli.common import (
     handle_errors,
     out,
     print_json,
+    recover_lost_builds,
     settings_from,
 )
 from fromsource.config import REPOSITORIES
@@ -222,6 +223,7 @@ def build(
         allow_unsandboxed=allow_unsandboxed,
     )
     try:
+        recover_lost_builds(build_ctx.db, settings_from(ctx), "build")
         build_ctx.tool()  # refuse early, with the message, when there is no sandbox
         live = err.is_terminal and fmt != "json"
         with _Display(err, live, quiet) as display:

@@ -6,13 +6,16 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
 from fromsource.config import Settings
 from fromsource.errors import FromsourceError
+
+if TYPE_CHECKING:
+    from fromsource.store.db import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,3 +50,29 @@ def handle_errors(func: F) -> F:
 def print_json(value: object) -> None:
     """Write *value* as indented JSON to stdout."""
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def recover_lost_builds(db: Database, settings: Settings, command: str) -> None:
+    """Close builds left open by dead processes of this host and remove stale work trees.
+
+    What ``build``, ``worker``, ``serve`` and ``remediate`` do first (see
+    :mod:`fromsource.build.lost`); says what it did on stderr.  A failure
+    to look is a warning, never a reason not to start.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from fromsource.build.lost import recover
+
+    try:
+        done = recover(
+            db, settings.work_root, repair=True, closed_by=f"`fromsource {command}` at start"
+        )
+    except (OSError, SQLAlchemyError) as exc:
+        click.echo(
+            f"warning: could not look for builds left behind by killed processes "
+            f"({type(exc).__name__}: {exc}); `fromsource fsck` reports them",
+            err=True,
+        )
+        return
+    if done.changed:
+        click.echo(f"fromsource {command}: {done.summary()}", err=True)

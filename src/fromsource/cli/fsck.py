@@ -1,4 +1,7 @@
-"""``fromsource fsck``: check that the database and the blob store agree, and repair."""
+"""``fromsource fsck``: check that the database and the blob store agree, and repair.
+
+It also looks for builds whose process died (:mod:`fromsource.build.lost`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from datetime import timedelta
 
 import click
 
+from fromsource.build.lost import recover
 from fromsource.cli.common import EXIT_FINDINGS, EXIT_OK, handle_errors, print_json, settings_from
 from fromsource.store.blobs import open_blob_store
 from fromsource.store.db import open_database
@@ -28,10 +32,13 @@ def parse_grace(text: str) -> timedelta:
 @click.command(
     help="Check that the database and the blob store agree: orphan blobs (referenced by no "
     "file or build), references whose blob is missing, blobs whose bytes do not match their "
-    "sha256, and the database's own integrity.\n\n"
+    "sha256, and the database's own integrity; and builds left queued or running by a process "
+    "of this host that is gone (killed), with their work trees.\n\n"
     "--repair deletes orphans older than --grace (default 1h, so a publish in flight is never "
     "touched; use 0 only when nothing publishes), restores missing metadata from its wheel, "
-    "moves mismatched blobs aside and yanks files whose bytes are gone.\n\n"
+    "moves mismatched blobs aside and yanks files whose bytes are gone; it closes the builds "
+    "of dead processes as failed (worker-lost) and removes work trees no running build owns "
+    "(one no build names only once older than --grace).\n\n"
     "Exit codes: 0 everything agrees (or was repaired), 1 problems left, 2 operational error."
 )
 @click.option("--repair", is_flag=True, help="Fix what can be fixed (see above).")
@@ -59,11 +66,22 @@ def fsck(ctx: click.Context, repair: bool, grace: str, skip_digests: bool, fmt: 
             grace=window,
             verify_digests=not skip_digests,
         )
+        builds = recover(
+            db, settings.work_root, repair=repair, grace=window, closed_by="fsck --repair"
+        )
     finally:
         db.dispose()
+    problems = report.problems + builds.problems
     if fmt == "json":
-        print_json(report.to_json())
+        print_json(
+            {
+                **report.to_json(),
+                "ok": not problems,
+                "problems": problems,
+                "builds": builds.to_json(),
+            }
+        )
     else:
-        for line in summary_lines(report):
+        for line in summary_lines(report, builds.lines(), builds.problems):
             click.echo(line)
-    sys.exit(EXIT_OK if report.ok else EXIT_FINDINGS)
+    sys.exit(EXIT_FINDINGS if problems else EXIT_OK)

@@ -8,13 +8,18 @@ from pathlib import Path
 import click
 from packaging.version import InvalidVersion, Version
 
-from fromsource.cli.common import EXIT_ERROR, handle_errors, print_json, settings_from
-from fromsource.errors import RemediateError
+from fromsource.cli.common import (
+    EXIT_ERROR,
+    handle_errors,
+    print_json,
+    recover_lost_builds,
+    settings_from,
+)
 from fromsource.names import fs_revision, normalize
 from fromsource.remediate.feed import REMEDIATED_REPO, release_patches
 from fromsource.remediate.match import classify
 from fromsource.remediate.osv import Advisory, load_advisories
-from fromsource.remediate.series import find_series, list_series, own_advisories_dir
+from fromsource.remediate.series import find_series, own_advisories_dir, require_series
 from fromsource.remediate.store import advisories_for, import_advisories
 from fromsource.store.blobs import open_blob_store
 from fromsource.store.catalog import project_files
@@ -91,9 +96,9 @@ def _fixes_for(ctx: click.Context, project: str, version: Version) -> tuple[str,
              if Version(f.version) == version]
     if files:
         blobs = open_blob_store(settings.resolved_blob_url)
-        patches = release_patches(files, blobs=blobs)
+        patches = release_patches(files, blobs=blobs, series_root=settings.series_root)
     else:
-        series = find_series(project, version)
+        series = find_series(project, version, root=settings.series_root)
         patches = tuple((p.name, p.fixes) for p in series.patches) if series else ()
     return tuple(i for _name, ids in patches for i in ids)
 
@@ -154,7 +159,8 @@ def list_(ctx: click.Context, pin: str, fmt: str) -> None:
 @click.argument("pin")
 @click.option("--revision", type=int, help="Build this +fs.N instead of the next one.")
 @click.option("--series-root", type=click.Path(path_type=Path, file_okay=False, exists=True),
-              help="Folder of patch series (default: the series shipped with fromsource).")
+              help="Your own folder of patch series, <folder>/<project>/<version>/series.toml "
+              "[env FROMSOURCE_SERIES_ROOT; default: the series shipped with fromsource].")
 @click.option("--upstream", help="Upstream simple index (default: pip's configured index).")
 @click.option("--allow-unsandboxed", is_flag=True,
               help="Build without a sandbox when none can be set up (not for production).")
@@ -171,17 +177,12 @@ def remediate(
 
     project, version = parse_pin(pin, version_required=True)
     assert version is not None
-    series = find_series(project, version, root=series_root)
-    if series is None:
-        available = ", ".join(f"{s.project}=={s.version}" for s in list_series(series_root))
-        raise RemediateError(
-            f"no patch series for {project}=={version}; series exist for: {available or 'none'}",
-            project=project, version=str(version),
-        )
+    series = require_series(project, version, root=series_root or settings_from(ctx).series_root)
     build_ctx = BuildContext.from_settings(
         settings_from(ctx), upstream=upstream, allow_unsandboxed=allow_unsandboxed
     )
     try:
+        recover_lost_builds(build_ctx.db, settings_from(ctx), "remediate")
         outcome = remediate_release(build_ctx, series, revision=revision)
     finally:
         build_ctx.upstream.close()

@@ -1,4 +1,9 @@
-"""``fromsource serve``: run the index."""
+"""``fromsource serve``: run the index.
+
+The serve process supervises the server's worker processes; they stop when
+it stops, however it stops (:mod:`fromsource.index.lifeline`).  At start it
+closes builds left open by killed processes (:mod:`fromsource.build.lost`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import os
 
 import click
 
-from fromsource.cli.common import handle_errors, settings_from
+from fromsource.cli.common import handle_errors, recover_lost_builds, settings_from
 
 
 @click.command(help="Serve the index (simple API, files, management API, web UI).")
@@ -63,8 +68,16 @@ def serve(
     os.environ["FROMSOURCE_ANONYMOUS_REPOS"] = __import__("json").dumps(settings.anonymous_repos)
     os.environ["FROMSOURCE_BUILD_ON_DEMAND"] = "1" if settings.build_on_demand else "0"
     from fromsource.index.app import create_app
+    from fromsource.index.lifeline import mark_supervisor
+    from fromsource.store.db import open_database
 
     create_app(settings)  # migrate and create the key once, before workers race for it
+    db = open_database(settings.resolved_database_url, migrate=False)
+    try:
+        recover_lost_builds(db, settings, "serve")
+    finally:
+        db.dispose()
+    mark_supervisor()  # its workers stop when this process dies, even by kill -9
     click.echo(f"fromsource serving {settings.data_dir} on http://{host}:{port}/", err=True)
     target = "fromsource.index.app:create_app_from_env"
     if server == "uvicorn":

@@ -9,7 +9,13 @@ import click
 
 from fromsource.build.pipeline import BuildContext
 from fromsource.cli.build import _limits, _sandbox_options
-from fromsource.cli.common import EXIT_CODES_HELP, EXIT_ERROR, handle_errors, settings_from
+from fromsource.cli.common import (
+    EXIT_CODES_HELP,
+    EXIT_ERROR,
+    handle_errors,
+    recover_lost_builds,
+    settings_from,
+)
 
 __all__ = ["worker"]
 
@@ -86,6 +92,7 @@ def worker(
         allow_unsandboxed=allow_unsandboxed,
     )
     build_ctx.tool()  # refuse early, with the message, when there is no sandbox
+    recover_lost_builds(build_ctx.db, settings, "worker")
     click.echo(f"fromsource worker: {concurrency} build(s) at a time from the broker", err=True)
     try:
         code = start_worker(

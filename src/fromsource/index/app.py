@@ -1,7 +1,7 @@
 """Assembling the server: state, the hot-path simple app, the API, public routes.
 
 ``create_app(settings)`` is what ``fromsource serve`` and the tests run;
-``create_app_from_env()`` is the factory uvicorn workers import (settings
+``create_app_from_env()`` is the factory server workers import (settings
 come from ``FROMSOURCE_*`` variables set by ``serve``).
 """
 
@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from fromsource import __version__
 from fromsource.config import Settings
 from fromsource.index.api import make_api
+from fromsource.index.lifeline import bind_to_supervisor
 from fromsource.index.simple import SimpleApp
 from fromsource.index.state import IndexState
 from fromsource.provenance.keys import keys_document
@@ -101,5 +102,10 @@ def _extend(api: object, state: IndexState) -> None:
 
 
 def create_app_from_env() -> ASGIApp:
-    """Factory for uvicorn workers: settings from the environment."""
+    """Factory for server workers (granian, uvicorn): settings from the environment.
+
+    A worker started by ``fromsource serve`` first binds its life to the
+    serve process (:mod:`fromsource.index.lifeline`).
+    """
+    bind_to_supervisor()
     return create_app(Settings())

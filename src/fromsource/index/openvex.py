@@ -34,7 +34,9 @@ def install(api: FastAPI, state: IndexState) -> None:
         if key not in cache:
             if len(cache) > 1000:
                 cache.clear()
-            releases = published_releases(state.db, state.blobs, project=project)
+            releases = published_releases(
+                state.db, state.blobs, project=project, series_root=state.settings.series_root
+            )
             statements = remediation_statements(releases, all_advisories(state.db))
             doc = openvex_document(
                 statements,

@@ -247,7 +247,8 @@ class WebUI:
                 break
         else:
             if any(v.remediated for v in group_versions(files)):
-                patches = [(n, tuple(f)) for n, f in release_patches(files)]
+                root = self.state.settings.series_root
+                patches = [(n, tuple(f)) for n, f in release_patches(files, series_root=root)]
         advisories = advisories_for(self.state.db, project)
         fixed = fixed_advisories(patches, advisories)
         try:

@@ -50,6 +50,7 @@ __all__ = [
     "load_series",
     "own_advisories_dir",
     "parse_manifest",
+    "require_series",
     "shipped_root",
 ]
 
@@ -252,3 +253,29 @@ def list_series(root: Path | None = None) -> list[PatchSeries]:
             continue
         found.append(load_series(manifest.parent))
     return sorted(found, key=lambda s: (s.project, s.version))
+
+
+def require_series(
+    project: str, version: Version | str, *, root: Path | None = None
+) -> PatchSeries:
+    """The series for *project* *version* under *root* (default: shipped).
+
+    Raises RemediateError when there is none, saying where an operator's own
+    series go and how to point fromsource at them.
+    """
+    series = find_series(project, version, root=root)
+    if series is not None:
+        return series
+    name = normalize(project)
+    available = ", ".join(f"{s.project}=={s.version}" for s in list_series(root)) or "none"
+    where = f"in {root}" if root else "among the series shipped with fromsource"
+    raise RemediateError(
+        f"no patch series for {name}=={version} {where} (series there: {available}); "
+        f"keep your own series in a folder of yours, as <folder>/{name}/{version}/"
+        f"{SERIES_FILE} beside its patches (your own OSV records in "
+        f"<folder>/{OWN_ADVISORIES_DIR}/), and pass --series-root <folder> or set "
+        "FROMSOURCE_SERIES_ROOT (docs/remediation.md)",
+        project=name,
+        version=str(version),
+        series_root=str(root) if root else None,
+    )

@@ -33,7 +33,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -418,8 +418,14 @@ def run_fsck(
     )
 
 
-def summary_lines(report: FsckReport) -> list[str]:
-    """The report as short human lines (what the CLI prints)."""
+def summary_lines(
+    report: FsckReport, extra: Sequence[str] = (), extra_problems: int = 0
+) -> list[str]:
+    """The report as short human lines (what the CLI prints).
+
+    *extra* lines and *extra_problems* come from checks outside the store
+    (the CLI's look at builds left behind) and go before the verdict.
+    """
     lines = [
         f"database: {report.database}",
         f"references: {report.references}, blobs: {report.blobs}",
@@ -438,9 +444,11 @@ def summary_lines(report: FsckReport) -> list[str]:
     if report.temp_files_removed:
         lines.append(f"temporary files removed: {report.temp_files_removed}")
     lines += [f"note: {n}" for n in report.notes]
-    if report.ok:
+    lines += extra
+    problems = report.problems + extra_problems
+    if not problems:
         lines.append("ok: the database and the blob store agree")
     else:
         hint = "" if report.repair else "; `fromsource fsck --repair` fixes what can be fixed"
-        lines.append(f"{report.problems} problem(s) left{hint}")
+        lines.append(f"{problems} problem(s) left{hint}")
     return lines

@@ -73,7 +73,11 @@ class BuildRow(Base):
     """One requested build and what became of it."""
 
     __tablename__ = "builds"
-    __table_args__ = (Index("ix_builds_key", "key"), Index("ix_builds_project", "project"))
+    __table_args__ = (
+        Index("ix_builds_key", "key"),
+        Index("ix_builds_project", "project"),
+        Index("ix_builds_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -88,6 +92,8 @@ class BuildRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     file_id: Mapped[int | None] = mapped_column(ForeignKey("files.id"), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """The process running the build (fromsource.build.owner; migration 0003)."""
 
 
 class AdvisoryRow(Base):

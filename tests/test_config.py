@@ -1,0 +1,50 @@
+"""Settings: where the upstream index comes from when none is given (docs/building.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pip._internal.models.index import PyPI
+
+from fromsource.config import Settings, pip_index_url, upstream_url
+
+
+@pytest.fixture
+def no_pip_config(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No PIP_INDEX_URL, no FROMSOURCE_UPSTREAM, and pip reads no configuration file."""
+    for name in list(os.environ):
+        if name.startswith("PIP_") or name == "FROMSOURCE_UPSTREAM":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # pip then loads no file at all
+    return monkeypatch
+
+
+def test_without_any_index_configured_the_upstream_is_pips_own_default(
+    no_pip_config: pytest.MonkeyPatch,
+) -> None:
+    assert pip_index_url() == PyPI.simple_url
+    assert upstream_url(Settings()) == PyPI.simple_url.rstrip("/") + "/"
+
+
+def test_an_unparsable_pip_configuration_counts_as_none(
+    no_pip_config: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global\nindex-url = http://127.0.0.1:9/never/simple\n")
+    no_pip_config.setenv("PIP_CONFIG_FILE", str(conf))
+    assert pip_index_url() == PyPI.simple_url
+
+
+def test_the_upstream_follows_fromsource_then_pip_settings(
+    no_pip_config: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = http://127.0.0.1:9/from-pip-conf/simple\n")
+    no_pip_config.setenv("PIP_CONFIG_FILE", str(conf))
+    assert pip_index_url() == "http://127.0.0.1:9/from-pip-conf/simple"
+    no_pip_config.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/from-env/simple")
+    assert upstream_url(Settings()) == "http://127.0.0.1:9/from-env/simple/"
+    no_pip_config.setenv("FROMSOURCE_UPSTREAM", "http://127.0.0.1:9/ours/simple/")
+    assert upstream_url(Settings()) == "http://127.0.0.1:9/ours/simple/"
