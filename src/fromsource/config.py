@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     processes there; without one it builds in-process."""
     auth_failures_per_minute: int = 30
     """Failed sign-ins a client address may make in a row, and per minute after that (0: off)."""
+    max_metadata_bytes: int = Field(default=16 << 20, ge=1)
+    """Cap on a wheel's METADATA: a larger one is refused (``oversized-output``)."""
+    max_wheel_bytes: int = Field(default=4 << 30, ge=1)
+    """Cap on a built wheel, file and decompressed members alike."""
+    max_log_bytes: int = Field(default=64 << 20, ge=1)
+    """Cap on the full build log kept as a blob; a longer log is cut and marked truncated."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -29,7 +29,7 @@ from fromsource.build.pipeline import Progress, build_one
 from fromsource.errors import BuildError, FromsourceError
 from fromsource.names import normalize
 from fromsource.provenance.statement import PatchInfo
-from fromsource.store.blobs import sha256_file
+from fromsource.store.blobs import copy_blob, sha256_file
 from fromsource.store.catalog import find_file
 
 __all__ = ["build_many", "dependency_requirements", "rebuild_check"]
@@ -250,7 +250,7 @@ def rebuild_check(
         if prior is not None and info is not None:
             reference = scratch / "reference" / info.filename
             reference.parent.mkdir(parents=True, exist_ok=True)
-            reference.write_bytes(ctx.blobs.read_bytes(info.sha256))
+            copy_blob(ctx.blobs, info.sha256, reference)
             pins = [ResolvedWheel.from_json(d) for d in prior.details.get("dependencies", [])]
             rebuilt, _ = build(pins, "second")
             reference_name = f"published {info.filename} (build {prior.id})"

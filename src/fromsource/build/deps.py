@@ -42,7 +42,7 @@ from packaging.utils import parse_wheel_filename
 from fromsource.errors import BuildError, HashMismatchError
 from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.provenance.statement import ResolvedDependency
-from fromsource.store.blobs import BlobStore, sha256_file
+from fromsource.store.blobs import BlobStore, copy_blob, sha256_file
 from fromsource.store.catalog import FileInfo, project_files
 from fromsource.store.db import Database
 
@@ -287,7 +287,7 @@ class OwnRepository:
             if local is not None:
                 target.symlink_to(local)
             else:
-                target.write_bytes(self.blobs.read_bytes(info.sha256))
+                copy_blob(self.blobs, info.sha256, target)
 
     def uri(self, info: FileInfo) -> str:
         """Where a client would fetch *info* from our index."""
@@ -335,7 +335,7 @@ class WheelCache:
                 if local is not None:
                     shutil.copyfile(local, tmp)
                 else:
-                    tmp.write_bytes(blobs.read_bytes(wheel.sha256))
+                    copy_blob(blobs, wheel.sha256, tmp)
             else:
                 self._download(wheel.url, tmp)
             actual, _size = sha256_file(tmp)

@@ -27,14 +27,16 @@ from fastapi import (
     UploadFile,
 )
 from fastapi import Path as PathParam
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from fromsource.build.history import log_digest
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
 from fromsource.errors import FromsourceError
 from fromsource.index.auth import AuthResult, Decision
 from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
-from fromsource.names import normalize, parse_filename
+from fromsource.names import Sha256, normalize, parse_filename
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.catalog import list_projects, project_files
@@ -256,6 +258,34 @@ def builds_show(
     if row is None:
         raise HTTPException(404, f"no build {build_id}")
     return build_json(row, with_log=True)
+
+
+@router.get(
+    "/builds/{build_id}/log",
+    summary="One build's full log as text (streamed)",
+    response_class=PlainTextResponse,
+)
+def builds_log(
+    request: Request, build_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], _admin: Admin
+) -> Response:
+    index = _state(request)
+    with index.db.session() as session:
+        row = session.get(BuildRow, build_id)
+    if row is None:
+        raise HTTPException(404, f"no build {build_id}")
+    digest = log_digest(row.details or {})
+    if digest is None:  # an older build, or one that failed before the sandbox
+        return PlainTextResponse(row.log or "")
+    try:
+        size = index.blobs.size(Sha256(digest))
+    except FromsourceError as exc:
+        raise HTTPException(503, f"build {build_id}: its log blob is unreadable ({exc.message})")
+    chunks = index.blobs.iter_range(Sha256(digest), 0, size - 1) if size else iter(())
+    return StreamingResponse(
+        chunks,
+        media_type="text/plain; charset=utf-8",
+        headers={"content-length": str(size)},
+    )
 
 
 def build_json(row: BuildRow, *, with_log: bool) -> dict[str, Any]:
