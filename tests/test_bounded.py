@@ -13,6 +13,7 @@ import pytest
 
 from fromsource.bounded import (
     Budget,
+    OutputLimits,
     copy_file,
     copy_head,
     read_file,
@@ -20,6 +21,7 @@ from fromsource.bounded import (
     read_stream,
     read_tail,
 )
+from fromsource.config import Settings
 from fromsource.errors import NotRegularFileError, OversizedError, ReadDeadlineError
 
 
@@ -140,3 +142,11 @@ def test_a_budget_is_spent_across_parts() -> None:
     budget.spend(4)
     with pytest.raises(OversizedError, match="x.whl decompressed"):
         budget.spend(1)
+
+
+def test_operators_set_the_caps_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FROMSOURCE_MAX_METADATA_BYTES", "1234")
+    monkeypatch.setenv("FROMSOURCE_MAX_LOG_BYTES", "5678")
+    limits = OutputLimits.from_settings(Settings())
+    assert (limits.metadata_bytes, limits.log_bytes) == (1234, 5678)
+    assert limits.wheel_bytes == OutputLimits().wheel_bytes == 4 << 30

@@ -30,6 +30,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from fromsource.bounded import OutputLimits
 from fromsource.build.history import log_digest
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
 from fromsource.errors import FromsourceError
@@ -215,7 +216,13 @@ async def publish(
         sbom_bytes = await sbom.read() if sbom else None
         try:
             published = publish_file(
-                index.db, index.blobs, path, repo, provenance=provenance, sbom=sbom_bytes
+                index.db,
+                index.blobs,
+                path,
+                repo,
+                provenance=provenance,
+                sbom=sbom_bytes,
+                limits=OutputLimits.from_settings(index.settings),
             )
         except FromsourceError as exc:
             raise _fail(exc, 409 if "immutable" in exc.message else 400) from exc
