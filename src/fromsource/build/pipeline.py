@@ -160,8 +160,8 @@ class _Run:
                 with kept.open("ab") as out:
                     out.write(
                         f"\n[fromsource] output cut here: the build printed {size} bytes, the "
-                        f"first {copied} are kept (the cap is {limit}); the build's own log "
-                        "ends with the last of it\n".encode()
+                        f"first {copied} are kept (the cap is {limit}); its end is in the "
+                        "build's row (fromsource builds show ID)\n".encode()
                     )
                 self.log(f"   the sandbox printed {size} bytes; the stored log is truncated")
             digest, stored = self.ctx.blobs.put_file(kept)
