@@ -76,6 +76,12 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part for part in text.replace(",", " ").split() if part]
         return value
+    max_metadata_bytes: int = Field(default=16 << 20, ge=1)
+    """Cap on a wheel's METADATA: a larger one is refused (``oversized-output``)."""
+    max_wheel_bytes: int = Field(default=4 << 30, ge=1)
+    """Cap on a built wheel, file and decompressed members alike."""
+    max_log_bytes: int = Field(default=64 << 20, ge=1)
+    """Cap on the full build log kept as a blob; a longer log is cut and marked truncated."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -22,6 +22,26 @@ class FromsourceError(Exception):
         return {"error": type(self).__name__, "message": self.message, **self.facts}
 
 
+class LimitError(FromsourceError):
+    """Untrusted bytes were refused by the bounded reader (:mod:`fromsource.bounded`).
+
+    ``category`` names the limit: ``oversized-output``, ``unsafe-output`` or
+    ``timeout``; ``what`` names the file or member that was being read.
+    """
+
+
+class OversizedError(LimitError):
+    """Bytes are larger than the cap for them (``size`` when known, ``limit``)."""
+
+
+class NotRegularFileError(LimitError):
+    """A path the host reads is a link, FIFO, socket, device or folder, not a regular file."""
+
+
+class ReadDeadlineError(LimitError):
+    """Reading untrusted output ran past its deadline."""
+
+
 class ConfigError(FromsourceError):
     """Settings are missing or contradict each other."""
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from fromsource.bounded import OutputLimits
 from fromsource.build.normalize import dist_info_dir, normalize_wheel, wheel_record
-from fromsource.errors import InvalidDistributionError
+from fromsource.errors import InvalidDistributionError, OversizedError
 from fromsource.record import RecordEntry
 
 NAME = "demo-1.0-py3-none-any.whl"
@@ -199,3 +200,21 @@ def test_dist_info_dir_and_errors(tmp_path: Path) -> None:
     not_zip.write_bytes(b"not a zip")
     with pytest.raises(InvalidDistributionError, match="not a readable zip"):
         wheel_record(not_zip)
+
+
+def test_members_past_the_wheel_cap_are_refused_and_nothing_is_left(tmp_path: Path) -> None:
+    # Issue 18: the members a backend put in the wheel are rewritten here, so their
+    # decompressed total is capped (OutputLimits.wheel_bytes; 1 MiB stands in for 4 GiB).
+    wheel = make_wheel(
+        tmp_path / "in",
+        order=list(FILES),
+        date_time=(2024, 1, 2, 3, 4, 6),
+        compression=zipfile.ZIP_DEFLATED,
+        extra={"demo/zeros.bin": bytes(2 << 20)},
+    )
+    out = tmp_path / "out"
+    with pytest.raises(OversizedError, match=f"{NAME} decompressed") as info:
+        normalize_wheel(wheel, out, epoch=EPOCH, limits=OutputLimits(wheel_bytes=1 << 20))
+    assert info.value.facts["category"] == "oversized-output"
+    assert list(out.iterdir()) == []
+    assert normalize_wheel(wheel, out, epoch=EPOCH).name == NAME  # the default cap is far off

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import tarfile
 import textwrap
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from fromsource.bounded import DEFAULT_LIMITS, OutputLimits
 from fromsource.build.deps import DependencyError, uv_binary
 from fromsource.build.pep517 import (
     LEGACY_BACKEND,
@@ -80,7 +84,10 @@ _LIMITS = SandboxLimits(timeout_seconds=60)
 
 
 def _environment(
-    tmp_path: Path, backend_code: str, limits: SandboxLimits = _LIMITS
+    tmp_path: Path,
+    backend_code: str,
+    limits: SandboxLimits = _LIMITS,
+    output_limits: OutputLimits = DEFAULT_LIMITS,
 ) -> tuple[BuildEnvironment, Path]:
     sdist = make_sdist(
         tmp_path / "sdist", "demo-hooks", "1.0", "in-tree", backend_code=backend_code
@@ -91,6 +98,7 @@ def _environment(
         limits=limits,
         epoch=SDIST_EPOCH,
         uv=uv_binary(),
+        output_limits=output_limits,
     )
     with tarfile.open(sdist) as archive:
         archive.extractall(env.src, filter="data")
@@ -165,3 +173,87 @@ def test_the_control_folder_takes_only_the_hook_result(tmp_path: Path) -> None:
     env, tree = _environment(tmp_path, backend, limits)
     requires = env.get_requires(tree, read_build_system(tree))
     assert requires == ["extra:Read-only file system", "result:File too large"]
+
+
+def _within(seconds: float, action: Callable[[], object]) -> BaseException | None:
+    """What *action* raised; the test fails if it is still blocked after *seconds*."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the host is blocked reading the build's output"
+    return raised[0] if raised else None
+
+
+@needs_bwrap
+def test_a_fifo_returned_as_the_wheel_is_refused_without_waiting(tmp_path: Path) -> None:
+    backend = textwrap.dedent("""\
+        import os
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            os.mkfifo(os.path.join(wheel_directory, "x-1.0-py3-none-any.whl"))
+            return "x-1.0-py3-none-any.whl"
+        """)
+    env, tree = _environment(tmp_path, backend)
+    start = time.monotonic()
+    error = _within(60, lambda: env.build_wheel(tree, read_build_system(tree), tmp_path / "dist"))
+    assert isinstance(error, HookError), error
+    assert "FIFO" in error.message and error.facts["category"] == "unsafe-output"
+    assert time.monotonic() - start < 60
+    assert not (tmp_path / "dist" / "x-1.0-py3-none-any.whl").exists()
+
+
+@needs_bwrap
+def test_a_fifo_left_as_the_hook_result_is_refused_without_waiting(tmp_path: Path) -> None:
+    # The hook runner's control folder is its second argument; a backend that plants a
+    # FIFO at output.json and exits before the runner writes there made the host wait
+    # forever in open() (issue 18).
+    backend = textwrap.dedent("""\
+        import os, sys
+        def get_requires_for_build_wheel(config_settings=None):
+            os.mkfifo(os.path.join(sys.argv[2], "output.json"))
+            os._exit(0)
+        """)
+    env, tree = _environment(tmp_path, backend)
+    error = _within(60, lambda: env.get_requires(tree, read_build_system(tree)))
+    assert isinstance(error, HookError), error
+    assert "FIFO" in error.message and error.facts["category"] == "unsafe-output"
+
+
+@needs_bwrap
+def test_a_hook_that_leaves_no_result_fails_with_a_reason(tmp_path: Path) -> None:
+    backend = (
+        "import os\ndef get_requires_for_build_wheel(config_settings=None):\n    os._exit(0)\n"
+    )
+    env, tree = _environment(tmp_path, backend)
+    with pytest.raises(HookError, match="without writing its result") as info:
+        env.get_requires(tree, read_build_system(tree))
+    assert info.value.facts["category"] == "build-failed"
+
+
+@needs_bwrap
+def test_an_oversized_wheel_or_result_is_not_copied_out(tmp_path: Path) -> None:
+    backend = textwrap.dedent("""\
+        import os
+        def get_requires_for_build_wheel(config_settings=None):
+            return ["x" * 300_000]
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            with open(os.path.join(wheel_directory, "x-1.0-py3-none-any.whl"), "wb") as f:
+                f.write(b"\\0" * 300_000)
+            return "x-1.0-py3-none-any.whl"
+        """)
+    small = OutputLimits(wheel_bytes=100_000, hook_result_bytes=100_000)
+    env, tree = _environment(tmp_path, backend, output_limits=small)
+    with pytest.raises(HookError, match="output.json") as info:
+        env.get_requires(tree, read_build_system(tree))
+    assert info.value.facts["category"] == "oversized-output"
+    with pytest.raises(HookError, match="over the cap of 100000 bytes") as info:
+        env.build_wheel(tree, read_build_system(tree), tmp_path / "dist")
+    assert info.value.facts["category"] == "oversized-output"
+    assert not (tmp_path / "dist" / "x-1.0-py3-none-any.whl").exists()

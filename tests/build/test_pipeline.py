@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from fromsource.bounded import OutputLimits
 from fromsource.build.batch import build_many, rebuild_check
 from fromsource.build.deps import DependencyError
 from fromsource.build.history import get_build
@@ -32,7 +33,13 @@ from fromsource.store.catalog import project_files
 from fromsource.store.models import BuildRow, FileRow
 from fromsource.store.publish import publish_file
 from tests.factories import make_wheel
-from tests.packages import LocalIndex, build_context, local_index, make_sdist  # noqa: F401
+from tests.packages import (  # noqa: F401
+    LocalIndex,
+    _minimal_backend,
+    build_context,
+    local_index,
+    make_sdist,
+)
 
 pytestmark = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")
 
@@ -200,6 +207,48 @@ def test_a_backend_that_sleeps_past_the_timeout_is_killed(
     assert outcome.seconds < 30
     record = get_build(ctx.db, outcome.build_id or 0)
     assert record is not None and record.details["category"] == "timeout"
+
+
+def test_a_long_log_is_kept_whole_up_to_its_cap_and_its_end_in_the_row(
+    tmp_path: Path,
+    local_index: LocalIndex,  # noqa: F811
+) -> None:
+    # Issue 18: a backend that printed 256 MiB made the host re-read all of it on every
+    # save.  Small caps here stand for the real ones (64 MiB blob, 512 KiB tail).
+    limits = OutputLimits(log_bytes=1 << 20, log_tail_bytes=64 << 10)
+    ctx = build_context(tmp_path / "data", local_index.url, output_limits=limits)
+    backend = _minimal_backend("demo-chatty", "1.0") + textwrap.dedent("""\
+
+        _build = build_wheel
+
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            import sys
+            for number in range(30_000):
+                sys.stdout.write(f"line {number:06d} " + "x" * 100 + "\\n")
+            sys.stdout.write("THE LAST LINE\\n")
+            sys.stdout.flush()
+            return _build(wheel_directory, config_settings, metadata_directory)
+        """)
+    outcome = build_one(
+        ctx, _sdist(local_index, tmp_path, "demo-chatty", "in-tree", backend_code=backend)
+    )
+    assert outcome.status == "succeeded", outcome.message
+    record = get_build(ctx.db, outcome.build_id or 0)
+    assert record is not None
+    # The row: our lines and the last 64 KiB of the output, marked as cut.
+    assert len(record.log) < (64 << 10) + 8192
+    assert "THE LAST LINE" in record.log and "line 000000" not in record.log
+    assert "output cut: the last 65536 of" in record.log
+    assert "the stored log is truncated" in record.log
+    # The blob: the first 1 MiB of the output, marked where it was cut.
+    kept = record.details["log"]
+    assert kept["truncated"] is True and kept["output_bytes"] > 3_000_000
+    whole = ctx.blobs.read_bytes(kept["sha256"])
+    assert len(whole) == kept["size"] < (1 << 20) + 512
+    assert whole.startswith(b"\n$ create venv") and b"line 000000 " in whole
+    assert whole.rstrip().endswith(b"its end is in the build's row (fromsource builds show ID)")
+    assert b"THE LAST LINE" not in whole
+    ctx.close()
 
 
 def test_failures_carry_a_category(

@@ -42,6 +42,9 @@ def test_build_list_show_and_rebuild_check(
     assert run(tmp_path, "builds", "show", str(built["build_id"])) == 0
     shown = capsys.readouterr().out
     assert "succeeded" in shown and "$ build_wheel" in shown and "== publish" in shown
+    assert run(tmp_path, "builds", "show", str(built["build_id"]), "--full-log") == 0
+    full = capsys.readouterr().out  # the stored sandbox output, not our step lines
+    assert "succeeded" in full and "$ build_wheel" in full and "== publish" not in full
 
     assert run(tmp_path, "rebuild", "--check", "demo-cli==1.0", *upstream) == 0
     assert "identical" in capsys.readouterr().out

@@ -205,3 +205,11 @@ def _assert_yanked(server: IndexServer, token: tuple[str, str]) -> None:
     ).json()
     (entry,) = page["files"]
     assert entry["yanked"] and "fsck" in entry["yanked"]
+
+
+def test_the_full_logs_of_builds_are_not_orphans(store: Store) -> None:
+    log = store.blobs.put_bytes(b"$ build_wheel\nthe whole sandbox output\n")
+    build = create_build(store.db, "demo", "4.0", "python")
+    update_build(store.db, build, details={"log": {"sha256": log, "truncated": False}})
+    report = run_fsck(store.db, store.blobs, repair=True, clock=_later)
+    assert report.ok and store.blobs.exists(log)

@@ -9,6 +9,7 @@ Archives are written byte by byte here so they can be what no honest tool writes
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import hashlib
 import io
 import json
@@ -27,6 +28,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fromsource.bounded import OutputLimits
+from fromsource.build.outcome import BuildOutcome
 from fromsource.build.pipeline import BuildContext, build_one
 from fromsource.build.sandbox import SandboxLimits, tool_available
 from fromsource.build.unpack import UnpackLimits, safe_unpack
@@ -257,9 +260,9 @@ _LYING_WHEEL = textwrap.dedent("""\
         return []
 
     def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-        info = "{module}-1.0.dist-info"
+        info = "{folder}"
         files = {{
-            info + "/METADATA": b"Metadata-Version: 2.1\\nName: {meta_name}\\nVersion: {meta_version}\\n\\n",
+            info + "/METADATA": b"Metadata-Version: 2.1\\nName: {meta_name}\\nVersion: {meta_version}\\n\\n" + b"{padding}",
             info + "/WHEEL": b"Wheel-Version: 1.0\\nGenerator: liar\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
         }}
         def h(data):
@@ -276,26 +279,74 @@ _LYING_WHEEL = textwrap.dedent("""\
 
 @needs_bwrap
 @pytest.mark.parametrize(
-    ("name", "meta_name", "meta_version", "file_version"),
+    ("name", "meta_name", "meta_version", "file_version", "folder"),
     [
-        ("demo-wheel-name", "somebody-else", "1.0", "1.0"),  # METADATA lies (new check)
-        ("demo-wheel-meta", "demo-wheel-meta", "2.0", "1.0"),  # METADATA lies about the version
-        ("demo-wheel-file", "demo-wheel-file", "2.0", "2.0"),  # the filename itself is another version
+        ("demo-wheel-name", "somebody-else", "1.0", "1.0", ""),  # METADATA lies (new check)
+        ("demo-wheel-meta", "demo-wheel-meta", "2.0", "1.0", ""),  # METADATA lies about the version
+        ("demo-wheel-file", "demo-wheel-file", "2.0", "2.0", ""),  # the filename itself is another version
+        # Issue 18: filename and METADATA honest, the .dist-info folder names another project
+        # (uv would install it over that project's files).
+        ("demo-wheel-folder", "demo-wheel-folder", "1.0", "1.0", "honest-1.0.dist-info"),
     ],
 )
 def test_a_wheel_that_is_not_the_requested_release_is_refused(
     hostile: tuple[BuildContext, IndexServer, Path], local_index: LocalIndex,  # noqa: F811
-    name: str, meta_name: str, meta_version: str, file_version: str,
+    name: str, meta_name: str, meta_version: str, file_version: str, folder: str,
 ) -> None:
     ctx, _server, base = hostile
     module = name.replace("-", "_")
     backend = _LYING_WHEEL.format(
-        module=module, meta_name=meta_name, meta_version=meta_version, file_version=file_version
+        module=module, meta_name=meta_name, meta_version=meta_version, file_version=file_version,
+        folder=folder or f"{module}-1.0.dist-info", padding="",
     )
     local_index.add(make_sdist(base / "sdists", name, "1.0", "in-tree", backend_code=backend))
     outcome = build_one(ctx, f"{name}==1.0")
     assert outcome.status == "failed" and outcome.category == "wheel-mismatch", outcome.message
     assert not [f for f in all_files(ctx.db) if f.project == name]
+    assert "attest" not in dict(outcome.step_seconds)  # refused before anything was signed
+    if folder:
+        assert repr(folder) in outcome.message
+
+
+@needs_bwrap
+def test_a_metadata_bomb_is_refused_before_it_costs_the_host(
+    hostile: tuple[BuildContext, IndexServer, Path], local_index: LocalIndex,  # noqa: F811
+) -> None:
+    # Issue 18: 256 MiB of METADATA in a 262 KB wheel; here 4 MiB against a 1 MiB cap.
+    ctx, _server, base = hostile
+    capped = dataclasses.replace(ctx, output_limits=OutputLimits(metadata_bytes=1 << 20))
+    backend = _LYING_WHEEL.format(
+        module="demo_bomb", meta_name="demo-bomb", meta_version="1.0", file_version="1.0",
+        folder="demo_bomb-1.0.dist-info", padding='" + b"x" * (4 << 20) + b"',  # code: 4 MiB of body
+    )
+    local_index.add(make_sdist(base / "sdists", "demo-bomb", "1.0", "in-tree", backend_code=backend))
+    outcome = build_one(capped, "demo-bomb==1.0")
+    assert outcome.status == "failed" and outcome.category == "oversized-output", outcome.message
+    assert "demo_bomb-1.0.dist-info/METADATA" in outcome.message
+    assert not [f for f in all_files(ctx.db) if f.project == "demo-bomb"]
+
+
+@needs_bwrap
+def test_a_fifo_as_the_wheel_fails_the_build_instead_of_wedging_it(
+    hostile: tuple[BuildContext, IndexServer, Path], local_index: LocalIndex,  # noqa: F811
+) -> None:
+    ctx, _server, base = hostile
+    backend = textwrap.dedent("""\
+        import os
+        def get_requires_for_build_wheel(config_settings=None):
+            return []
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            os.mkfifo(os.path.join(wheel_directory, "demo_fifo-1.0-py3-none-any.whl"))
+            return "demo_fifo-1.0-py3-none-any.whl"
+        """)
+    local_index.add(make_sdist(base / "sdists", "demo-fifo", "1.0", "in-tree", backend_code=backend))
+    done: list[BuildOutcome] = []
+    worker = threading.Thread(target=lambda: done.append(build_one(ctx, "demo-fifo==1.0")))
+    worker.daemon = True
+    worker.start()
+    worker.join(120)
+    assert done, "the build is wedged on a FIFO"
+    assert done[0].status == "failed" and done[0].category == "unsafe-output", done[0].message
 
 
 _ESCAPE = textwrap.dedent("""\

@@ -212,3 +212,29 @@ def test_management_api_needs_admin(shared_index: IndexServer, reader: tuple[str
     assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
     assert _get(shared_index, "python/simple/", new).status_code == 401
     assert json.loads(httpx.get(shared_index.url + "api/tokens?state=revoked", auth=admin).text)
+
+
+def test_a_builds_full_log_is_streamed_from_its_blob(shared_index: IndexServer, reader: tuple[str, str]) -> None:
+    from fromsource.build.history import create_build, update_build
+    from fromsource.store.blobs import FileBlobStore
+    from fromsource.store.db import open_database
+
+    db = open_database(shared_index.database_url)
+    whole = b"".join(b"line %06d of the sandbox output\n" % n for n in range(100_000))
+    digest = FileBlobStore(shared_index.data_dir / "blobs").put_bytes(whole)
+    kept = create_build(db, "demo-pkg", "1.0", "python")
+    update_build(db, kept, log="== the end only\n", details={"log": {"sha256": digest}})
+    older = create_build(db, "demo-pkg", "1.1", "python")
+    update_build(db, older, log="== a log from before blobs\n")
+    db.dispose()
+    admin = shared_index.token(admin=True)
+    response = httpx.get(f"{shared_index.url}api/builds/{kept}/log", auth=admin)
+    assert response.status_code == 200 and response.content == whole
+    assert response.headers["content-type"].startswith("text/plain")
+    shown = httpx.get(f"{shared_index.url}api/builds/{kept}", auth=admin).json()
+    assert shown["log"] == "== the end only\n" and shown["details"]["log"]["sha256"] == digest
+    assert httpx.get(f"{shared_index.url}api/builds/{older}/log", auth=admin).text == (
+        "== a log from before blobs\n"
+    )
+    assert httpx.get(f"{shared_index.url}api/builds/{kept}/log", auth=reader).status_code == 403
+    assert httpx.get(f"{shared_index.url}api/builds/999999/log", auth=admin).status_code == 404

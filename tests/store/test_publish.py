@@ -59,8 +59,8 @@ class FailingBlobs:
     def size(self, digest: Sha256) -> int:
         return self.inner.size(digest)
 
-    def read_bytes(self, digest: Sha256) -> bytes:
-        return self.inner.read_bytes(digest)
+    def read_bytes(self, digest: Sha256, limit: int | None = None) -> bytes:
+        return self.inner.read_bytes(digest, limit)
 
     def local_path(self, digest: Sha256) -> Path | None:
         return self.inner.local_path(digest)

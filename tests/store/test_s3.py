@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fromsource.errors import BlobNotFoundError, ConfigError, HashMismatchError
+from fromsource.errors import BlobNotFoundError, ConfigError, HashMismatchError, OversizedError
 from fromsource.names import Sha256
 from fromsource.store.blobs import open_blob_store
 from fromsource.store.s3 import S3BlobStore, object_key, parse_s3_url
@@ -81,6 +81,23 @@ def test_put_read_range_and_list(store: S3BlobStore, tmp_path: Path) -> None:
         store.read_bytes(small)
     with pytest.raises(BlobNotFoundError):
         store.size(small)
+
+
+def test_a_read_with_a_limit_refuses_a_large_object_before_its_body(
+    store: S3BlobStore, tmp_path: Path
+) -> None:
+    # The server reads small blobs whole (and caches them) and streams the rest: the
+    # limit must refuse from the length in the response headers, never by reading.
+    data = b"m" * (2 << 20)
+    digest = store.put_bytes(data)
+    with pytest.raises(OversizedError) as info:
+        store.read_bytes(digest, limit=1 << 20)
+    assert info.value.facts["size"] == len(data)
+    assert info.value.facts["category"] == "oversized-output"
+    assert digest not in store._cache  # nothing of it was kept
+    assert store.read_bytes(digest, limit=len(data)) == data
+    small = store.put_bytes(b"core metadata")
+    assert store.read_bytes(small, limit=1 << 20) == b"core metadata"
 
 
 def test_hash_mismatch_stores_nothing(store: S3BlobStore, tmp_path: Path) -> None:

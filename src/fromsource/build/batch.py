@@ -30,7 +30,7 @@ from fromsource.build.wheelcache import WheelCache
 from fromsource.errors import BuildError, FromsourceError
 from fromsource.names import normalize
 from fromsource.provenance.statement import PatchInfo
-from fromsource.store.blobs import sha256_file
+from fromsource.store.blobs import copy_blob, sha256_file
 from fromsource.store.catalog import find_file
 
 __all__ = ["build_many", "dependency_requirements", "rebuild_check"]
@@ -277,7 +277,7 @@ def rebuild_check(
         if prior is not None and info is not None:
             reference = scratch / "reference" / info.filename
             reference.parent.mkdir(parents=True, exist_ok=True)
-            reference.write_bytes(ctx.blobs.read_bytes(info.sha256))
+            copy_blob(ctx.blobs, info.sha256, reference)
             pins = _recorded_pins(ctx, prior.id, prior.details)
             rebuilt, _ = build(pins, "second")
             reference_name = f"published {info.filename} (build {prior.id})"

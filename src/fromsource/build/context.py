@@ -22,6 +22,7 @@ from packaging.requirements import Requirement
 from packaging.tags import sys_tags
 from packaging.version import Version
 
+from fromsource.bounded import OutputLimits
 from fromsource.build.deps import best_wheel
 from fromsource.build.sandbox import SandboxLimits, Tool, choose_tool
 from fromsource.build.upstream import Upstream
@@ -60,6 +61,8 @@ class BuildContext:
     sandbox_tool: Tool | None = None
     public_url: str | None = None
     keep_work: bool = False
+    output_limits: OutputLimits = field(default_factory=OutputLimits)
+    """Caps on what the host reads from a build's output (:mod:`fromsource.bounded`)."""
 
     @classmethod
     def from_settings(
@@ -86,6 +89,7 @@ class BuildContext:
             allow_unsandboxed=allow_unsandboxed,
             sandbox_tool=sandbox_tool,
             public_url=settings.public_url,
+            output_limits=OutputLimits.from_settings(settings),
         )
 
     def close(self) -> None:

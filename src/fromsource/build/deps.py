@@ -42,7 +42,7 @@ from fromsource.build.upstream_pages import link_allowed, refused_link
 from fromsource.errors import BuildError
 from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.provenance.statement import ResolvedDependency
-from fromsource.store.blobs import BlobStore
+from fromsource.store.blobs import BlobStore, copy_blob
 from fromsource.store.catalog import FileInfo, project_files
 from fromsource.store.db import Database
 
@@ -286,7 +286,7 @@ class OwnRepository:
             if local is not None:
                 target.symlink_to(local)
             else:
-                target.write_bytes(self.blobs.read_bytes(info.sha256))
+                copy_blob(self.blobs, info.sha256, target)
 
     def uri(self, info: FileInfo) -> str:
         """Where a client would fetch *info* from our index."""

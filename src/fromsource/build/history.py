@@ -29,6 +29,7 @@ __all__ = [
     "get_build",
     "latest_succeeded",
     "list_builds",
+    "log_digest",
     "open_builds",
     "update_build",
 ]
@@ -223,3 +224,14 @@ def list_builds(
         query = query.where(BuildRow.status == status)
     with db.session() as session:
         return [BuildRecord.from_row(r) for r in session.scalars(query)]
+
+
+def log_digest(details: Mapping[str, Any]) -> str | None:
+    """The sha256 of a build's full log blob (``details["log"]``), None if none was kept.
+
+    The row keeps only the end of the log; the pipeline stores the whole
+    sandbox output (cut at its cap) as this blob.
+    """
+    log = details.get("log")
+    digest = log.get("sha256") if isinstance(log, Mapping) else None
+    return digest if isinstance(digest, str) and digest else None

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fromsource.bounded import DEFAULT_LIMITS, Budget, OutputLimits
+from fromsource.distinfo import ZIP_ERRORS, find_dist_info, read_record
 from fromsource.errors import InvalidDistributionError
-from fromsource.record import RecordEntry, is_record_path, parse_record, render_record
+from fromsource.record import RecordEntry, is_record_path, render_record
 
 __all__ = ["COMPRESS_LEVEL", "dist_info_dir", "normalize_wheel", "wheel_record"]
 
@@ -68,24 +70,10 @@ def _check_member_name(wheel: str, name: str) -> None:
         )
 
 
-def _dist_info_of(wheel: str, names: list[str]) -> str:
-    """The single top-level ``.dist-info`` folder among member *names*."""
-    folders = sorted({n.split("/", 1)[0] for n in names if "/" in n})
-    dist_infos = [f for f in folders if f.endswith(".dist-info")]
-    if len(dist_infos) != 1:
-        raise InvalidDistributionError(
-            f"{wheel}: expected exactly one top-level .dist-info folder, found "
-            f"{dist_infos or 'none'}; the wheel is malformed",
-            filename=wheel,
-            found=dist_infos,
-        )
-    return dist_infos[0]
-
-
 def _open(wheel: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(wheel)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except ZIP_ERRORS as exc:
         raise InvalidDistributionError(
             f"{wheel.name}: not a readable zip archive ({exc})", filename=wheel.name
         ) from exc
@@ -98,29 +86,12 @@ def dist_info_dir(wheel: Path) -> str:
     exactly one top-level ``.dist-info`` folder.
     """
     with _open(wheel) as archive:
-        return _dist_info_of(wheel.name, archive.namelist())
+        return find_dist_info(wheel.name, archive.namelist())
 
 
-def wheel_record(wheel: Path) -> list[RecordEntry]:
-    """The parsed RECORD of *wheel*.
-
-    Raises InvalidDistributionError when the wheel has no RECORD or it is
-    malformed.
-    """
-    with _open(wheel) as archive:
-        folder = _dist_info_of(wheel.name, archive.namelist())
-        try:
-            text = archive.read(f"{folder}/RECORD").decode("utf-8")
-        except KeyError as exc:
-            raise InvalidDistributionError(
-                f"{wheel.name}: {folder}/RECORD is missing; the wheel is malformed",
-                filename=wheel.name,
-            ) from exc
-        except UnicodeDecodeError as exc:
-            raise InvalidDistributionError(
-                f"{wheel.name}: {folder}/RECORD is not UTF-8", filename=wheel.name
-            ) from exc
-    return parse_record(text)
+def wheel_record(wheel: Path, limits: OutputLimits = DEFAULT_LIMITS) -> list[RecordEntry]:
+    """The parsed RECORD of *wheel* (:func:`fromsource.distinfo.read_record`)."""
+    return read_record(wheel, limits)
 
 
 def _zip_time(epoch: int) -> tuple[int, int, int, int, int, int]:
@@ -195,6 +166,7 @@ def normalize_wheel(
     *,
     epoch: int,
     add_files: Mapping[str, bytes] | None = None,
+    limits: OutputLimits = DEFAULT_LIMITS,
 ) -> Path:
     """Write a normalized copy of *wheel* into *out_dir* and return its path.
 
@@ -212,7 +184,10 @@ def normalize_wheel(
     renamed, so readers see the old file or the whole new one.  *out_dir* may
     be the wheel's own folder.  Raises InvalidDistributionError for an
     unreadable zip, a member with an absolute path, ``..``, a symbolic link or
-    a duplicate name, or a wheel without exactly one ``.dist-info`` folder.
+    a duplicate name, or a wheel without exactly one ``.dist-info`` folder;
+    OversizedError (``oversized-output``) when the members, decompressed, are
+    more than ``limits.wheel_bytes`` together (counted as they are read, not
+    from the sizes the zip declares).
     """
     add_files = add_files or {}
     date_time = _zip_time(epoch)
@@ -222,12 +197,18 @@ def normalize_wheel(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w+b") as raw, _open(wheel) as source:
-            dist_info = _dist_info_of(wheel.name, source.namelist())
+            dist_info = find_dist_info(wheel.name, source.namelist())
             members = _collect(wheel, source, dist_info, add_files)
+            what = f"{wheel.name} decompressed"
+            # The sizes the zip declares refuse a bomb early; the bytes read decide.
+            Budget(limits.wheel_bytes, what).spend(
+                sum(m.source.file_size for m in members if m.source is not None)
+            )
+            budget = Budget(limits.wheel_bytes, what)
             entries: list[RecordEntry] = []
             with zipfile.ZipFile(raw, "w") as out:
                 for member in members:
-                    entries.append(_write_member(source, out, member, date_time))
+                    entries.append(_write_member(source, out, member, date_time, budget))
                 record_name = f"{dist_info}/RECORD"
                 record = render_record(entries, record_name).encode("utf-8")
                 info = _new_info(record_name, False, date_time, len(record))
@@ -248,8 +229,9 @@ def _write_member(
     out: zipfile.ZipFile,
     member: _Member,
     date_time: tuple[int, int, int, int, int, int],
+    budget: Budget,
 ) -> RecordEntry:
-    """Copy one member into *out*, streaming, and return its RECORD entry."""
+    """Copy one member into *out*, streaming within *budget*, and return its RECORD entry."""
     digest = hashlib.sha256()
     size = len(member.data) if member.source is None else member.source.file_size
     info = _new_info(member.name, member.executable, date_time, size)
@@ -263,10 +245,11 @@ def _write_member(
             try:
                 with source.open(member.source) as reader:
                     while chunk := reader.read(_CHUNK):
+                        budget.spend(len(chunk))
                         handle.write(chunk)
                         digest.update(chunk)
                         written += len(chunk)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            except ZIP_ERRORS as exc:
                 raise InvalidDistributionError(
                     f"{member.name}: cannot be read from the built wheel ({exc})",
                     member=member.name,

@@ -62,9 +62,14 @@ CATEGORIES = {
     "out-of-memory": "the build ran out of memory under the sandbox's limit",
     "sandbox-permission-denied": "the build was denied access to a path inside the sandbox",
     "build-failed": "the build backend failed (see the log)",
-    "wheel-mismatch": "the backend built a wheel of another project or version",
+    "wheel-mismatch": "the wheel's filename, .dist-info folder or METADATA names another "
+    "project or version",
     "sandbox-unavailable": "no sandbox could be set up and unsandboxed builds are not allowed",
     "invalid-wheel": "the built wheel is malformed",
+    "oversized-output": "the build's output (the wheel, its METADATA, RECORD, WHEEL or "
+    "entry points, a hook's result) is over its size cap",
+    "unsafe-output": "the build left a link, FIFO, device or other non-regular file where "
+    "the host reads its output",
     "attest-failed": "the SBOM or attestation could not be made",
     "publish-failed": "the wheel could not be published",
     "worker-lost": "the process building it died (killed or crashed); a fleet build is retried",
@@ -138,7 +143,14 @@ _DEBIAN = {
 }
 
 REMEMBERED = frozenset(
-    {"needs-rust", "build-failed", "wheel-mismatch", "invalid-wheel", "bad-pyproject"}
+    {
+        "needs-rust",
+        "build-failed",
+        "wheel-mismatch",
+        "invalid-wheel",
+        "bad-pyproject",
+        "unsafe-output",
+    }
 )
 """Categories a build with the same key fails with again: such a failure is not retried
 (``--retry-failed`` does).  Timeouts, memory, missing system libraries, upstream and
@@ -334,6 +346,21 @@ def _by_type(exc: BaseException) -> str:
     return "internal"
 
 
+def _same_bytes(
+    left: zipfile.ZipFile, right: zipfile.ZipFile, x: zipfile.ZipInfo, y: zipfile.ZipInfo
+) -> bool:
+    """Whether two members hold the same bytes, compared a chunk at a time (never whole)."""
+    if (x.file_size, x.CRC) != (y.file_size, y.CRC):
+        return False
+    with left.open(x) as a, right.open(y) as b:
+        while True:
+            chunk = a.read(1 << 20)
+            if chunk != b.read(1 << 20):
+                return False
+            if not chunk:
+                return True
+
+
 def compare_wheels(reference: Path, rebuilt: Path) -> tuple[list[str], list[str], list[str]]:
     """Members whose bytes or zip metadata differ, only in *reference*, only in *rebuilt*."""
     with zipfile.ZipFile(reference) as left, zipfile.ZipFile(rebuilt) as right:
@@ -347,7 +374,7 @@ def compare_wheels(reference: Path, rebuilt: Path) -> tuple[list[str], list[str]
                 y.external_attr,
                 y.compress_type,
             )
-            if not same_meta or left.read(name) != right.read(name):
+            if not same_meta or not _same_bytes(left, right, x, y):
                 differing.append(name)
         if not differing and list(a) != list(b):
             differing.append("(member order)")

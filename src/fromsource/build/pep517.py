@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import sys
+import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +36,7 @@ from pyproject_hooks import (
     UnsupportedOperation,
 )
 
+from fromsource.bounded import DEFAULT_LIMITS, OutputLimits, copy_file, read_file
 from fromsource.build import ccwrap
 from fromsource.build.deps import DependencyError
 from fromsource.build.sandbox import (
@@ -47,7 +48,7 @@ from fromsource.build.sandbox import (
     SandboxTimeout,
     Tool,
 )
-from fromsource.errors import BuildError, SandboxError
+from fromsource.errors import BuildError, LimitError, SandboxError
 
 __all__ = [
     "LEGACY_BACKEND",
@@ -177,8 +178,10 @@ class BuildEnvironment:
         limits: SandboxLimits,
         epoch: int,
         uv: str,
+        output_limits: OutputLimits = DEFAULT_LIMITS,
     ) -> None:
         self.work = work.resolve()
+        self.output_limits = output_limits
         self.build_root = self.work / "build"
         self.tools = self.work / "tools"
         self.wheelhouse = self.work / "wheelhouse"
@@ -314,8 +317,10 @@ class BuildEnvironment:
     def build_wheel(self, tree: Path, system: BuildSystem, dest: Path) -> Path:
         """Run ``build_wheel``; copy the wheel out of the sandbox into *dest* and return it.
 
-        The copy is read without following links, so a build cannot make the
-        host read a file outside its tree.
+        The copy is read through :mod:`fromsource.bounded`: without following
+        links (a build cannot make the host read a file outside its tree), a
+        FIFO or device is refused rather than waited on, and the size and the
+        time are capped.
         """
         out = self.build_root / "out"
         name = self._call(tree, system, "build_wheel", self.sandbox.inside(out))
@@ -324,8 +329,18 @@ class BuildEnvironment:
                 f"build_wheel returned {name!r}, not a wheel filename", category="build-failed"
             )
         dest.mkdir(parents=True, exist_ok=True)
-        _copy_out(self.build_root, ("out", name), dest / name)
+        _copy_out(
+            self.build_root, ("out", name), dest / name, self.output_limits, self._read_deadline()
+        )
         return dest / name
+
+    def _read_deadline(self) -> float:
+        """When a host-side read of this build's output must have finished (monotonic).
+
+        Reads happen after a sandboxed command ended; each gets the build's
+        own wall-clock limit, so ``--timeout`` bounds them too.
+        """
+        return time.monotonic() + self.sandbox.limits.timeout_seconds
 
     def _call(self, tree: Path, system: BuildSystem, hook: str, arg: str | None) -> object:
         caller = self._caller(tree, system)
@@ -371,22 +386,42 @@ class BuildEnvironment:
             env={**self.env, **(extra_environ or {})},
             binds=binds,
         )
-        _clean_hook_output(control_dir, self.log_path)
+        _clean_hook_output(control_dir, self.log_path, self.output_limits, self._read_deadline())
 
 
-def _clean_hook_output(control_dir: Path, log_path: Path) -> None:
+def _clean_hook_output(
+    control_dir: Path, log_path: Path, limits: OutputLimits, deadline: float
+) -> None:
     """Re-write output.json as a plain file of ours, moving its warnings into the log.
 
-    The hook wrote it inside the sandbox: never follow a link it might have
-    planted, and keep backend warnings out of the host's warning machinery.
+    The hook wrote it inside the sandbox, so it is read through the bounded
+    reader: a link is not followed, a FIFO does not block the host, at most
+    ``limits.hook_result_bytes`` are read before *deadline*.  Backend warnings
+    stay out of the host's warning machinery.  Raises HookError when the hook
+    left no result or an unsafe or oversized one.
     """
     fd = os.open(control_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        data = _read_nofollow(fd, "output.json")
+        data = read_file(
+            "output.json",
+            limits.hook_result_bytes,
+            what="the hook's result output.json",
+            dir_fd=fd,
+            deadline=deadline,
+        )
+    except FileNotFoundError as exc:
+        raise HookError(
+            "the hook exited without writing its result (output.json); see the log",
+            category="build-failed",
+        ) from exc
+    except LimitError as exc:
+        raise HookError(exc.message, category=exc.facts.get("category")) from exc
+    except OSError as exc:
+        raise HookError(
+            f"the hook's result output.json cannot be read ({exc})", category="build-failed"
+        ) from exc
     finally:
         os.close(fd)
-    if data is None:
-        return
     try:
         document = json.loads(data)
     except ValueError:
@@ -403,34 +438,36 @@ def _clean_hook_output(control_dir: Path, log_path: Path) -> None:
     target.write_text(json.dumps(document))
 
 
-def _read_nofollow(dir_fd: int, name: str) -> bytes | None:
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise HookError(f"the build left {name} as a link or unreadable ({exc})") from exc
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise HookError(f"the build left {name} as something other than a file")
-        return handle.read()
+def _copy_out(
+    root: Path, parts: Sequence[str], dest: Path, limits: OutputLimits, deadline: float
+) -> None:
+    """Copy ``root/parts...`` to *dest* without following any link below *root*.
 
-
-def _copy_out(root: Path, parts: Sequence[str], dest: Path) -> None:
-    """Copy ``root/parts...`` to *dest* without following any link below *root*."""
+    The file is read through the bounded reader: it must be a regular file
+    (a FIFO is refused, not waited on) of at most ``limits.wheel_bytes``,
+    copied before *deadline*.
+    """
+    what = "/".join(parts)
     fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
     try:
         for part in parts[:-1]:
             fds.append(os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
-        file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fds[-1])
-        with os.fdopen(file_fd, "rb") as src:
-            if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
-                raise OSError(f"{parts[-1]} is not a regular file")
-            with dest.open("wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
+        copy_file(
+            parts[-1],
+            dest,
+            limits.wheel_bytes,
+            what=f"the wheel {what} the backend reported",
+            dir_fd=fds[-1],
+            deadline=deadline,
+        )
+    except LimitError as exc:
+        raise HookError(
+            f"{exc.message}; nothing was taken from the sandbox",
+            category=exc.facts.get("category"),
+        ) from exc
     except OSError as exc:
         raise HookError(
-            f"the backend reported {'/'.join(parts)} but it is missing, a link or not a "
+            f"the backend reported {what} but it is missing, a link or not a "
             f"regular file ({exc}); nothing was taken from the sandbox",
             category="build-failed",
         ) from exc

@@ -28,6 +28,7 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 import fromsource
+from fromsource.bounded import copy_head, read_tail
 from fromsource.build.buildkey import BuildInputs, build_key
 from fromsource.build.context import (
     BuildContext,
@@ -60,7 +61,8 @@ from fromsource.build.relabel import relabel_wheel, with_local
 from fromsource.build.unpack import read_pkg_info, unpack_sdist
 from fromsource.build.upstream_pages import redact
 from fromsource.build.wheelcache import WheelCache
-from fromsource.errors import BuildError, FromsourceError, UpstreamError
+from fromsource.distinfo import check_wheel
+from fromsource.errors import BuildError, FromsourceError, LimitError, UpstreamError
 from fromsource.names import normalize
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
 from fromsource.provenance.statement import BuildFacts, PatchInfo, build_statement, sign_statement
@@ -74,7 +76,6 @@ __all__ = ["BuildContext", "BuildDeps", "Progress", "build_one", "host_facts", "
 Progress = Callable[[ProgressEvent], None]
 BuildDeps = Callable[[Sequence[ResolvedWheel]], bool]
 """Builds bootstrap build dependencies from source first; True when any now is ours."""
-_LOG_LIMIT = 512 * 1024
 
 
 @dataclass
@@ -122,13 +123,62 @@ class _Run:
         self.save()
 
     def text(self) -> str:
+        """The log for the build's row: our lines, then the end of the sandbox's output.
+
+        Only the last ``log_tail_bytes`` of the sandbox log are read (through
+        :mod:`fromsource.bounded`), however much the backend printed.
+        """
         text = "\n".join(self.lines) + "\n"
-        if self.tool_log is not None and self.tool_log.is_file():
-            tool = self.tool_log.read_text(encoding="utf-8", errors="replace")
-            if len(tool) > _LOG_LIMIT:
-                tool = "[... output cut ...]\n" + tool[-_LOG_LIMIT:]
-            text += "\n== sandbox output\n" + tool
-        return text
+        if self.tool_log is None:
+            return text
+        limit = self.ctx.output_limits.log_tail_bytes
+        try:
+            tail, size = read_tail(self.tool_log, limit, what="the sandbox log")
+        except FileNotFoundError:
+            return text
+        except (OSError, LimitError) as exc:
+            message = exc.message if isinstance(exc, LimitError) else str(exc)
+            return text + f"\n== sandbox output\n[unreadable: {message}]\n"
+        output = tail.decode("utf-8", errors="replace")
+        if size > len(tail):
+            output = f"[... output cut: the last {len(tail)} of {size} bytes ...]\n" + output
+        return text + "\n== sandbox output\n" + output
+
+    def keep_log(self) -> None:
+        """Store the sandbox's whole output as a blob, cut at ``log_bytes`` (details ``log``).
+
+        Streamed from the file to the store, never held in memory.  A cut log
+        ends with a line saying so, and ``details["log"]["truncated"]`` is true.
+        """
+        if self.tool_log is None:
+            return
+        limit = self.ctx.output_limits.log_bytes
+        kept = self.tool_log.with_name(self.tool_log.name + ".kept")
+        try:
+            copied, size = copy_head(self.tool_log, kept, limit, what="the sandbox log")
+            if size > copied:
+                with kept.open("ab") as out:
+                    out.write(
+                        f"\n[fromsource] output cut here: the build printed {size} bytes, the "
+                        f"first {copied} are kept (the cap is {limit}); its end is in the "
+                        "build's row (fromsource builds show ID)\n".encode()
+                    )
+                self.log(f"   the sandbox printed {size} bytes; the stored log is truncated")
+            digest, stored = self.ctx.blobs.put_file(kept)
+        except FileNotFoundError:
+            return
+        except (OSError, FromsourceError) as exc:
+            message = exc.message if isinstance(exc, FromsourceError) else str(exc)
+            self.log(f"   the sandbox log was not stored: {message}")
+            return
+        finally:
+            kept.unlink(missing_ok=True)
+        self.details["log"] = {
+            "sha256": digest,
+            "size": stored,
+            "output_bytes": size,
+            "truncated": size > copied,
+        }
 
     def save(self, **fields: object) -> None:
         self.details["steps"] = {n: round(s, 3) for n, s in self.steps}
@@ -145,6 +195,7 @@ class _Run:
         )
 
     def finish(self, status: Status, message: str = "", **extra: object) -> BuildOutcome:
+        self.keep_log()
         self.log(f"== {status}{': ' + message if message else ''}")
         category = extra.pop("category", None)
         if category:
@@ -273,7 +324,9 @@ def build_one(
 
 def _published_requires(ctx: BuildContext, info: FileInfo) -> tuple[str, ...]:
     if info.metadata_sha256 and ctx.blobs.exists(info.metadata_sha256):
-        return requires_dist(ctx.blobs.read_bytes(info.metadata_sha256))
+        return requires_dist(
+            ctx.blobs.read_bytes(info.metadata_sha256, limit=ctx.output_limits.metadata_bytes)
+        )
     return ()
 
 
@@ -309,6 +362,7 @@ def _steps(
 ) -> BuildOutcome:
     repo, patches, pinned, work = request.repo, request.patches, request.pinned, request.work
     local_version, publish = request.local_version, request.publish
+    limits = ctx.output_limits
     with run.step("fetch"):
         sdist = find_sdist(ctx.upstream, project, version)
         if sdist.sha256 is None:
@@ -366,7 +420,14 @@ def _steps(
                 request, static, lambda: resolver.resolve(requirements, what=sdist.filename)
             )
         tool = ctx.tool()
-        env = BuildEnvironment(work, tool=tool, limits=ctx.limits, epoch=epoch, uv=uv_binary())
+        env = BuildEnvironment(
+            work,
+            tool=tool,
+            limits=ctx.limits,
+            epoch=epoch,
+            uv=uv_binary(),
+            output_limits=limits,
+        )
         python, plat, toolchain = host_facts()
         run.key = build_key(
             BuildInputs(
@@ -439,12 +500,11 @@ def _steps(
             raise BuildError(
                 f"the backend built {raw.name}, not {project} {version}", category="wheel-mismatch"
             )
-        try:  # its METADATA must say the same, before anything describes or signs the wheel
-            read_wheel_metadata(raw)
-        except FromsourceError as exc:
-            raise BuildError(exc.message, category="wheel-mismatch") from exc
+        # Its .dist-info, WHEEL and METADATA must name the same release, within their
+        # caps, before anything describes or signs the wheel (issue 18).
+        check_wheel(raw, limits)
         if local_version:
-            raw = relabel_wheel(raw, local_version, work / "dist" / "relabel")
+            raw = relabel_wheel(raw, local_version, work / "dist" / "relabel", limits)
     with run.step("sbom"):
         dependencies = tuple(w.dependency() for w in deps)
         sbom = build_sbom(
@@ -462,7 +522,7 @@ def _steps(
         )
     with run.step("normalize"):
         final = normalize_wheel(
-            raw, work / "dist" / "final", epoch=epoch, add_files={SBOM_PATH: sbom}
+            raw, work / "dist" / "final", epoch=epoch, add_files={SBOM_PATH: sbom}, limits=limits
         )
         digest, size = sha256_file(final)
         run.details["wheel"] = {"filename": final.name, "sha256": digest, "size": size}
@@ -488,9 +548,10 @@ def _steps(
             finished=datetime.now(UTC),
         )
         envelope = sign_statement(
-            build_statement(final.name, digest, wheel_record(final), facts), ctx.signing_key
+            build_statement(final.name, digest, wheel_record(final, limits), facts),
+            ctx.signing_key,
         )
-    requires = requires_dist(read_wheel_metadata(final).raw)
+    requires = requires_dist(read_wheel_metadata(final, limits).raw)
     if not publish:
         return run.finish(
             "succeeded",
@@ -501,7 +562,14 @@ def _steps(
         )
     with run.step("publish"):
         published = publish_file(
-            ctx.db, ctx.blobs, final, repo, provenance=envelope, sbom=sbom, build_id=run.build_id
+            ctx.db,
+            ctx.blobs,
+            final,
+            repo,
+            provenance=envelope,
+            sbom=sbom,
+            build_id=run.build_id,
+            limits=limits,
         )
     return run.finish(
         "succeeded",

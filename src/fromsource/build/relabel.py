@@ -17,10 +17,13 @@ from pathlib import Path
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
+from fromsource.bounded import DEFAULT_LIMITS, Budget, OutputLimits, read_member
+from fromsource.distinfo import find_dist_info
 from fromsource.errors import InvalidDistributionError
 
 __all__ = ["relabel_wheel", "with_local"]
 
+_CHUNK = 1 << 20
 _VERSION_LINE = re.compile(rb"^Version:[ \t]*[^\r\n]*", re.MULTILINE)
 
 
@@ -30,11 +33,15 @@ def with_local(version: str, label: str) -> str:
     return str(result)
 
 
-def relabel_wheel(wheel: Path, label: str, out_dir: Path) -> Path:
+def relabel_wheel(
+    wheel: Path, label: str, out_dir: Path, limits: OutputLimits = DEFAULT_LIMITS
+) -> Path:
     """Write a copy of *wheel* whose version carries the local *label*; return it.
 
+    Members are streamed (only METADATA, within *limits*, is held in memory).
     Raises InvalidDistributionError when the wheel has no single
-    ``.dist-info`` folder or no METADATA.
+    ``.dist-info`` folder or no METADATA; OversizedError when METADATA or
+    all members together are over their caps.
     """
     version = parse_wheel_filename(wheel.name)[1]
     new_version = with_local(str(version), label)
@@ -43,15 +50,10 @@ def relabel_wheel(wheel: Path, label: str, out_dir: Path) -> Path:
     rest = "-" + rest
     target = out_dir / f"{new_prefix}{rest}"
     out_dir.mkdir(parents=True, exist_ok=True)
+    budget = Budget(limits.wheel_bytes, f"{wheel.name} decompressed")
     with zipfile.ZipFile(wheel) as source:
         names = source.namelist()
-        info_dirs = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
-        if len(info_dirs) != 1:
-            raise InvalidDistributionError(
-                f"{wheel.name}: expected one .dist-info folder, found {sorted(info_dirs)}",
-                filename=wheel.name,
-            )
-        info_dir = info_dirs.pop()
+        info_dir = find_dist_info(wheel.name, names)
         data_dir = info_dir[: -len(".dist-info")] + ".data"
         new_info = f"{new_prefix}.dist-info"
         new_data = f"{new_prefix}.data"
@@ -60,10 +62,7 @@ def relabel_wheel(wheel: Path, label: str, out_dir: Path) -> Path:
             raise InvalidDistributionError(f"{wheel.name}: no {metadata}", filename=wheel.name)
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
             for item in source.infolist():
-                data = source.read(item)
                 member = item.filename
-                if member == metadata:
-                    data = _VERSION_LINE.sub(b"Version: " + new_version.encode(), data, count=1)
                 if member.startswith(info_dir + "/"):
                     member = new_info + member[len(info_dir) :]
                 elif member.startswith(data_dir + "/"):
@@ -71,5 +70,21 @@ def relabel_wheel(wheel: Path, label: str, out_dir: Path) -> Path:
                 copy = zipfile.ZipInfo(member, item.date_time)
                 copy.external_attr = item.external_attr
                 copy.compress_type = zipfile.ZIP_DEFLATED
-                out.writestr(copy, data)
+                copy.file_size = item.file_size  # decides ZIP64 up front
+                if item.is_dir():
+                    out.writestr(copy, b"")
+                    continue
+                if item.filename == metadata:
+                    data = read_member(
+                        source, item, limits.metadata_bytes, what=f"{wheel.name}: {metadata}"
+                    )
+                    budget.spend(len(data))
+                    data = _VERSION_LINE.sub(b"Version: " + new_version.encode(), data, count=1)
+                    copy.file_size = len(data)
+                    out.writestr(copy, data)
+                    continue
+                with source.open(item) as reader, out.open(copy, "w") as writer:
+                    while chunk := reader.read(_CHUNK):
+                        budget.spend(len(chunk))
+                        writer.write(chunk)
     return target

@@ -21,7 +21,7 @@ from fromsource.build.deps import DependencyError, ResolvedWheel
 from fromsource.build.upstream import Upstream
 from fromsource.build.upstream_pages import UpstreamFile, redact
 from fromsource.errors import FromsourceError, HashMismatchError
-from fromsource.store.blobs import BlobStore, sha256_file
+from fromsource.store.blobs import BlobStore, copy_blob, sha256_file
 
 __all__ = ["WheelCache"]
 
@@ -138,7 +138,7 @@ class WheelCache:
             if local is not None:
                 shutil.copyfile(local, tmp)
             else:
-                tmp.write_bytes(blobs.read_bytes(wheel.sha256))
+                copy_blob(blobs, wheel.sha256, tmp)
             actual, _size = sha256_file(tmp)
             if actual != wheel.sha256:
                 raise HashMismatchError(

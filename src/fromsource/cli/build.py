@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from fromsource.build.batch import build_many, rebuild_check
-from fromsource.build.history import get_build, list_builds
+from fromsource.build.history import get_build, list_builds, log_digest
 from fromsource.build.outcome import STEPS, BuildOutcome, ProgressEvent
 from fromsource.build.pipeline import BuildContext
 from fromsource.build.sandbox import SandboxLimits
@@ -35,6 +35,8 @@ from fromsource.cli.common import (
     settings_from,
 )
 from fromsource.config import REPOSITORIES
+from fromsource.names import Sha256
+from fromsource.store.blobs import open_blob_store
 from fromsource.store.db import open_database
 
 __all__ = ["build", "builds", "rebuild"]
@@ -350,15 +352,21 @@ def list_(
     out.print(table)
 
 
-@builds.command("show", help="Show one build: its facts and its log.")
+@builds.command("show", help="Show one build: its facts and the end of its log.")
 @click.argument("build_id", type=int)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--full-log",
+    is_flag=True,
+    help="Print the whole stored log (the sandbox output, up to its cap) instead of its end.",
+)
 @click.pass_context
 @handle_errors
-def show(ctx: click.Context, build_id: int, fmt: str) -> None:
-    db = open_database(settings_from(ctx).resolved_database_url)
+def show(ctx: click.Context, build_id: int, fmt: str, full_log: bool) -> None:
+    settings = settings_from(ctx)
+    db = open_database(settings.resolved_database_url)
     record = get_build(db, build_id)
     if record is None:
         click.echo(f"error: there is no build {build_id}; see fromsource builds list", err=True)
@@ -387,4 +395,13 @@ def show(ctx: click.Context, build_id: int, fmt: str) -> None:
     if isinstance(wheel, dict):
         click.echo(f"{'wheel:':12} {wheel.get('filename')} sha256 {wheel.get('sha256')}")
     click.echo("")
-    click.echo(record.log)
+    digest = log_digest(record.details) if full_log else None
+    if digest is None:
+        click.echo(record.log)
+        return
+    blobs = open_blob_store(settings.resolved_blob_url)
+    size = blobs.size(Sha256(digest))
+    sys.stdout.flush()
+    for chunk in blobs.iter_range(Sha256(digest), 0, size - 1) if size else ():
+        sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()

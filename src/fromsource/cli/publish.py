@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from fromsource.bounded import OutputLimits
 from fromsource.cli.common import handle_errors, settings_from
 from fromsource.config import REPOSITORIES
 from fromsource.store.blobs import open_blob_store
@@ -39,6 +40,7 @@ def publish(
             repo,
             provenance=attestation.read_bytes() if attestation else None,
             sbom=sbom.read_bytes() if sbom else None,
+            limits=OutputLimits.from_settings(settings),
         )
         state = "already published" if result.already_present else "published"
         click.echo(f"{state}: {repo}/{result.filename} sha256={result.sha256}")

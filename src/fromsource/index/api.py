@@ -11,7 +11,6 @@ here", so pull tokens can never upload.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -33,9 +32,13 @@ from fastapi import (
 )
 from fastapi import Path as PathParam
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+)
 from pydantic import BaseModel, Field
 
+from fromsource.bounded import OutputLimits
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
 from fromsource.errors import FromsourceError
 from fromsource.index.auth import AuthResult, Decision
@@ -43,7 +46,6 @@ from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
 from fromsource.names import normalize, parse_filename
 from fromsource.provenance.dsse import parse_envelope
-from fromsource.remediate.store import advisories_for, all_advisories
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.catalog import list_projects, project_files
 from fromsource.store.models import BuildRow
@@ -235,7 +237,13 @@ async def publish(
         sbom_bytes = await sbom.read() if sbom else None
         try:
             published = publish_file(
-                index.db, index.blobs, path, repo, provenance=provenance, sbom=sbom_bytes
+                index.db,
+                index.blobs,
+                path,
+                repo,
+                provenance=provenance,
+                sbom=sbom_bytes,
+                limits=OutputLimits.from_settings(index.settings),
             )
         except FromsourceError as exc:
             raise _fail(exc, 409 if "immutable" in exc.message else 400) from exc
@@ -280,41 +288,6 @@ def builds_show(
     return build_json(row, with_log=True)
 
 
-_MAX_CACHED = 1000
-
-
-def _advisories_document(request: Request, project: str | None) -> bytes:
-    """The stored OSV records naming *project* (every record for None), as JSON bytes.
-
-    ``{"project": name, "advisories": [record, ...]}`` (no ``project`` key for
-    every record), records as imported, sorted by id.  Built once per change
-    of the store, in this process.
-    """
-    index = _state(request)
-    cache: dict[tuple[int, str | None], bytes] = request.app.state.advisory_documents
-    key = (index.generation, project)
-    cached = cache.get(key)
-    if cached is None:
-        if project is None:
-            found, head = all_advisories(index.db), {}
-        else:
-            found, head = advisories_for(index.db, project), {"project": project}
-        cached = json.dumps({**head, "advisories": [a.to_json() for a in found]}).encode()
-        if len(cache) >= _MAX_CACHED:
-            cache.clear()
-        cache[key] = cached
-    return cached
-
-
-@router.get("/advisories", summary="Every OSV advisory the index holds (any token)")
-def advisories_list(request: Request, _reader: Reader) -> Response:
-    return Response(_advisories_document(request, None), media_type="application/json")
-
-
-@router.get("/advisories/{project}", summary="OSV advisories about one project (any token)")
-def advisories_project(request: Request, project: str, _reader: Reader) -> Response:
-    # 200 with an empty list for a project no advisory names: "none known" is an answer.
-    return Response(_advisories_document(request, normalize(project)), media_type="application/json")
 
 
 def build_json(row: BuildRow, *, with_log: bool) -> dict[str, Any]:

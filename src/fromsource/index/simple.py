@@ -11,6 +11,10 @@ URL layout (stable forever: Nexus and friends cache pages that point here):
 - ``/<repo>/files/<project>/<version>/<filename>``: the file, and the same URL
   plus ``.metadata`` for its core metadata (PEP 658/714).
 - ``/<repo>/integrity/<project>/<version>/<filename>/provenance|sbom``.
+
+No blob is read whole to answer (issue 18): files, ``.metadata`` and SBOMs
+are streamed (small ones sent from one read), with ETag, HEAD and one byte
+range; only provenance, re-wrapped as PEP 740, is read whole, within a cap.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import FileResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fromsource.errors import BlobNotFoundError, FromsourceError
+from fromsource.bounded import DEFAULT_LIMITS
+from fromsource.errors import BlobNotFoundError, FromsourceError, OversizedError
 from fromsource.index.auth import Decision
 from fromsource.index.negotiate import choose
 from fromsource.index.ranges import Unsatisfiable, parse_range
@@ -35,6 +40,7 @@ from fromsource.store.blobs import FileBlobStore
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _INLINE_LIMIT = 1 << 20
+_DOCUMENT_LIMIT = DEFAULT_LIMITS.document_bytes
 _PAGE_CACHE = "private, max-age=60, must-revalidate"
 _BUILDER_ID = "urn:fromsource:builder"
 
@@ -130,7 +136,7 @@ class SimpleApp:
             elif parts[2] == "files":
                 status = await self._files(scope, receive, send, repo, parts[3:], head)
             else:
-                status = await self._integrity(send, repo, parts[3:], head)
+                status = await self._integrity(scope, receive, send, repo, parts[3:], head)
         finally:
             self.state.metrics.requests[(parts[2], status)] += 1
 
@@ -206,21 +212,40 @@ class SimpleApp:
             if info.metadata_sha256 is None:
                 await _send_simple(send, 404, b"404 Not Found: no metadata file\n", head=head)
                 return 404
-            try:
-                body = self.state.blobs.read_bytes(info.metadata_sha256)
-            except BlobNotFoundError:
-                return await _missing_blob(send, head)
-            await _send_simple(
-                send,
-                200,
-                body,
-                [(b"etag", f'"{info.metadata_sha256}"'.encode()), (b"cache-control", _IMMUTABLE.encode())],
-                head,
-                b"application/octet-stream",
+            return await self._send_stored(
+                scope, receive, send, info.metadata_sha256, head, b"application/octet-stream"
             )
-            return 200
         return await self._send_blob(
             scope, receive, send, info.sha256, info.size, head, filename=info.filename
+        )
+
+    async def _send_stored(
+        self, scope: Scope, receive: Receive, send: Send, digest: Sha256, head: bool, media: bytes
+    ) -> int:
+        """A stored document (core metadata, SBOM) as *media*: streamed, never read whole.
+
+        A small one is sent from memory (object storage keeps it in its cache,
+        so a hot ``.metadata`` costs no request); a larger one goes through
+        :meth:`_send_blob` like a wheel (ranges, sendfile, ranged GETs), but
+        is never redirected: clients read these from the index itself.
+        """
+        blobs = self.state.blobs
+        path = blobs.local_path(digest)
+        body: bytes | None = None
+        try:
+            if path is not None:
+                size = path.stat().st_size
+            elif isinstance(blobs, FileBlobStore):
+                return await _missing_blob(send, head)
+            else:
+                body = blobs.read_bytes(digest, limit=_INLINE_LIMIT)
+                size = len(body)
+        except (BlobNotFoundError, FileNotFoundError):
+            return await _missing_blob(send, head)
+        except OversizedError as exc:
+            size = int(str(exc.facts["size"]))
+        return await self._send_blob(
+            scope, receive, send, digest, size, head, media=media, redirect=False, body=body
         )
 
     async def _send_blob(
@@ -232,6 +257,9 @@ class SimpleApp:
         size: int,
         head: bool,
         filename: str | None = None,
+        media: bytes = b"application/octet-stream",
+        redirect: bool = True,
+        body: bytes | None = None,
     ) -> int:
         """The blob with caching headers, honouring one byte range.
 
@@ -239,20 +267,27 @@ class SimpleApp:
         hop per chunk costs more than the read); large ones are handed to the
         server's sendfile path (ASGI ``pathsend``) when it offers one.  A blob
         in object storage is streamed with ranged GETs or, with
-        ``blob_redirect``, answered by a 302 to a presigned URL.  Returns the
-        status sent.
+        ``blob_redirect`` and *redirect*, answered by a 302 to a presigned
+        URL.  *body* is the blob when the caller already holds it (a small
+        one).  Returns the status sent.
         """
         headers: Headers = [
             (b"cache-control", _IMMUTABLE.encode()),
             (b"etag", f'"{digest}"'.encode()),
             (b"accept-ranges", b"bytes"),
-            (b"content-type", b"application/octet-stream"),
+            (b"content-type", media),
         ]
-        path = self.state.blobs.local_path(digest)
-        if path is None and isinstance(self.state.blobs, FileBlobStore):
+        path = self.state.blobs.local_path(digest) if body is None else None
+        if body is None and path is None and isinstance(self.state.blobs, FileBlobStore):
             return await _missing_blob(send, head)
         presign = getattr(self.state.blobs, "presigned_url", None)
-        if path is None and callable(presign) and self.state.settings.blob_redirect:
+        if (
+            body is None
+            and path is None
+            and redirect
+            and callable(presign)
+            and self.state.settings.blob_redirect
+        ):
             # Empty body, so a repository manager never caches the redirect as
             # the wheel; HEAD goes to a HEAD-signed URL, so it answers like GET.
             url = presign(digest, method="HEAD" if head else "GET", filename=filename)
@@ -283,6 +318,9 @@ class SimpleApp:
         if head or length <= 0:
             await send({"type": "http.response.body", "body": b""})
             return status
+        if body is not None:
+            await send({"type": "http.response.body", "body": body[start : end + 1]})
+            return status
         if path is None:
             await self._stream_remote(send, digest, start, end)
             return status
@@ -305,7 +343,9 @@ class SimpleApp:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    async def _integrity(self, send: Send, repo: str, rest: list[str], head: bool) -> int:
+    async def _integrity(
+        self, scope: Scope, receive: Receive, send: Send, repo: str, rest: list[str], head: bool
+    ) -> int:
         if len(rest) != 4 or rest[3] not in ("provenance", "sbom"):
             await _send_simple(send, 404, b"404 Not Found\n", head=head)
             return 404
@@ -317,19 +357,24 @@ class SimpleApp:
         if digest is None:
             await _send_simple(send, 404, f"404 Not Found: no {document} for {filename}\n".encode(), head=head)
             return 404
+        if document == "sbom":
+            return await self._send_stored(
+                scope, receive, send, digest, head, b"application/vnd.cyclonedx+json"
+            )
+        # Provenance is re-wrapped (DSSE → PEP 740), so it is read whole, within a cap.
         try:
-            raw = self.state.blobs.read_bytes(digest)
+            raw = self.state.blobs.read_bytes(digest, limit=_DOCUMENT_LIMIT)
         except BlobNotFoundError:
             return await _missing_blob(send, head)
-        if document == "provenance":
-            try:
-                body = json.dumps(to_pep740(parse_envelope(raw), _BUILDER_ID)).encode()
-            except FromsourceError:
-                await _send_simple(send, 500, b"500: stored provenance is unreadable; run fromsource fsck\n")
-                return 500
-            media = b"application/vnd.pypi.integrity.v1+json"
-        else:
-            body, media = raw, b"application/vnd.cyclonedx+json"
+        except OversizedError:
+            await _send_simple(send, 500, b"500: stored provenance is over the size served\n", head=head)
+            return 500
+        try:
+            body = json.dumps(to_pep740(parse_envelope(raw), _BUILDER_ID)).encode()
+        except FromsourceError:
+            await _send_simple(send, 500, b"500: stored provenance is unreadable; run fromsource fsck\n")
+            return 500
+        media = b"application/vnd.pypi.integrity.v1+json"
         await _send_simple(
             send, 200, body, [(b"cache-control", _IMMUTABLE.encode())], head, media
         )

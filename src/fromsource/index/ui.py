@@ -35,8 +35,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from packaging.version import InvalidVersion, Version
 from starlette.staticfiles import StaticFiles
 
+from fromsource.bounded import DEFAULT_LIMITS
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
-from fromsource.errors import BlobNotFoundError
+from fromsource.errors import BlobNotFoundError, OversizedError
 from fromsource.index.auth import entitled
 from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
@@ -283,12 +284,12 @@ class WebUI:
         }
 
     def _blob(self, digest: Sha256 | None) -> bytes | None:
-        """A small blob's bytes; None when absent or lost (fsck reports lost blobs)."""
+        """A small blob's bytes; None when absent, lost (fsck reports lost blobs) or too large."""
         if digest is None:
             return None
         try:
-            return self.state.blobs.read_bytes(digest)
-        except BlobNotFoundError:
+            return self.state.blobs.read_bytes(digest, limit=DEFAULT_LIMITS.document_bytes)
+        except (BlobNotFoundError, OversizedError):
             return None
 
     def _remedies(self, token: TokenInfo | None, project: str, version: str) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from fromsource.bounded import DEFAULT_LIMITS
 from fromsource.errors import FromsourceError
 from fromsource.names import fs_revision
 from fromsource.provenance.dsse import parse_envelope
@@ -37,7 +38,8 @@ def _patches_from_provenance(blobs: BlobStore, info: FileInfo) -> Patches | None
         return None
     try:
         # The store keeps the DSSE envelope; the index wraps it in PEP 740 when serving.
-        document = json.loads(blobs.read_bytes(info.provenance_sha256))
+        raw = blobs.read_bytes(info.provenance_sha256, limit=DEFAULT_LIMITS.document_bytes)
+        document = json.loads(raw)
         envelope = (from_pep740(document) if "attestation_bundles" in document
                     else parse_envelope(document))
         attestation = parse_statement(base64.b64decode(envelope["payload"]))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from fromsource.bounded import read_file
 from fromsource.errors import BlobNotFoundError, ConfigError, HashMismatchError, StoreError
 from fromsource.names import Sha256
 
@@ -40,8 +42,13 @@ class BlobStore(Protocol):
     def size(self, digest: Sha256) -> int:
         """The size of a stored blob; BlobNotFoundError when absent."""
 
-    def read_bytes(self, digest: Sha256) -> bytes:
-        """All bytes of a (small) blob; BlobNotFoundError when absent."""
+    def read_bytes(self, digest: Sha256, limit: int | None = None) -> bytes:
+        """All bytes of a (small) blob; BlobNotFoundError when absent.
+
+        With *limit*, a larger blob raises OversizedError (its ``size`` in
+        the facts) before it is read: callers that serve or copy blobs of any
+        size stream them with :meth:`iter_range` instead.
+        """
 
     def local_path(self, digest: Sha256) -> Path | None:
         """A local path to the blob if this backend has one (for sendfile)."""
@@ -54,6 +61,24 @@ class BlobStore(Protocol):
 
     def digests(self) -> Iterator[Sha256]:
         """Every stored digest."""
+
+
+def copy_blob(blobs: BlobStore, digest: Sha256, dest: Path) -> int:
+    """Write the blob *digest* to the new file *dest*, streamed; its size.
+
+    Raises BlobNotFoundError when the blob is absent.
+    """
+    local = blobs.local_path(digest)
+    if local is not None:
+        shutil.copyfile(local, dest)
+        return dest.stat().st_size
+    size = blobs.size(digest)
+    written = 0
+    with dest.open("wb") as out:
+        for chunk in blobs.iter_range(digest, 0, size - 1) if size else ():
+            out.write(chunk)
+            written += len(chunk)
+    return written
 
 
 def sha256_file(path: Path) -> tuple[Sha256, int]:
@@ -141,9 +166,12 @@ class FileBlobStore:
         except FileNotFoundError as exc:
             raise BlobNotFoundError(f"blob {digest} is missing", digest=digest) from exc
 
-    def read_bytes(self, digest: Sha256) -> bytes:
+    def read_bytes(self, digest: Sha256, limit: int | None = None) -> bytes:
+        path = self._path(digest)
         try:
-            return self._path(digest).read_bytes()
+            if limit is None:
+                return path.read_bytes()
+            return read_file(path, limit, what=f"blob {digest}")
         except FileNotFoundError as exc:
             raise BlobNotFoundError(f"blob {digest} is missing", digest=digest) from exc
 

@@ -7,7 +7,8 @@ or an operator's hand can cause:
 
 - the database's own integrity (SQLite ``PRAGMA integrity_check``);
 - **orphans**: blobs no ``files`` row (file, metadata, provenance, SBOM) and
-  no build record (the archived sdist, the source of truth) references;
+  no build record (the archived sdist, the source of truth; the full log)
+  references;
 - **missing**: a reference whose blob is not in the store;
 - **mismatched**: a blob whose bytes do not hash to its name.
 
@@ -43,7 +44,7 @@ import sqlalchemy as sa
 
 from fromsource.errors import FromsourceError, StoreError
 from fromsource.names import Sha256
-from fromsource.store.blobs import BlobStore, FileBlobStore
+from fromsource.store.blobs import BlobStore, FileBlobStore, copy_blob
 from fromsource.store.db import Database
 from fromsource.store.models import BuildRow, FileRow
 from fromsource.store.publish import read_wheel_metadata, set_yanked
@@ -66,7 +67,7 @@ DEFAULT_GRACE = timedelta(hours=1)
 SCHEMA_VERSION = 1
 MISSING_REASON = "fsck: the file's bytes are missing from the blob store; rebuild it"
 
-Role = Literal["file", "metadata", "provenance", "sbom", "sdist"]
+Role = Literal["file", "metadata", "provenance", "sbom", "sdist", "log"]
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,10 @@ def collect_references(db: Database) -> list[BlobRef]:
             digest = sdist.get("sha256") if isinstance(sdist, dict) else None
             if isinstance(digest, str) and digest:
                 refs.append(BlobRef(Sha256(digest), "sdist", build.repo, f"build {build.id}"))
+            log = (build.details or {}).get("log") if isinstance(build.details, dict) else None
+            digest = log.get("sha256") if isinstance(log, dict) else None
+            if isinstance(digest, str) and digest:  # the build's full log (pipeline.keep_log)
+                refs.append(BlobRef(Sha256(digest), "log", build.repo, f"build {build.id}"))
     return refs
 
 
@@ -314,7 +319,7 @@ def _restore_metadata(blobs: BlobStore, ref: BlobRef) -> str | None:
         return "the wheel's own bytes are missing too"
     with tempfile.TemporaryDirectory(prefix="fromsource-fsck-") as tmp:
         wheel = Path(tmp) / ref.name
-        wheel.write_bytes(blobs.read_bytes(ref.file_digest))
+        copy_blob(blobs, ref.file_digest, wheel)
         try:
             raw = read_wheel_metadata(wheel).raw
         except FromsourceError as exc:

@@ -8,18 +8,18 @@ behind by a crash before the commit are orphans that ``fsck`` removes.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.parser import BytesParser
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from fromsource.bounded import DEFAULT_LIMITS, OutputLimits
 from fromsource.config import REPOSITORIES
-from fromsource.errors import InvalidDistributionError, PublishError, StoreError
-from fromsource.names import Sha256, normalize, parse_filename
+from fromsource.distinfo import check_wheel
+from fromsource.errors import PublishError, StoreError
+from fromsource.names import Sha256, parse_filename
 from fromsource.store.blobs import BlobStore, sha256_file
 from fromsource.store.db import Database, bump_generation
 from fromsource.store.models import FileRow
@@ -35,47 +35,17 @@ class WheelMetadata:
     requires_python: str | None
 
 
-def read_wheel_metadata(path: Path) -> WheelMetadata:
-    """The core metadata of the wheel at *path*.
+def read_wheel_metadata(path: Path, limits: OutputLimits = DEFAULT_LIMITS) -> WheelMetadata:
+    """The core metadata of the wheel at *path*, once the wheel passed :func:`check_wheel`.
 
-    Raises InvalidDistributionError when the wheel is not a zip, has no
-    ``*.dist-info/METADATA``, or its name/version disagree with the filename.
+    Raises InvalidDistributionError when the wheel is not a zip, does not
+    have exactly one ``.dist-info`` folder named for the filename's release,
+    its WHEEL file is missing or wrong, or METADATA's name/version disagree
+    with the filename; OversizedError when METADATA, WHEEL or entry_points.txt
+    is over its cap in *limits*.
     """
-    parsed = parse_filename(path.name)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            candidates = [
-                n
-                for n in archive.namelist()
-                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            if len(candidates) != 1:
-                raise InvalidDistributionError(
-                    f"{path.name}: expected exactly one .dist-info/METADATA, found "
-                    f"{len(candidates)}; the wheel was not published",
-                    filename=path.name,
-                )
-            raw = archive.read(candidates[0])
-    except zipfile.BadZipFile as exc:
-        raise InvalidDistributionError(
-            f"{path.name}: not a zip archive ({exc}); the wheel was not published",
-            filename=path.name,
-        ) from exc
-    message = BytesParser().parsebytes(raw, headersonly=True)
-    name, version = message.get("Name"), message.get("Version")
-    if not name or not version:
-        raise InvalidDistributionError(
-            f"{path.name}: METADATA lacks Name or Version", filename=path.name
-        )
-    from packaging.version import Version
-
-    if normalize(name) != parsed.project or Version(version) != parsed.version:
-        raise InvalidDistributionError(
-            f"{path.name}: METADATA says {name} {version}, the filename says "
-            f"{parsed.project} {parsed.version}; the wheel was not published",
-            filename=path.name,
-        )
-    return WheelMetadata(raw, name, version, message.get("Requires-Python"))
+    info = check_wheel(path, limits)
+    return WheelMetadata(info.metadata, info.name, info.version, info.requires_python)
 
 
 @dataclass(frozen=True)
@@ -98,11 +68,14 @@ def publish_file(
     sbom: bytes | None = None,
     build_id: int | None = None,
     now: datetime | None = None,
+    limits: OutputLimits = DEFAULT_LIMITS,
 ) -> Published:
     """Publish the wheel or sdist at *path* into *repo*.
 
     Idempotent for identical bytes; a different file under an existing
-    filename raises PublishError (files are immutable, as on PyPI).
+    filename raises PublishError (files are immutable, as on PyPI).  A wheel
+    is checked first (:func:`~fromsource.distinfo.check_wheel`, within
+    *limits*): one that fails is refused before any blob is written.
     """
     if repo not in REPOSITORIES:
         raise PublishError(
@@ -110,7 +83,7 @@ def publish_file(
             repo=repo,
         )
     parsed = parse_filename(path.name)
-    meta = read_wheel_metadata(path) if parsed.kind == "wheel" else None
+    meta = read_wheel_metadata(path, limits) if parsed.kind == "wheel" else None
     digest, _size = sha256_file(path)
 
     with db.session() as session:

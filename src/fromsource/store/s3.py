@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fromsource.errors import BlobNotFoundError, ConfigError, HashMismatchError, StoreError
+from fromsource.bounded import read_stream
+from fromsource.errors import (
+    BlobNotFoundError,
+    ConfigError,
+    HashMismatchError,
+    OversizedError,
+    StoreError,
+)
 from fromsource.names import Sha256
 from fromsource.store.blobs import sha256_file
 
@@ -189,18 +196,40 @@ class S3BlobStore:
             raise BlobNotFoundError(f"blob {digest} is missing from {self.where}", digest=digest)
         return int(head["ContentLength"])
 
-    def read_bytes(self, digest: Sha256) -> bytes:
-        """The whole object (small ones are cached in memory: they never change)."""
+    def read_bytes(self, digest: Sha256, limit: int | None = None) -> bytes:
+        """The whole object (small ones are cached in memory: they never change).
+
+        With *limit*, a larger object raises OversizedError before its body
+        is read (the length comes with the response headers).
+        """
         with self._lock:
             cached = self._cache.get(digest)
             if cached is not None:
                 self._cache.move_to_end(digest)
                 return cached
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(digest))["Body"]
-            data: bytes = body.read()
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(digest))
+            body = response["Body"]
         except Exception as exc:
             raise self._fail(exc, "download of", digest) from exc
+        what = f"blob {digest} in {self.where}"
+        try:
+            size = int(response.get("ContentLength", 0))
+            if limit is not None and size > limit:
+                raise OversizedError(
+                    f"{what} is {size} bytes, over the {limit} bytes read whole; stream it",
+                    what=what,
+                    size=size,
+                    limit=limit,
+                    category="oversized-output",
+                )
+            data: bytes = body.read() if limit is None else read_stream(body, limit, what=what)
+        except OversizedError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc, "download of", digest) from exc
+        finally:
+            body.close()
         if len(data) <= _CACHE_ITEM_LIMIT:
             self._remember(digest, data)
         return data
