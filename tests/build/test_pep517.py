@@ -211,19 +211,28 @@ def test_a_fifo_returned_as_the_wheel_is_refused_without_waiting(tmp_path: Path)
 
 @needs_bwrap
 def test_a_fifo_left_as_the_hook_result_is_refused_without_waiting(tmp_path: Path) -> None:
-    # The hook runner's control folder is its second argument; a backend that plants a
-    # FIFO at output.json and exits before the runner writes there made the host wait
-    # forever in open() (issue 18).
+    # The hook runner's control folder is its second argument; a backend that planted a
+    # FIFO at output.json and exited before the runner wrote there made the host wait
+    # forever in open() (issue 18).  Two defences now: the folder is read-only to the
+    # build (the result file cannot be replaced), and the host opens it non-blocking and
+    # refuses what is not a regular file (tests/test_bounded.py).
     backend = textwrap.dedent("""\
         import os, sys
         def get_requires_for_build_wheel(config_settings=None):
-            os.mkfifo(os.path.join(sys.argv[2], "output.json"))
+            result = os.path.join(sys.argv[2], "output.json")
+            for plant in (lambda: os.unlink(result), lambda: os.mkfifo(result + ".new"),
+                          lambda: os.rename(result + ".new", result)):
+                try:
+                    plant()
+                except OSError as exc:
+                    print("refused:", exc.strerror, flush=True)
             os._exit(0)
         """)
     env, tree = _environment(tmp_path, backend)
     error = _within(60, lambda: env.get_requires(tree, read_build_system(tree)))
     assert isinstance(error, HookError), error
-    assert "FIFO" in error.message and error.facts["category"] == "unsafe-output"
+    assert "without writing its result" in error.message
+    assert env.log_path.read_text().count("refused: Read-only file system") == 3
 
 
 @needs_bwrap

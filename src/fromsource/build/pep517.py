@@ -422,6 +422,11 @@ def _clean_hook_output(
         ) from exc
     finally:
         os.close(fd)
+    if not data.strip():  # under bwrap the (empty) result file exists before the hook runs
+        raise HookError(
+            "the hook exited without writing its result (output.json); see the log",
+            category="build-failed",
+        )
     try:
         document = json.loads(data)
     except ValueError:

@@ -11,6 +11,7 @@ here", so pull tokens can never upload.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -35,17 +36,22 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
 )
 from pydantic import BaseModel, Field
 
 from fromsource.bounded import OutputLimits
+from fromsource.build.history import log_digest
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
 from fromsource.errors import FromsourceError
 from fromsource.index.auth import AuthResult, Decision
 from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
-from fromsource.names import normalize, parse_filename
+from fromsource.names import Sha256, normalize, parse_filename
 from fromsource.provenance.dsse import parse_envelope
+from fromsource.remediate.store import advisories_for, all_advisories
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.catalog import list_projects, project_files
 from fromsource.store.models import BuildRow
@@ -288,6 +294,69 @@ def builds_show(
     return build_json(row, with_log=True)
 
 
+@router.get(
+    "/builds/{build_id}/log",
+    summary="One build's full log as text (streamed)",
+    response_class=PlainTextResponse,
+)
+def builds_log(
+    request: Request, build_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], _admin: Admin
+) -> Response:
+    index = _state(request)
+    with index.db.session() as session:
+        row = session.get(BuildRow, build_id)
+    if row is None:
+        raise HTTPException(404, f"no build {build_id}")
+    digest = log_digest(row.details or {})
+    if digest is None:  # an older build, or one that failed before the sandbox
+        return PlainTextResponse(row.log or "")
+    try:
+        size = index.blobs.size(Sha256(digest))
+    except FromsourceError as exc:
+        raise HTTPException(503, f"build {build_id}: its log blob is unreadable ({exc.message})")
+    chunks = index.blobs.iter_range(Sha256(digest), 0, size - 1) if size else iter(())
+    return StreamingResponse(
+        chunks,
+        media_type="text/plain; charset=utf-8",
+        headers={"content-length": str(size)},
+    )
+
+
+_MAX_CACHED = 1000
+
+
+def _advisories_document(request: Request, project: str | None) -> bytes:
+    """The stored OSV records naming *project* (every record for None), as JSON bytes.
+
+    ``{"project": name, "advisories": [record, ...]}`` (no ``project`` key for
+    every record), records as imported, sorted by id.  Built once per change
+    of the store, in this process.
+    """
+    index = _state(request)
+    cache: dict[tuple[int, str | None], bytes] = request.app.state.advisory_documents
+    key = (index.generation, project)
+    cached = cache.get(key)
+    if cached is None:
+        if project is None:
+            found, head = all_advisories(index.db), {}
+        else:
+            found, head = advisories_for(index.db, project), {"project": project}
+        cached = json.dumps({**head, "advisories": [a.to_json() for a in found]}).encode()
+        if len(cache) >= _MAX_CACHED:
+            cache.clear()
+        cache[key] = cached
+    return cached
+
+
+@router.get("/advisories", summary="Every OSV advisory the index holds (any token)")
+def advisories_list(request: Request, _reader: Reader) -> Response:
+    return Response(_advisories_document(request, None), media_type="application/json")
+
+
+@router.get("/advisories/{project}", summary="OSV advisories about one project (any token)")
+def advisories_project(request: Request, project: str, _reader: Reader) -> Response:
+    # 200 with an empty list for a project no advisory names: "none known" is an answer.
+    return Response(_advisories_document(request, normalize(project)), media_type="application/json")
 
 
 def build_json(row: BuildRow, *, with_log: bool) -> dict[str, Any]:
