@@ -68,15 +68,15 @@ class _Handler(BaseHTTPRequestHandler):
         return self._answer(route.status, route.body, route.headers, length=route.length)
 
     def _answer(self, status: int, body: bytes, headers: dict[str, str], *, length: bool) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if length:
-            self.send_header("Content-Length", str(len(body)))
-        else:
-            self.close_connection = True
-        self.end_headers()
         try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            if length:
+                self.send_header("Content-Length", str(len(body)))
+            else:
+                self.close_connection = True
+            self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
             self.close_connection = True

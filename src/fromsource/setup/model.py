@@ -1,4 +1,7 @@
-"""The values ``fromsource setup`` works with: the index, the credentials, a planned change.
+"""The values ``fromsource setup`` works with: the index, a planned change.
+
+The credentials are :class:`fromsource.indexclient.Credentials`, shared with
+``verify`` and ``lock``.
 
 Pure: nothing here reads the disk or the environment.  The index root is
 validated once here (:func:`index_spec`) so every client writer can rely on
@@ -7,13 +10,14 @@ validated once here (:func:`index_spec`) so every client writer can rely on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from fromsource.config import ALL_REPOSITORIES, VIRTUAL_REPOSITORIES
 from fromsource.errors import ConfigError
+from fromsource.indexclient import Credentials
 
 Target = Literal["pip", "uv", "poetry", "pdm", "netrc"]
 TARGETS: tuple[Target, ...] = ("pip", "uv", "poetry", "pdm", "netrc")
@@ -24,25 +28,6 @@ every client gets the priority without needing two sources."""
 
 DEFAULT_NAME = "fromsource"
 MASK = "********"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A pull token: its identity id (with ``/``) and its secret.  The secret is not in repr."""
-
-    username: str
-    password: str = field(repr=False)
-
-    @property
-    def url_username(self) -> str:
-        """The id as written in URLs: ``/`` becomes ``_`` (the index accepts both)."""
-        return self.username.replace("/", "_")
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Every spelling of the secret that may end up in a file (for masking)."""
-        encoded = quote(self.password, safe="")
-        return (self.password,) if encoded == self.password else (self.password, encoded)
 
 
 @dataclass(frozen=True)
