@@ -68,7 +68,7 @@ def test_downloads_are_tried_again_then_fail_with_the_count(loopback: Loopback) 
     with (
         _client(loopback.url + "simple/", tries=3) as client,
         pytest.raises(
-            IndexClientError, match=r"demo: download from .* failed after 3 tries \(HTTP 503\)"
+            IndexClientError, match=r"demo: request to .* failed after 3 tries \(HTTP 503\)"
         ),
     ):
         client.download(loopback.url + "files/demo-1.0.tar.gz", out, what="demo")

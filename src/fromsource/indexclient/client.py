@@ -17,11 +17,11 @@ import io
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Self
+from typing import BinaryIO, Self, TypeVar
 
 import httpx
 
@@ -40,6 +40,8 @@ from fromsource.indexclient.transfer import (
     open_regular,
 )
 from fromsource.names import normalize
+
+_T = TypeVar("_T")
 
 TRANSIENT = frozenset({429, 500, 502, 503, 504})
 """Answers worth another try: the index is busy or briefly broken."""
@@ -197,24 +199,16 @@ class IndexClient:
         past the cap.
         """
         sent = {"Accept": accept, **(headers or {})}
-        for attempt in range(self.tries):
-            try:
-                with self._stream(url, sent, what) as resp:
-                    if resp.status_code not in TRANSIENT or attempt + 1 >= self.tries:
-                        body = io.BytesIO()
-                        _copy_response(resp, body, Cap(what, self.max_page_bytes))
-                        return Answer(
-                            resp.status_code, resp.headers, body.getvalue(), str(resp.url)
-                        )
-            except httpx.TransportError as exc:
-                if attempt + 1 >= self.tries:
-                    raise IndexClientError(
-                        f"{what}: request to {redact(url)} failed after {self.tries} tries "
-                        f"({_why(exc)}); check the network and the index URL",
-                        url=redact(url),
-                    ) from exc
-            time.sleep(self.backoff * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def once(last: bool) -> Answer:
+            with self._stream(url, sent, what) as resp:
+                if resp.status_code in TRANSIENT and not last:
+                    raise _Retry(f"HTTP {resp.status_code}")
+                body = io.BytesIO()
+                _copy_response(resp, body, Cap(what, self.max_page_bytes))
+                return Answer(resp.status_code, resp.headers, body.getvalue(), str(resp.url))
+
+        return self._tried(url, what, once)
 
     def download(self, url: str, out: BinaryIO, *, what: str, size: int | None = None) -> str:
         """Copy the file at *url* into *out* (from its start); return its sha256 hex digest.
@@ -232,21 +226,35 @@ class IndexClient:
         if url.startswith("file:"):
             path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
             return copy_file(open_regular(path, what), out, cap)
-        for attempt in range(self.tries):
+
+        def once(_last: bool) -> str:
             out.seek(0)
             out.truncate()
+            with self._stream(url, {}, what) as resp:
+                if resp.status_code in TRANSIENT:
+                    raise _Retry(f"HTTP {resp.status_code}")
+                if resp.status_code >= 400:
+                    raise refusal(resp.status_code, str(resp.url), what)
+                return _copy_response(resp, out, cap)
+
+        return self._tried(url, what, once)
+
+    def _tried(self, url: str, what: str, once: Callable[[bool], _T]) -> _T:
+        """``once(last)``, tried again after a transport error or a transient answer.
+
+        Up to :attr:`tries` calls, *backoff* * 2**attempt seconds apart;
+        *last* tells the final call it is the last.  Raises IndexClientError
+        when the last call fails the same way.
+        """
+        for attempt in range(self.tries):
+            last = attempt + 1 >= self.tries
             try:
-                with self._stream(url, {}, what) as resp:
-                    if resp.status_code in TRANSIENT:
-                        raise _Retry(f"HTTP {resp.status_code}")
-                    if resp.status_code >= 400:
-                        raise refusal(resp.status_code, str(resp.url), what)
-                    return _copy_response(resp, out, cap)
+                return once(last)
             except (httpx.TransportError, _Retry) as exc:
-                if attempt + 1 >= self.tries:
+                if last:
                     raise IndexClientError(
-                        f"{what}: download from {redact(url)} failed after {self.tries} "
-                        f"tries ({_why(exc)}); retry later",
+                        f"{what}: request to {redact(url)} failed after {self.tries} tries "
+                        f"({_why(exc)}); check the network and the index URL, or retry later",
                         url=redact(url),
                     ) from exc
             time.sleep(self.backoff * 2**attempt)

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from fromsource.config import ALL_REPOSITORIES, VIRTUAL_REPOSITORIES
 from fromsource.errors import ConfigError
-from fromsource.indexclient import Credentials
+from fromsource.indexclient import Credentials, redact
 
 Target = Literal["pip", "uv", "poetry", "pdm", "netrc"]
 TARGETS: tuple[Target, ...] = ("pip", "uv", "poetry", "pdm", "netrc")
@@ -73,18 +73,11 @@ class IndexSpec:
 
     def owns(self, url: str) -> bool:
         """Whether *url* points into this index (so an entry with it may be replaced)."""
-        return _strip_userinfo(url).startswith(self.root)
+        return redact(url).startswith(self.root)
 
 
 def _suffix(repo: str) -> str:
     return repo.removeprefix("python-") if repo != "python" else "python"
-
-
-def _strip_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return url.replace(parts.netloc, parts.netloc.rsplit("@", 1)[1], 1)
 
 
 def index_spec(index: str, repos: tuple[str, ...] = (), name: str = DEFAULT_NAME) -> IndexSpec:
