@@ -305,7 +305,7 @@ class Upstream:
             return None
         cached = self.cache_dir / "files" / file.sha256
         try:
-            digest = _copy(cached, out)
+            digest = copy_file(cached.open("rb"), out)
         except OSError:
             digest = None
         if digest != file.sha256:  # missing or damaged: drop it, fetch again
@@ -328,7 +328,7 @@ class Upstream:
     # -- the page cache ------------------------------------------------------------
 
     def _fetch_page(self, name: str) -> Answer:
-        """Project *name*'s page (status 200), revalidated from the cache by ETag.
+        """Project *name*'s page (a 2xx answer), revalidated from the cache by ETag.
 
         Raises UpstreamError for any other answer.
         """
@@ -352,7 +352,7 @@ class Upstream:
                     return Answer(200, found, body, cached["url"])
                 except OSError:  # the body went missing: ask again without the ETag
                     answer = self.client.page(name)
-        if answer.status != 200:
+        if not 200 <= answer.status < 300:
             raise self._refused(answer, name)
         etag = answer.headers.get("etag")
         if etag and meta_path is not None and body_path is not None:
@@ -369,11 +369,6 @@ class Upstream:
                 "(or index.json)"
             )
         return upstream_error(answer.refusal(f"project {name}"), advice)
-
-
-def _copy(path: Path, out: BinaryIO) -> str:
-    """Copy the file at *path* into *out*; the sha256 hex digest (OSError when unreadable)."""
-    return copy_file(path.open("rb"), out)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
