@@ -16,10 +16,10 @@ import pytest
 from packaging.tags import Tag
 from packaging.version import Version
 
-from fromsource.build.upstream import ACCEPT, Upstream
+from fromsource.build.upstream import Upstream
 from fromsource.config import Settings, upstream_url
 from fromsource.errors import HashMismatchError, UpstreamError
-from fromsource.indexclient import ProjectFile
+from fromsource.indexclient import ACCEPT, ProjectFile
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 

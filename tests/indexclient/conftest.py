@@ -100,20 +100,21 @@ def stop(server: ThreadingHTTPServer, thread: threading.Thread) -> None:
     thread.join()
 
 
-@pytest.fixture
-def loopback() -> Iterator[Loopback]:
+def _running() -> Iterator[Loopback]:
     server, thread, site = serve()
     try:
         yield site
     finally:
         stop(server, thread)
+
+
+@pytest.fixture
+def loopback() -> Iterator[Loopback]:
+    """A server on 127.0.0.1 with no routes yet."""
+    yield from _running()
 
 
 @pytest.fixture
 def other_origin() -> Iterator[Loopback]:
     """A second server: another port, so another origin."""
-    server, thread, site = serve()
-    try:
-        yield site
-    finally:
-        stop(server, thread)
+    yield from _running()

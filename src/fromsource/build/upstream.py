@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Self, Unpack
 
 import httpx
 from packaging.tags import Tag, sys_tags
@@ -31,10 +31,8 @@ from fromsource.build.upstream_pages import SDIST_SUFFIXES, dist_of, python_ok
 from fromsource.config import Settings, upstream_url
 from fromsource.errors import HashMismatchError, IndexClientError, UpstreamError
 from fromsource.indexclient import (
-    ACCEPT,
-    MAX_DOWNLOAD_BYTES,
-    MAX_PAGE_BYTES,
     Answer,
+    ClientOptions,
     IndexClient,
     ProjectFile,
     link_allowed,
@@ -45,7 +43,7 @@ from fromsource.indexclient import (
 from fromsource.indexclient.transfer import copy_file
 from fromsource.names import normalize
 
-__all__ = ["ACCEPT", "MAX_DOWNLOAD_BYTES", "MAX_PAGE_BYTES", "Upstream", "upstream_error"]
+__all__ = ["Upstream", "upstream_error"]
 
 _ADVICE = {
     401: "put credentials in the upstream URL (user:token@ before the host)",
@@ -85,8 +83,9 @@ class Upstream:
     *backoff* seconds.  A project's parsed page is reused for *page_ttl*
     seconds, so one build asks for it once.  A file larger than
     *max_bytes*, or a page larger than *max_page_bytes*, is refused
-    (UpstreamError) as soon as the cap is passed.  *transport* lets tests
-    aim the client at anything httpx takes.
+    (UpstreamError) as soon as the cap is passed.  These and the other
+    *options* (*timeout*, 60 s here; *transport* for tests) are those of
+    :class:`~fromsource.indexclient.IndexClient`.
     """
 
     def __init__(
@@ -94,23 +93,11 @@ class Upstream:
         base_url: str,
         cache_dir: Path | None = None,
         *,
-        timeout: float = 60.0,
-        tries: int = 3,
-        backoff: float = 0.5,
         page_ttl: float = 60.0,
-        max_bytes: int = MAX_DOWNLOAD_BYTES,
-        max_page_bytes: int = MAX_PAGE_BYTES,
-        transport: httpx.BaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self.client = IndexClient(
-            base_url,
-            timeout=timeout,
-            tries=tries,
-            backoff=backoff,
-            max_bytes=max_bytes,
-            max_page_bytes=max_page_bytes,
-            transport=transport,
-        )
+        options.setdefault("timeout", 60.0)
+        self.client = IndexClient(base_url, **options)
         self.base_url = self.client.base_url
         self.cache_dir = cache_dir
         self.page_ttl = page_ttl

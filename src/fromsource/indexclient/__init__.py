@@ -9,7 +9,14 @@ the credentials a client command uses.  This package depends only on
 ``lock`` run without the builder.
 """
 
-from fromsource.indexclient.client import TRANSIENT, Answer, IndexClient, OriginAuth, refusal
+from fromsource.indexclient.client import (
+    TRANSIENT,
+    Answer,
+    ClientOptions,
+    IndexClient,
+    OriginAuth,
+    refusal,
+)
 from fromsource.indexclient.credentials import (
     CREDENTIALS_HINT,
     Credentials,
@@ -40,6 +47,7 @@ __all__ = [
     "MAX_PAGE_BYTES",
     "TRANSIENT",
     "Answer",
+    "ClientOptions",
     "Credentials",
     "IndexClient",
     "IndexURL",

@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Self, TypeVar
+from typing import BinaryIO, Self, TypedDict, TypeVar
 
 import httpx
 
@@ -73,6 +73,18 @@ class OriginAuth(httpx.Auth):
             yield from self._basic.auth_flow(request)
         else:
             yield request
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of :class:`IndexClient`, for a wrapper that passes them on."""
+
+    timeout: float
+    tries: int
+    backoff: float
+    agent: str
+    max_bytes: int
+    max_page_bytes: int
+    transport: httpx.BaseTransport | None
 
 
 @dataclass(frozen=True)
