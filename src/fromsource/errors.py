@@ -74,6 +74,16 @@ class AuthError(FromsourceError):
     """Token handling failed (unknown token, bad expiry, ...)."""
 
 
+class IndexClientError(FromsourceError):
+    """A simple index (PEP 503/691) could not be read.
+
+    Unreachable after retries, an error answer, a link the index may not
+    make us follow, a file or page past its size cap, or a page that is not
+    a project page.  Facts: ``url`` (without credentials) and ``status``
+    when the index answered.
+    """
+
+
 class BuildError(FromsourceError):
     """The build pipeline failed for a package."""
 

@@ -16,9 +16,10 @@ import pytest
 from packaging.tags import Tag
 from packaging.version import Version
 
-from fromsource.build.upstream import ACCEPT, Upstream, UpstreamFile
+from fromsource.build.upstream import Upstream
 from fromsource.config import Settings, upstream_url
 from fromsource.errors import HashMismatchError, UpstreamError
+from fromsource.indexclient import ACCEPT, ProjectFile
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
@@ -271,9 +272,9 @@ def test_download_refuses_unhashed_and_unsafe_names(
 ) -> None:
     up = make_upstream("http://127.0.0.1:9/simple/")
     with pytest.raises(UpstreamError, match="no sha256"):
-        up.download(UpstreamFile("x-1.0.tar.gz", "http://127.0.0.1:9/x", None), tmp_path)
+        up.download(ProjectFile("x-1.0.tar.gz", "http://127.0.0.1:9/x", None), tmp_path)
     with pytest.raises(UpstreamError, match="unsafe filename"):
-        up.download(UpstreamFile("../x-1.0.tar.gz", "http://127.0.0.1:9/x", None), tmp_path)
+        up.download(ProjectFile("../x-1.0.tar.gz", "http://127.0.0.1:9/x", None), tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -319,14 +320,14 @@ def test_credentials_go_only_to_the_index_host(
 
     # A redirect to another host does not carry the credentials along.
     server.redirect_pages, server.redirect_origin = True, f"http://localhost:{port}"
-    with pytest.raises(UpstreamError, match="refused access"):
+    with pytest.raises(UpstreamError, match="answered 401"):
         up.project_files("demo-pkg")
     redirected = [h for p, h in server.requests if p.startswith("/mirror/")]
     assert redirected and all("Authorization" not in h for h in redirected)
 
     server.redirect_pages = False
     anonymous = make_upstream(f"http://127.0.0.1:{port}/simple/")
-    with pytest.raises(UpstreamError, match="refused access") as info:
+    with pytest.raises(UpstreamError, match="answered 401") as info:
         anonymous.project_files("demo-pkg")
     assert "s3cret" not in str(info.value)
 

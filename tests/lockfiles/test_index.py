@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from fromsource.errors import LockError
-from fromsource.lockfiles.index import IndexLookup, choose_release, index_target, parse_page
+from fromsource.errors import IndexClientError, LockError
+from fromsource.indexclient import Credentials, parse_json_page
+from fromsource.lockfiles.index import IndexLookup, choose_release, index_target, pinnable_files
 from fromsource.names import ProjectName
-from fromsource.verify.fetch import Credentials
 from tests.conftest import IndexServer
 
 PAGE = "https://fs.example/python-all/simple/demo-pkg/"
@@ -39,12 +40,12 @@ def test_index_target() -> None:
     assert index_target("https://fs.example/", True) == ("https://fs.example/", "python-all")
     assert index_target("http://fs.example:8080/pfx/python-remediated/simple", True) == (
         "http://fs.example:8080/pfx/", "python-remediated")
-    with pytest.raises(LockError):
+    with pytest.raises(IndexClientError, match="expected an http"):
         index_target("file:///tmp/x", False)
 
 
-def test_parse_page_makes_urls_absolute_and_drops_unusable_files() -> None:
-    files = parse_page(PAGE, DOC)
+def test_pinnable_files_have_absolute_urls_and_no_unusable_files() -> None:
+    files = pinnable_files(parse_json_page(json.dumps(DOC).encode(), PAGE))
     names = [f.filename for _v, f in files]
     assert names == ["demo_pkg-1.0-py3-none-any.whl", "demo_pkg-1.0.tar.gz",
                      "demo_pkg-1.0+fs.1-py3-none-any.whl", "demo_pkg-1.0+fs.2-py3-none-any.whl",
@@ -56,7 +57,7 @@ def test_parse_page_makes_urls_absolute_and_drops_unusable_files() -> None:
 
 
 def test_choose_release_exact_and_remediated() -> None:
-    files = parse_page(PAGE, DOC)
+    files = pinnable_files(parse_json_page(json.dumps(DOC).encode(), PAGE))
     plain = choose_release(NAME, "1.0.0", files, remediated=False, index_url="i")
     assert plain is not None and plain.version == "1.0"
     assert [f.filename for f in plain.files] == ["demo_pkg-1.0-py3-none-any.whl", "demo_pkg-1.0.tar.gz"]

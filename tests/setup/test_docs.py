@@ -6,7 +6,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from fromsource.setup.model import Credentials, index_spec
+from fromsource.indexclient import Credentials
+from fromsource.setup.model import index_spec
 from fromsource.setup.tomlconf import (
     set_pdm_config,
     set_pdm_sources,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fromsource.errors import ConfigError
-from fromsource.setup.model import Credentials, index_spec, mask
+from fromsource.indexclient import Credentials
+from fromsource.setup.model import index_spec, mask
 
 
 def test_root_normalized_and_sources_named() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tomllib
 
-from fromsource.setup.model import Credentials, index_spec
+from fromsource.indexclient import Credentials
+from fromsource.setup.model import index_spec
 from fromsource.setup.tomlconf import (
     set_pdm_config,
     set_pdm_sources,

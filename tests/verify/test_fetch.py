@@ -1,4 +1,7 @@
-"""Attestation sources: index URLs, credentials, the offline folder, and HTTP behaviour."""
+"""Attestation sources: the offline folder, and the index over HTTP (credentials, errors).
+
+Index URLs and credential precedence are tested in tests/indexclient/test_credentials.py.
+"""
 
 from __future__ import annotations
 
@@ -12,44 +15,11 @@ from typing import ClassVar
 import pytest
 
 from fromsource.errors import VerifyError
+from fromsource.indexclient import Credentials
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.pep740 import to_pep740
-from fromsource.verify.fetch import (
-    Credentials,
-    IndexSource,
-    OfflineSource,
-    load_keys,
-    resolve_credentials,
-    split_index_url,
-)
+from fromsource.verify.fetch import IndexSource, OfflineSource, load_keys
 from tests.verify.conftest import MakeAttested, write_attestation, write_keys
-
-
-def test_split_index_url() -> None:
-    assert split_index_url("http://127.0.0.1:8080/") == (
-        "http://127.0.0.1:8080/", ("python", "python-remediated"), None, None)
-    root, repos, user, password = split_index_url(
-        "https://acme%2F4f9c:s3cret@idx.example/mirror/python-remediated/simple")
-    assert root == "https://idx.example/mirror/"
-    assert repos == ("python-remediated",)
-    assert (user, password) == ("acme/4f9c", "s3cret")
-    with pytest.raises(VerifyError) as err:
-        split_index_url("ftp://user:pw@x/")
-    assert "pw" not in err.value.message
-
-
-def test_credentials_precedence(tmp_path: Path) -> None:
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine idx.example login acme/ci password fromnetrc\n")
-    netrc.chmod(0o600)
-    url = "https://idx.example/"
-    env = {"FROMSOURCE_USERNAME": "acme/env", "FROMSOURCE_PASSWORD": "fromenv"}
-    assert resolve_credentials(url, "flag", "pw", env, netrc)[0] == Credentials("flag", "pw")
-    assert resolve_credentials("https://u:p@idx.example/", None, None, env, netrc)[0] == Credentials("u", "p")
-    assert resolve_credentials(url, None, None, env, netrc)[0] == Credentials("acme/env", "fromenv")
-    assert resolve_credentials(url, None, None, {}, netrc)[0] == Credentials("acme/ci", "fromnetrc")
-    assert resolve_credentials("https://other.example/", None, None, {}, netrc) == (None, [])
-    assert "fromnetrc" not in repr(Credentials("acme/ci", "fromnetrc"))
 
 
 def test_offline_source(tmp_path: Path, make_attested: MakeAttested, signing_key) -> None:  # type: ignore[no-untyped-def]
@@ -155,7 +125,7 @@ def test_http_errors_are_verify_errors(two_hosts) -> None:  # type: ignore[no-un
     finally:
         source.close()
     unreachable = IndexSource("http://127.0.0.1:9/", timeout=2)
-    with pytest.raises(VerifyError, match="request failed"):
+    with pytest.raises(VerifyError, match="failed after 3 tries.*check --index"):
         unreachable.listing("x", "1")
     unreachable.close()
 

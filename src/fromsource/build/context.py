@@ -26,9 +26,10 @@ from fromsource.bounded import OutputLimits
 from fromsource.build.deps import best_wheel
 from fromsource.build.sandbox import SandboxLimits, Tool, choose_tool
 from fromsource.build.upstream import Upstream
-from fromsource.build.upstream_pages import UpstreamFile, dist_of, python_ok, redact
+from fromsource.build.upstream_pages import dist_of, python_ok
 from fromsource.config import Settings, upstream_url
 from fromsource.errors import UpstreamError
+from fromsource.indexclient import ProjectFile, redact
 from fromsource.provenance.keys import SigningKey
 from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.store.blobs import BlobStore, open_blob_store
@@ -144,7 +145,7 @@ def pick_version(upstream: Upstream, requirement: Requirement) -> str:
     return str(max(versions))
 
 
-def find_sdist(upstream: Upstream, project: str, version: str) -> UpstreamFile:
+def find_sdist(upstream: Upstream, project: str, version: str) -> ProjectFile:
     """The sdist of the release; UpstreamError with category no-sdist or not-found."""
     try:
         return upstream.find_sdist(project, version)

@@ -38,8 +38,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag, sys_tags
 from packaging.utils import parse_wheel_filename
 
-from fromsource.build.upstream_pages import link_allowed, refused_link
+from fromsource.build.upstream import upstream_error
 from fromsource.errors import BuildError
+from fromsource.indexclient import link_allowed, refused_link
 from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.provenance.statement import ResolvedDependency
 from fromsource.store.blobs import BlobStore, copy_blob
@@ -434,7 +435,7 @@ class Resolver:
             wheel = remote[index]
             if not link_allowed(self.upstream_url, wheel.url):
                 # uv follows any link a page gives; we never fetch one the upstream may not use.
-                raise refused_link(wheel.filename, wheel.url, self.upstream_url)
+                raise upstream_error(refused_link(wheel.filename, wheel.url, self.upstream_url))
             chosen.append(
                 ResolvedWheel(
                     package.project,

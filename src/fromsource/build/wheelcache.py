@@ -19,8 +19,8 @@ from typing import NoReturn
 
 from fromsource.build.deps import DependencyError, ResolvedWheel
 from fromsource.build.upstream import Upstream
-from fromsource.build.upstream_pages import UpstreamFile, redact
 from fromsource.errors import FromsourceError, HashMismatchError
+from fromsource.indexclient import ProjectFile, redact
 from fromsource.store.blobs import BlobStore, copy_blob, sha256_file
 
 __all__ = ["WheelCache"]
@@ -157,7 +157,7 @@ class WheelCache:
     def _download(self, wheel: ResolvedWheel, url: str) -> None:
         """Download *wheel* from *url* into the cache through the upstream (sha256 checked)."""
         self.upstream.download(
-            UpstreamFile(wheel.filename, url, wheel.sha256), self.path(wheel).parent
+            ProjectFile(wheel.filename, url, wheel.sha256), self.path(wheel).parent
         )
 
     def _missing(self, wheel: ResolvedWheel, tried: Sequence[str]) -> NoReturn:

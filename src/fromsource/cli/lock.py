@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from fromsource.cli.common import EXIT_FINDINGS, EXIT_OK, handle_errors, print_json
+from fromsource.indexclient import default_netrc, resolve_credentials
 from fromsource.lockfiles import STATUSES, FileResult, IndexLookup, update_files
-from fromsource.verify.fetch import default_netrc, resolve_credentials
 
 SCHEMA_VERSION = 1
 

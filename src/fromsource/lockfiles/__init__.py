@@ -7,7 +7,7 @@ lookups from a fromsource index; :func:`update_files` reads, edits and
 atomically writes files.
 """
 
-from fromsource.lockfiles.index import IndexLookup, choose_release, index_target, parse_page
+from fromsource.lockfiles.index import IndexLookup, choose_release, index_target, pinnable_files
 from fromsource.lockfiles.model import (
     STATUSES,
     IndexFile,
@@ -40,7 +40,7 @@ __all__ = [
     "choose_release",
     "detect_format",
     "index_target",
-    "parse_page",
+    "pinnable_files",
     "update_files",
     "update_text",
     "write_atomic",

@@ -1,7 +1,8 @@
 """What the index serves for each pinned distribution: PEP 691 JSON project pages over HTTP.
 
-:func:`parse_page` and :func:`choose_release` are pure; :class:`IndexLookup`
-fetches one page per project (cached, optionally in parallel) and is the
+:func:`pinnable_files` and :func:`choose_release` are pure; :class:`IndexLookup`
+fetches one page per project (cached, optionally in parallel) through
+:class:`~fromsource.indexclient.IndexClient` and is the
 :data:`~fromsource.lockfiles.model.Lookup` the format editors call.
 Credentials are sent only to the index's own origin (scheme, host, port);
 file URLs handed to the editors never carry credentials.
@@ -10,22 +11,26 @@ file URLs handed to the editors never carry credentials.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from typing import Any, Self
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from typing import Self
 
 import httpx
 from packaging.version import InvalidVersion, Version
 
-from fromsource import __version__
-from fromsource.errors import InvalidDistributionError, LockError
+from fromsource.errors import IndexClientError, InvalidDistributionError, LockError
+from fromsource.indexclient import (
+    CREDENTIALS_HINT,
+    JSON_TYPE,
+    Credentials,
+    IndexClient,
+    ProjectPage,
+    parse_json_page,
+    redact,
+    split_index_url,
+)
 from fromsource.lockfiles.model import IndexFile, Release
-from fromsource.names import ProjectName, Sha256, fs_revision, normalize, parse_filename
-from fromsource.verify.fetch import Credentials, OriginAuth
-
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+from fromsource.names import ProjectName, fs_revision, normalize, parse_filename
 
 
 def index_target(url: str, remediated: bool) -> tuple[str, str]:
@@ -33,68 +38,40 @@ def index_target(url: str, remediated: bool) -> tuple[str, str]:
 
     ``http://index.example.invalid/`` names the index root: the ``python`` repository, or
     ``python-all`` (remediated first, then ``python``) with *remediated*.
-    ``http://index.example.invalid/<repo>/simple/`` names that repository.  Raises LockError
-    for a URL that is not http(s).
+    ``http://index.example.invalid/<repo>/simple/`` names that repository.  Raises
+    IndexClientError for a URL that is not http(s).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LockError("--index: expected an http(s) URL such as https://index.example.invalid/ or "
-                        "https://index.example.invalid/python-all/simple/")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    segments = [s for s in parts.path.split("/") if s]
-    repo = "python-all" if remediated else "python"
-    if len(segments) >= 2 and segments[-1] == "simple":
-        repo, segments = segments[-2], segments[:-2]
-    path = "/" + "".join(f"{s}/" for s in segments)
-    return urlunsplit((parts.scheme, netloc, path, "", "")), repo
+    parsed = split_index_url(url)
+    return parsed.root, parsed.repo or ("python-all" if remediated else "python")
 
 
-def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return urlunsplit(parts._replace(fragment=""))
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1], fragment=""))
+def pinnable_files(page: ProjectPage) -> list[tuple[Version, IndexFile]]:
+    """The files of *page* a lock may pin, each with its version.
 
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def parse_page(page_url: str, document: Mapping[str, Any]) -> list[tuple[Version, IndexFile]]:
-    """The usable files of a PEP 691 project page, each with its version.
-
-    Pure.  File URLs are made absolute against *page_url* and lose any user
-    info and fragment.  Yanked files (PEP 592), files without a sha256 and
-    files that are neither wheels nor sdists are left out.
+    Pure.  Yanked files (PEP 592), files without a sha256 and files that are
+    neither wheels nor sdists are left out; URLs lose any user info.
     """
     found: list[tuple[Version, IndexFile]] = []
-    for entry in document.get("files") or []:
-        if not isinstance(entry, dict) or entry.get("yanked"):
-            continue
-        filename, url = entry.get("filename"), entry.get("url")
-        digest = (entry.get("hashes") or {}).get("sha256")
-        if not isinstance(filename, str) or not isinstance(url, str) or not isinstance(digest, str):
+    for file in page.files:
+        if file.yanked or file.sha256 is None:
             continue
         try:
-            parsed = parse_filename(filename)
+            parsed = parse_filename(file.filename)
         except InvalidDistributionError:
             continue
-        size = entry.get("size")
-        found.append((parsed.version, IndexFile(
-            filename=filename,
-            url=_without_credentials(urljoin(page_url, url)),
-            sha256=Sha256(digest.lower()),
-            kind=parsed.kind,
-            size=size if isinstance(size, int) else None,
-            upload_time=_time(entry.get("upload-time")),
-        )))
+        found.append(
+            (
+                parsed.version,
+                IndexFile(
+                    filename=file.filename,
+                    url=redact(file.url),
+                    sha256=file.sha256,
+                    kind=parsed.kind,
+                    size=file.size,
+                    upload_time=file.upload_time,
+                ),
+            )
+        )
     return found
 
 
@@ -120,7 +97,9 @@ def choose_release(
     files = list(files)
     chosen: Version | None = None
     if remediated and (wanted.local is None or fs_revision(wanted) is not None):
-        revisions = [v for v, _f in files if v.public == wanted.public and fs_revision(v) is not None]
+        revisions = [
+            v for v, _f in files if v.public == wanted.public and fs_revision(v) is not None
+        ]
         chosen = max(revisions, key=lambda v: fs_revision(v) or 0, default=None)
     if chosen is None:
         chosen = wanted
@@ -153,14 +132,8 @@ class IndexLookup:
         self.root, self.repo = index_target(url, remediated)
         self.index_url = f"{self.root}{self.repo}/simple/"
         self.remediated = remediated
-        parts = urlsplit(self.root)
-        origin = (parts.scheme, parts.hostname or "", parts.port)
-        self._client = httpx.Client(
-            timeout=timeout,
-            follow_redirects=True,
-            auth=OriginAuth(origin, credentials) if credentials else None,
-            headers={"User-Agent": f"fromsource-lock/{__version__}", "Accept": JSON_TYPE},
-            transport=transport,
+        self._client = IndexClient(
+            self.root, credentials, timeout=timeout, agent="fromsource-lock", transport=transport
         )
         self._pages: dict[ProjectName, list[tuple[Version, IndexFile]]] = {}
         self._lock = threading.Lock()
@@ -178,8 +151,9 @@ class IndexLookup:
     def __call__(self, name: ProjectName, version: str) -> Release | None:
         """The release to pin for ``name==version`` (see :func:`choose_release`)."""
         files = self._files(normalize(name))
-        return choose_release(normalize(name), version, files,
-                              remediated=self.remediated, index_url=self.index_url)
+        return choose_release(
+            normalize(name), version, files, remediated=self.remediated, index_url=self.index_url
+        )
 
     def prefetch(self, names: Iterable[str], workers: int = 8) -> None:
         """Fetch the pages of *names* in parallel (the first LockError is raised)."""
@@ -194,39 +168,32 @@ class IndexLookup:
         with self._lock:
             if name in self._pages:
                 return self._pages[name]
-        page_url = f"{self.index_url}{name}/"
-        files = self._fetch(page_url)
+        files = self._fetch(name)
         with self._lock:
             self._pages[name] = files
         return files
 
-    def _fetch(self, page_url: str) -> list[tuple[Version, IndexFile]]:
+    def _fetch(self, name: ProjectName) -> list[tuple[Version, IndexFile]]:
+        what = f"project {name}"
         try:
-            response = self._client.get(page_url)
-        except httpx.HTTPError as exc:
-            raise LockError(f"{page_url}: request failed ({exc.__class__.__name__}); check "
-                            "--index and that the index is reachable", url=page_url) from exc
-        status = response.status_code
-        if status == 404:
+            answer = self._client.get(f"{self.index_url}{name}/", what=what, accept=JSON_TYPE)
+        except IndexClientError as exc:
+            raise _lock_error(exc, "check --index and that the index is reachable") from exc
+        if answer.status == 404:
             return []
-        if status == 401:
-            raise LockError(
-                f"{page_url}: 401, the index wants credentials (none were accepted); pass "
-                "--username/--password, set FROMSOURCE_USERNAME/FROMSOURCE_PASSWORD or add "
-                "the host to ~/.netrc", url=page_url, status=401)
-        if status == 403:
-            raise LockError(
-                f"{page_url}: 403, the credentials have no access to the {self.repo} "
-                f"repository; use a token created with --repo {self.repo}",
-                url=page_url, status=403)
-        if status >= 400:
-            raise LockError(f"{page_url}: the index answered {status}; try again later or ask "
-                            "its operator", url=page_url, status=status)
+        if answer.status == 401:
+            raise _lock_error(answer.refusal(what), CREDENTIALS_HINT)
+        if answer.status == 403:
+            raise _lock_error(answer.refusal(what), f"use a token created with --repo {self.repo}")
+        if answer.status >= 400:
+            raise _lock_error(answer.refusal(what), "try again later or ask its operator")
         try:
-            document = response.json()
-        except ValueError as exc:
-            raise LockError(f"{page_url}: not a PEP 691 JSON page; is --index a fromsource "
-                            "index?", url=page_url) from exc
-        if not isinstance(document, dict):
-            raise LockError(f"{page_url}: not a PEP 691 JSON page", url=page_url)
-        return parse_page(str(response.url), document)
+            page = parse_json_page(answer.body, answer.url)
+        except IndexClientError as exc:
+            raise _lock_error(exc, "is --index a fromsource index?") from exc
+        return pinnable_files(page)
+
+
+def _lock_error(exc: IndexClientError, advice: str) -> LockError:
+    """*exc* as the lock's error, with what to do next; its facts kept."""
+    return LockError(f"{exc.message}; {advice}", **exc.facts)

@@ -5,12 +5,12 @@ Pure planning (:func:`plan_setup` over file texts) is apart from the I/O
 (:mod:`fromsource.setup.files`), so every edit is tested as text in, text out.
 """
 
+from fromsource.indexclient import Credentials
 from fromsource.setup.model import (
     DEFAULT_NAME,
     DEFAULT_REPOS,
     TARGETS,
     Change,
-    Credentials,
     IndexSpec,
     Plan,
     Source,

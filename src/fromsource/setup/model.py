@@ -1,4 +1,7 @@
-"""The values ``fromsource setup`` works with: the index, the credentials, a planned change.
+"""The values ``fromsource setup`` works with: the index, a planned change.
+
+The credentials are :class:`fromsource.indexclient.Credentials`, shared with
+``verify`` and ``lock``.
 
 Pure: nothing here reads the disk or the environment.  The index root is
 validated once here (:func:`index_spec`) so every client writer can rely on
@@ -7,13 +10,14 @@ validated once here (:func:`index_spec`) so every client writer can rely on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from fromsource.config import ALL_REPOSITORIES, VIRTUAL_REPOSITORIES
 from fromsource.errors import ConfigError
+from fromsource.indexclient import Credentials, redact
 
 Target = Literal["pip", "uv", "poetry", "pdm", "netrc"]
 TARGETS: tuple[Target, ...] = ("pip", "uv", "poetry", "pdm", "netrc")
@@ -24,25 +28,6 @@ every client gets the priority without needing two sources."""
 
 DEFAULT_NAME = "fromsource"
 MASK = "********"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A pull token: its identity id (with ``/``) and its secret.  The secret is not in repr."""
-
-    username: str
-    password: str = field(repr=False)
-
-    @property
-    def url_username(self) -> str:
-        """The id as written in URLs: ``/`` becomes ``_`` (the index accepts both)."""
-        return self.username.replace("/", "_")
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """Every spelling of the secret that may end up in a file (for masking)."""
-        encoded = quote(self.password, safe="")
-        return (self.password,) if encoded == self.password else (self.password, encoded)
 
 
 @dataclass(frozen=True)
@@ -88,18 +73,11 @@ class IndexSpec:
 
     def owns(self, url: str) -> bool:
         """Whether *url* points into this index (so an entry with it may be replaced)."""
-        return _strip_userinfo(url).startswith(self.root)
+        return redact(url).startswith(self.root)
 
 
 def _suffix(repo: str) -> str:
     return repo.removeprefix("python-") if repo != "python" else "python"
-
-
-def _strip_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return url.replace(parts.netloc, parts.netloc.rsplit("@", 1)[1], 1)
 
 
 def index_spec(index: str, repos: tuple[str, ...] = (), name: str = DEFAULT_NAME) -> IndexSpec:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fromsource.errors import ConfigError
-from fromsource.setup.model import Change, Credentials, IndexSpec, Plan, Target
+from fromsource.indexclient import Credentials
+from fromsource.setup.model import Change, IndexSpec, Plan, Target
 from fromsource.setup.netrc import set_netrc
 from fromsource.setup.paths import Locations
 from fromsource.setup.pipconf import set_pip_conf, set_requirements_index

@@ -18,7 +18,8 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 
 from fromsource.errors import ConfigError
-from fromsource.setup.model import Credentials, IndexSpec, Source
+from fromsource.indexclient import Credentials
+from fromsource.setup.model import IndexSpec, Source
 
 Edited = tuple[str, tuple[str, ...]]
 

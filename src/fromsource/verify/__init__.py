@@ -2,25 +2,17 @@
 were provably built from source by a fromsource index.
 
 ``inputs``/``locks`` read the artifact, ``fetch`` gets attestations (index or
-offline folder), ``decide`` compares (pure), ``vulns`` adds advisories,
+offline folder; credentials come from :mod:`fromsource.indexclient`), ``decide`` compares (pure), ``vulns`` adds advisories,
 ``report`` renders, ``run`` ties them together.
 """
 
-from fromsource.verify.fetch import (
-    AttestationSource,
-    Credentials,
-    IndexSource,
-    OfflineSource,
-    load_keys,
-    resolve_credentials,
-)
+from fromsource.verify.fetch import AttestationSource, IndexSource, OfflineSource, load_keys
 from fromsource.verify.model import PackageResult, Report, Status
 from fromsource.verify.report import render, to_document
 from fromsource.verify.run import Options, verify_artifact
 
 __all__ = [
     "AttestationSource",
-    "Credentials",
     "IndexSource",
     "OfflineSource",
     "Options",
@@ -29,7 +21,6 @@ __all__ = [
     "Status",
     "load_keys",
     "render",
-    "resolve_credentials",
     "to_document",
     "verify_artifact",
 ]
