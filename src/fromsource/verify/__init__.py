@@ -1,8 +1,8 @@
 """Client-side verification: which packages of an environment, wheel set or lock file
 were provably built from source by a fromsource index.
 
-``inputs``/``locks`` read the artifact, ``fetch`` gets attestations (index or
-offline folder), ``decide`` compares (pure), ``vulns`` adds advisories,
+``inputs`` (and, for lock files, ``fromsource.lockfiles``) read the artifact,
+``fetch`` gets attestations (index or offline folder), ``decide`` compares (pure), ``vulns`` adds advisories,
 ``report`` renders, ``run`` ties them together.
 """
 
