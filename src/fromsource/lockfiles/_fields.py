@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import tomllib
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
 
 from fromsource.errors import LockError
+from fromsource.lockfiles.pinned import PinnedPackage
 from fromsource.names import Sha256
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -94,6 +95,12 @@ def required_text(entry: Mapping[str, object], key: str, spot: Spot) -> str:
     if not value:
         raise spot.error(f"`{key}` is missing")
     return value
+
+
+def named(entry: Mapping[str, object], spot: Spot) -> tuple[str, Spot]:
+    """The ``name`` of a package table, and its spot naming it in messages."""
+    name = required_text(entry, "name", spot)
+    return name, spot.named(f"package {name}")
 
 
 def flag(entry: Mapping[str, object], key: str, spot: Spot) -> bool:
@@ -206,3 +213,19 @@ def package_tables(
             raise at.error(f"the entry is {_kind(entry)}, not a table")
         found.append((entry, at))
     return found
+
+
+def read_tables(
+    text: str,
+    key: str,
+    spot: Spot,
+    read: Callable[[Mapping[str, object], Spot], PinnedPackage],
+) -> tuple[PinnedPackage, ...]:
+    """Each table of the TOML array *key* in *text*, read with the format's *read*.
+
+    *spot* names the format, the file and the advice for messages.  Raises
+    LockError when *text* is not TOML, has no such array or holds a
+    malformed entry.
+    """
+    doc = load_toml(text, spot.origin, spot.advice)
+    return tuple(read(entry, at) for entry, at in package_tables(doc, key, text, spot))

@@ -37,21 +37,14 @@ _SOURCES: dict[str, SourceKind] = {"git": "vcs", "hg": "vcs", "svn": "vcs", "bzr
 
 
 def read_pdmlock(text: str, origin: str = FORMAT) -> tuple[PinnedPackage, ...]:
-    """The pinned packages of the pdm.lock *text*, in the file's order.
-
-    Pure.  Raises LockError naming *origin* (and the entry's line) when the
-    text is not TOML, has no ``[[package]]`` or holds a malformed entry.
-    """
-    doc = _fields.load_toml(text, origin, _ADVICE)
+    """The pins of the pdm.lock *text*, in order (pure); LockError names file and line."""
     spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
-    return tuple(pdm_package(entry, at) for entry, at in _fields.package_tables(
-        doc, "package", text, spot))
+    return _fields.read_tables(text, "package", spot, pdm_package)
 
 
 def pdm_package(entry: Mapping[str, object], spot: _fields.Spot) -> PinnedPackage:
     """One ``[[package]]`` table of a pdm.lock (read at *spot*)."""
-    name = _fields.required_text(entry, "name", spot)
-    spot = spot.named(f"package {name}")
+    name, spot = _fields.named(entry, spot)
     editable = _fields.flag(entry, "editable", spot)
     source = INDEX
     for form, kind in _SOURCES.items():

@@ -45,11 +45,7 @@ _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"\s*:|"(?:[^"\\]|\\.)*"|[{}\[\]\n]')
 
 
 def read_pipfilelock(text: str, origin: str = FORMAT) -> tuple[PinnedPackage, ...]:
-    """The pinned packages of the Pipfile.lock *text*: every category, in the file's order.
-
-    Pure.  Raises LockError naming *origin* (and the entry's line) when the
-    text is not a JSON object or holds a malformed entry.
-    """
+    """The pins of the Pipfile.lock *text*, in order (pure); LockError names file and line."""
     doc = _load(text, origin)
     sources = _sources(doc, origin)
     return tuple(pipfile_package(name, entry, sources, spot)

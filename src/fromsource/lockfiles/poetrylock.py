@@ -40,11 +40,7 @@ _SOURCES: dict[str, SourceKind] = {"legacy": "index", "git": "vcs", "directory":
 
 
 def read_poetrylock(text: str, origin: str = FORMAT) -> tuple[PinnedPackage, ...]:
-    """The pinned packages of the poetry.lock *text*, in the file's order.
-
-    Pure.  Raises LockError naming *origin* (and the entry's line) when the
-    text is not TOML, has no ``[[package]]`` or holds a malformed entry.
-    """
+    """The pins of the poetry.lock *text*, in order (pure); LockError names file and line."""
     doc = _fields.load_toml(text, origin, _ADVICE)
     spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
     legacy = _legacy_files(doc, spot)
@@ -65,8 +61,7 @@ def poetry_package(entry: Mapping[str, object], spot: _fields.Spot,
     *legacy_files* is ``[metadata.files]``, where lock-version 1.x keeps the
     file lists.
     """
-    name = _fields.required_text(entry, "name", spot)
-    spot = spot.named(f"package {name}")
+    name, spot = _fields.named(entry, spot)
     source = INDEX
     table = _fields.table(entry, "source", spot)
     if table is not None:

@@ -40,21 +40,14 @@ _ADVICE = "regenerate the file with the tool that wrote it"
 
 
 def read_pylock(text: str, origin: str = FORMAT) -> tuple[PinnedPackage, ...]:
-    """The pinned packages of the PEP 751 lock *text*, in the file's order.
-
-    Pure.  Raises LockError naming *origin* (and the entry's line) when the
-    text is not TOML, has no ``[[packages]]`` or holds a malformed entry.
-    """
-    doc = _fields.load_toml(text, origin, _ADVICE)
+    """The pins of the PEP 751 lock *text*, in order (pure); LockError names file and line."""
     spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
-    return tuple(pylock_package(entry, at) for entry, at in _fields.package_tables(
-        doc, "packages", text, spot))
+    return _fields.read_tables(text, "packages", spot, pylock_package)
 
 
 def pylock_package(entry: Mapping[str, object], spot: _fields.Spot) -> PinnedPackage:
     """One ``[[packages]]`` table of a pylock.toml (read at *spot*)."""
-    name = _fields.required_text(entry, "name", spot)
-    spot = spot.named(f"package {name}")
+    name, spot = _fields.named(entry, spot)
     forms = [form for form in ("vcs", "directory", "archive") if form in entry]
     if len(forms) > 1:
         raise spot.error(f"it has {' and '.join(forms)}; a package comes from one of them")

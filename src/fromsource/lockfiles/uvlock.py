@@ -53,21 +53,14 @@ _SOURCES: dict[str, SourceKind] = {"registry": "index", "git": "vcs", "url": "ur
 
 
 def read_uvlock(text: str, origin: str = FORMAT) -> tuple[PinnedPackage, ...]:
-    """The pinned packages of the uv.lock *text*, in the file's order.
-
-    Pure.  Raises LockError naming *origin* (and the entry's line) when the
-    text is not TOML, has no ``[[package]]`` or holds a malformed entry.
-    """
-    doc = _fields.load_toml(text, origin, _ADVICE)
+    """The pins of the uv.lock *text*, in order (pure); LockError names file and line."""
     spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
-    return tuple(uv_package(entry, at) for entry, at in _fields.package_tables(
-        doc, "package", text, spot))
+    return _fields.read_tables(text, "package", spot, uv_package)
 
 
 def uv_package(entry: Mapping[str, object], spot: _fields.Spot) -> PinnedPackage:
     """One ``[[package]]`` table of a uv.lock (read at *spot*)."""
-    name = _fields.required_text(entry, "name", spot)
-    spot = spot.named(f"package {name}")
+    name, spot = _fields.named(entry, spot)
     source = _uv_source(_fields.table(entry, "source", spot), spot)
     sdist = _fields.table(entry, "sdist", spot)
     files = [_uv_file(f, source, spot)
