@@ -134,6 +134,17 @@ def test_requirements_refuse_what_pip_refuses(text: str, message: str) -> None:
     assert refused.value.facts["path"] == "requirements.txt"
 
 
+def test_hostile_input_is_cut_short_in_messages() -> None:
+    with pytest.raises(LockError) as refused:
+        parse_requirements("x" * 100_000 + "((\n", "requirements.txt")
+    assert refused.value.message.startswith("requirements.txt:1: not a well-formed")
+    assert len(refused.value.message) < 500
+    with pytest.raises(LockError, match="is not 64 hex digits") as digest:
+        read_uvlock('[[package]]\nname = "x"\nsource = { registry = "r" }\n'
+                    f'sdist = {{ url = "u", hash = "sha256:{"f" * 100_000}" }}\n', "uv.lock")
+    assert len(digest.value.message) < 500
+
+
 def test_read_lock_follows_includes_in_pips_order(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "requirements.txt").write_text(

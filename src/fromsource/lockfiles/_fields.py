@@ -43,12 +43,21 @@ class Spot:
         return replace(self, entry=entry)
 
     def error(self, detail: str) -> LockError:
-        """A LockError for a malformed value of this entry."""
+        """A LockError for a malformed value of this entry (long input is cut short)."""
         return LockError(
-            f"{self.at}: not a well-formed {self.format}: {self.entry}: {detail}; {self.advice}",
+            f"{self.at}: not a well-formed {self.format}: {_short(self.entry, 80)}: "
+            f"{_short(detail, 300)}; {self.advice}",
             path=self.origin,
             line=self.line,
         )
+
+
+def _short(text: str, limit: int) -> str:
+    """*text*, or its start and end around an ellipsis when longer than *limit*."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return f"{text[:half]}…{text[-half:]}"
 
 
 def load_toml(text: str, origin: str, advice: str) -> dict[str, Any]:

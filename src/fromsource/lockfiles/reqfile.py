@@ -24,9 +24,8 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
@@ -60,7 +59,7 @@ _EXTRAS = re.compile(r"^(.+?)\[([^\]]*)\]$")
 _EGG = re.compile(r"[#&]egg=([^&]*)")
 _EGG_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _STRONG_HASHES = ("sha256", "sha384", "sha512")
-_ADVICE = "fix the line (pip refuses it too)"
+_ADVICE = "fix the line"
 
 _VALUE_OPTIONS = (
     "--index-url",
@@ -275,68 +274,46 @@ def _requirement(
 ) -> PinnedPackage:
     """A requirement line: a URL, a local path or a PEP 508 requirement."""
     spot = spot.named(argument)
-    hashes = _hashes(options, spot)
-    separator = "; " if _scheme(argument) else ";"
+    separator = "; " if _scheme(argument) else ";"  # pip: a URL may hold ";"
     text, _sep, marker_text = argument.partition(separator)
     text = text.strip()
     marker = _fields.marker({"marker": marker_text.strip() or None}, "marker", spot)
-    url_form = _scheme(text) is not None
-    if (
-        not url_form
-        and not _NAME_AT_URL.match(text)
-        and (_looks_like_path(text) or text.lower().endswith(_ARCHIVES))
+    base = PinnedPackage(
+        None, text, None, spot.origin, spot.line, marker=marker, hashes=_hashes(options, spot)
+    )
+    if _scheme(text) is not None:
+        name, version = _named_by(text, spot)
+        return replace(base, name=name, version=version, source=_url_source(text))
+    if not _NAME_AT_URL.match(text) and (
+        _looks_like_path(text) or text.lower().endswith(_ARCHIVES)
     ):
         match = _EXTRAS.match(text)
         location, extras = (match.group(1), match.group(2)) if match else (text, None)
         name, version = _named_by(location, spot)
-        return _pinned(
-            spot,
-            name,
-            text,
-            version,
-            Source("path", location, "path"),
-            _extras(extras),
-            marker,
-            hashes,
+        return replace(
+            base,
+            name=name,
+            version=version,
+            extras=_extras(extras),
+            source=Source("path", location, "path"),
         )
-    if url_form:
-        name, version = _named_by(text, spot)
-        return _pinned(spot, name, text, version, _url_source(text), frozenset(), marker, hashes)
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
         hint = "; ${...} variables are not expanded" if "${" in text else ""
         raise spot.error(f"not a requirement ({exc}){hint}") from exc
-    extras = frozenset(normalize(e) for e in req.extras)
+    base = replace(
+        base,
+        name=normalize(req.name),
+        label=req.name,
+        extras=frozenset(normalize(e) for e in req.extras),
+    )
     if req.url:
-        _name, version = _named_by(req.url, spot)
-        return _pinned(
-            spot,
-            normalize(req.name),
-            req.name,
-            version,
-            _url_source(req.url),
-            extras,
-            marker,
-            hashes,
-        )
+        return replace(base, version=_named_by(req.url, spot)[1], source=_url_source(req.url))
     specs = list(req.specifier)
-    pinned = (
-        len(specs) == 1
-        and specs[0].operator in ("==", "===")
-        and not specs[0].version.endswith("*")
-    )
-    return _pinned(
-        spot,
-        normalize(req.name),
-        req.name,
-        specs[0].version if pinned else None,
-        Source("index"),
-        extras,
-        marker,
-        hashes,
-        allows_local=pinned and specs[0].operator == "==",
-    )
+    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+        return replace(base, version=specs[0].version, allows_local=specs[0].operator == "==")
+    return base
 
 
 def _editable(value: str, spot: _fields.Spot) -> PinnedPackage:
@@ -345,40 +322,11 @@ def _editable(value: str, spot: _fields.Spot) -> PinnedPackage:
     match = _EXTRAS.match(value)
     location, extras = (match.group(1), match.group(2)) if match else (value, None)
     scheme = _scheme(location)
-    if scheme is None and location.split(":", 1)[0].lower() in _VCS:
-        scheme = location.split(":", 1)[0].lower()  # pip reads git:... as git+git:...
     if scheme in ("http", "https", "ftp"):
         raise spot.error(f"an editable requirement is a local folder or a VCS URL, not {scheme}:")
-    name, _version = _named_by(location, spot) if scheme else (None, None)
-    source = (
-        _url_source(location, editable=True)
-        if scheme
-        else Source("path", location, "path", editable=True)
-    )
-    return _pinned(spot, name, value, None, source, _extras(extras), None, frozenset())
-
-
-def _pinned(
-    spot: _fields.Spot,
-    name: ProjectName | None,
-    label: str,
-    version: str | None,
-    source: Source,
-    extras: frozenset[str],
-    marker: Marker | None,
-    hashes: frozenset[Sha256],
-    *,
-    allows_local: bool = False,
-) -> PinnedPackage:
-    return PinnedPackage(
-        name,
-        label,
-        version,
-        spot.origin,
-        spot.line,
-        source,
-        extras,
-        marker,
-        hashes,
-        allows_local=allows_local,
+    base = PinnedPackage(None, value, None, spot.origin, spot.line, extras=_extras(extras))
+    if scheme is None:
+        return replace(base, source=Source("path", location, "path", editable=True))
+    return replace(
+        base, name=_named_by(location, spot)[0], source=_url_source(location, editable=True)
     )

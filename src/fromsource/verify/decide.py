@@ -348,7 +348,7 @@ def locked_packages(lock: Lock) -> tuple[list[LockedPackage], list[Excluded]]:
                       f"{source.location}")
             excluded.append(Excluded(pin.label, pin.version, reason))
             continue
-        found.append(LockedPackage(pin.label, pin.version, frozenset(pin.hashes), pin.location,
+        found.append(LockedPackage(pin.label, pin.version, pin.hashes, pin.location,
                                    pin.allows_local, _unverifiable(pin)))
     return found, excluded
 
