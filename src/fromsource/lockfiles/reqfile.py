@@ -37,6 +37,7 @@ FORMAT = "requirements"
 
 COMMENT = re.compile(r"(^|\s+)#.*$")
 """A comment, as pip finds it: ``#`` at the start of a line or after white space."""
+_SPACES = re.compile(r"[ \t\r\n]+")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _URL_SCHEMES = ("http", "https", "file", "ftp")
 _VCS = ("git", "hg", "svn", "bzr")
@@ -166,10 +167,13 @@ def parse_requirements(text: str, origin: str = "requirements.txt") -> Requireme
 
 def _options(text: str, spot: _fields.Spot) -> list[tuple[str, str]]:
     """The ``(long option, value)`` pairs of an options string; flags have the value ""."""
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        raise spot.error(f"the options cannot be split ({exc})") from exc
+    if not any(quote in text for quote in "'\"\\"):
+        words = [w for w in _SPACES.split(text) if w]  # shlex's result, several times faster
+    else:
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise spot.error(f"the options cannot be split ({exc})") from exc
     found: list[tuple[str, str]] = []
     position = 0
     while position < len(words):
