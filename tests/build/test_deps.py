@@ -19,7 +19,7 @@ from fromsource.build.deps import (
     Resolver,
     best_wheel,
     check_requirements,
-    parse_pylock,
+    read_resolution,
     satisfied,
 )
 from fromsource.build.upstream import Upstream
@@ -39,14 +39,14 @@ created-by = "uv"
 [[packages]]
 name = "Flit_Core"
 version = "3.9.0"
-wheels = [{ url = "https://files.example/flit_core-3.9.0-py3-none-any.whl", hashes = { sha256 = "AB" } }]
+wheels = [{ url = "https://files.example/flit_core-3.9.0-py3-none-any.whl", hashes = { sha256 = "ABCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC" } }]
 
 [[packages]]
 name = "cython"
 version = "3.0.12"
 wheels = [
-    { url = "https://files.example/Cython-3.0.12-cp311-cp311-manylinux_2_17_x86_64.whl", hashes = { sha256 = "01" } },
-    { url = "https://files.example/Cython-3.0.12-py2.py3-none-any.whl", hashes = { sha256 = "02" } },
+    { url = "https://files.example/Cython-3.0.12-cp311-cp311-manylinux_2_17_x86_64.whl", hashes = { sha256 = "0111111111111111111111111111111111111111111111111111111111111111" } },
+    { url = "https://files.example/Cython-3.0.12-py2.py3-none-any.whl", hashes = { sha256 = "0222222222222222222222222222222222222222222222222222222222222222" } },
 ]
 """
 
@@ -70,14 +70,31 @@ def test_url_and_malformed_requirements_are_refused() -> None:
         check_requirements(["--index-url http://elsewhere/"], what="x.tar.gz")
 
 
-def test_parse_pylock_normalizes_names_and_digests() -> None:
-    packages = parse_pylock(PYLOCK)
-    assert [(p.project, p.version) for p in packages] == [
+def test_read_resolution_normalizes_names_and_digests() -> None:
+    packages = read_resolution(PYLOCK)
+    assert [(p.name, p.version) for p in packages] == [
         ("flit-core", "3.9.0"),
         ("cython", "3.0.12"),
     ]
-    assert packages[0].wheels[0].sha256 == "ab"
-    assert packages[0].wheels[0].filename == "flit_core-3.9.0-py3-none-any.whl"
+    assert packages[0].files[0].sha256 == "ab" + "c" * 62
+    assert packages[0].files[0].filename == "flit_core-3.9.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        'name = "x"\nversion = "1"\nsdist = { url = "https://f.example/x-1.tar.gz" }\n',
+        'name = "x"\nversion = "1"\nwheels = [{ url = "https://f.example/x-1-py3-none-any.whl" }]\n',
+        'name = "x"\nwheels = [{ url = "https://f.example/x-1-py3-none-any.whl", '
+        'hashes = { sha256 = "' + "a" * 64 + '" } }]\n',
+    ],
+)
+def test_a_resolution_without_a_hashed_wheel_is_refused(entry: str) -> None:
+    with pytest.raises(DependencyError, match="no wheel with a sha256") as refused:
+        read_resolution(f'lock-version = "1.0"\n[[packages]]\n{entry}')
+    assert refused.value.facts["category"] == "build-deps-unresolvable"
+    with pytest.raises(DependencyError, match="unreadable pylock.toml"):
+        read_resolution("[[packages]\n")
 
 
 def test_best_wheel_follows_the_tag_order() -> None:

@@ -21,10 +21,11 @@ import pytest
 import tomlkit
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from packaging.markers import Marker
 from packaging.version import InvalidVersion, Version
 
 from fromsource.build.archive_rules import Member, Refused, check_tree, split_name, symlink_escapes
-from fromsource.errors import InvalidDistributionError, LockError, ProvenanceError, VerifyError
+from fromsource.errors import InvalidDistributionError, LockError, ProvenanceError
 from fromsource.index.auth import parse_basic, parse_bearer
 from fromsource.index.negotiate import choose
 from fromsource.index.pages import (
@@ -37,14 +38,15 @@ from fromsource.index.pages import (
 from fromsource.index.ranges import Unsatisfiable, parse_range
 from fromsource.index.ui_session import read_cookie
 from fromsource.lockfiles.model import IndexFile, Release
-from fromsource.lockfiles.update import FORMATS, update_text
-from fromsource.names import ProjectName, Sha256, fs_revision, remediated_version
+from fromsource.lockfiles.read import FORMATS, parse_lock
+from fromsource.lockfiles.reqfile import parse_requirements
+from fromsource.lockfiles.update import update_text
+from fromsource.names import ProjectName, Sha256, fs_revision, normalize, remediated_version
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.pep740 import to_pep740
 from fromsource.record import RecordEntry, parse_record, render_record
 from fromsource.store.catalog import FileInfo
 from fromsource.store.tokens import canonical_identity
-from fromsource.verify.locks import parse_pylock, parse_requirements, parse_uv_lock
 
 # The default run is derandomized (the same inputs every time, so the suite stays
 # green until the code changes); FROMSOURCE_FUZZ_RANDOM=1 explores new inputs.
@@ -482,15 +484,21 @@ def _toml(document: dict[str, object]) -> str:
 @example({"packages": [{"name": "a", "sdist": {"hashes": [1]}}]})  # was: AttributeError
 @example({"packages": [{"name": "a", "wheels": [{"hashes": "x"}]}]})  # was: AttributeError
 @example({"package": [{"name": "a", "wheels": 5}]})  # was: TypeError (uv.lock)
-def test_verify_lock_readers_raise_only_verify_errors(document: dict[str, object]) -> None:
-    text = _toml(document)
-    for parse in (parse_pylock, parse_uv_lock):
+@example({"package": [{"name": "a", "source": {"registry": "x"}, "markers": {"main": 1}}]})
+def test_lock_readers_raise_only_lock_errors(document: dict[str, object]) -> None:
+    for fmt in FORMATS:
+        text = json.dumps(document) if fmt == "Pipfile.lock" else _toml(document)
         try:
-            found, _excluded = parse(text, "lock")
-        except VerifyError:
+            found = parse_lock(fmt, text, "lock")
+        except LockError as exc:
+            assert exc.message.startswith("lock")  # names the file
             continue
-        assert all(isinstance(p.name, str) for p in found)
-        assert all(len(h) == 64 for p in found for h in p.hashes)
+        for pin in found:
+            assert pin.name is None or pin.name == normalize(pin.name)
+            assert isinstance(pin.label, str) and pin.origin == "lock"
+            assert all(len(h) == 64 and h == h.lower() for h in pin.hashes)
+            assert pin.marker is None or isinstance(pin.marker, Marker)
+            assert all(isinstance(f.filename, str) and f.filename for f in pin.files)
 
 
 @FUZZ
@@ -498,14 +506,18 @@ def test_verify_lock_readers_raise_only_verify_errors(document: dict[str, object
     st.text(max_size=40),
     st.sampled_from(["demo==1.0 --hash=sha256:" + "a" * 64, "-r other.txt", "-e .", "\\",
                      "demo @ https://files.example.invalid/demo-1.0-py3-none-any.whl", "--hash=md5:00", "demo===1.0",
-                     "demo==1.* --hash=sha256:" + "b" * 64, "# comment", "-c c.txt"]),
+                     "demo==1.* --hash=sha256:" + "b" * 64, "# comment", "-c c.txt",
+                     "-e git+https://g.example.invalid/r.git#egg=demo", "./x.whl", "--index",
+                     "x ; os_name == 'posix' --hash=sha256:" + "c" * 64]),
 ), max_size=6).map("\n".join))
-def test_requirements_reader_raises_only_verify_errors(text: str) -> None:
+def test_requirements_reader_raises_only_lock_errors(text: str) -> None:
     try:
-        _found, includes = parse_requirements(text, "requirements.txt")
-    except VerifyError:
+        parsed = parse_requirements(text, "requirements.txt")
+    except LockError as exc:
+        assert exc.message.startswith("requirements.txt:")  # names the file and line
         return
-    assert all(isinstance(i, str) for i in includes)
+    assert all(isinstance(i.target, str) for i in parsed.includes)
+    assert all(p.line is not None and p.line >= 1 for p in parsed.packages)
 
 
 def _release(name: ProjectName, version: str) -> Release:

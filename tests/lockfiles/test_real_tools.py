@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fromsource.cli.main import main
+from fromsource.lockfiles.read import read_lock
 from tests.clients import UV, clean_env, run, tool, write_netrc
 from tests.conftest import IndexServer
 from tests.lockfiles.conftest import UPSTREAM_MARK, upstream_wheels
@@ -37,6 +38,15 @@ def _assert_ours(venv: Path, version: str = "1.0") -> None:
     demo = (site / "demo_pkg" / "__init__.py").read_text()
     assert UPSTREAM_MARK not in demo and f'__version__ = "{version}"' in demo
     assert UPSTREAM_MARK not in (site / "dep_pkg" / "__init__.py").read_text()
+
+
+def _assert_read(lock: Path, upstream: FolderIndex) -> None:
+    """The lock the real tool wrote reads as demo-pkg 1.0 and dep-pkg 0.1 with upstream's hashes."""
+    pins = [p for p in read_lock(lock).packages if p.source.kind == "index"]
+    assert sorted((p.name, p.version) for p in pins) == [("demo-pkg", "1.0"), ("dep-pkg", "0.1")]
+    digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in upstream.folder.glob("*.whl")}
+    assert {h for p in pins for h in p.hashes} == digests
+    assert all(p.line is not None for p in pins)
 
 
 def _host(server: IndexServer) -> str:
@@ -67,6 +77,7 @@ def test_requirements_pip_require_hashes(shared_index: IndexServer, reader: tupl
                    env, cwd=tmp_path)
     assert compiled.returncode == 0, compiled.stderr
     lock = tmp_path / "requirements.txt"
+    _assert_read(lock, upstream)
     before = lock.read_text()
     upstream_hashes = [line.strip(" \\") for line in before.splitlines() if "--hash" in line]
 
@@ -117,6 +128,9 @@ def test_uv_lock_sync_frozen_remediated(shared_index: IndexServer, reader: tuple
     locked = run([UV, "lock", "--python", sys.executable], env, cwd=project)
     assert locked.returncode == 0, locked.stderr
     lock = project / "uv.lock"
+    _assert_read(lock, upstream)
+    app = next(p for p in read_lock(lock).packages if p.name == "app")
+    assert (app.source.kind, app.source.form) == ("path", "virtual")
     before = lock.read_text()
 
     assert _update(lock, shared_index.url, reader, "--remediated") == 0
@@ -152,6 +166,9 @@ def test_pylock_uv_pip_install(shared_index: IndexServer, reader: tuple[str, str
                     "--python", sys.executable], env, cwd=project)
     assert exported.returncode == 0, exported.stderr
     lock = project / "pylock.toml"
+    _assert_read(lock, upstream)
+    assert all(f.url and f.url.startswith(upstream.url) for p in read_lock(lock).packages
+               for f in p.files)
 
     assert _update(lock, shared_index.simple("python"), reader) == 0
     text = lock.read_text()

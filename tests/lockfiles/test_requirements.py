@@ -5,7 +5,7 @@ from __future__ import annotations
 from fromsource.lockfiles.requirements import update_requirements
 from tests.lockfiles.samples import digest, lookup, release, wheel
 
-A, B, U = digest("a"), digest("b"), digest("u")
+A, B, U = digest("a"), digest("b"), digest("0")
 DEMO = release("demo-pkg", "1.0", wheel("demo-pkg", "1.0", "a"),
                wheel("demo-pkg", "1.0", "b", tag="cp311-cp311-linux_x86_64"))
 DEP = release("dep-pkg", "0.1", wheel("dep-pkg", "0.1", "d"))
@@ -90,12 +90,18 @@ def test_non_index_lines_are_skipped_untouched() -> None:
     update = update_requirements(text, lookup(DEMO))
     assert update.text == text
     assert [(p.name, p.status) for p in update.packages] == [
-        ("./wheels/x-1.0-py3-none-any.whl", "skipped"), ("y", "skipped"), ("z", "skipped")]
+        ("./local", "skipped"), ("./wheels/x-1.0-py3-none-any.whl", "skipped"), ("y", "skipped"),
+        ("z", "skipped")]
+    assert [p.detail for p in update.packages] == [
+        "installed from editable path ./local, not from an index",
+        "installed from path ./wheels/x-1.0-py3-none-any.whl, not from an index",
+        "installed from url https://example.org/y-1.0.tar.gz, not from an index",
+        "not pinned to one version"]
     assert update.notes and "-r" in update.notes[0]
 
 
 def test_replace_with_a_comment_on_the_last_hash_line() -> None:
-    text = f"demo-pkg==1.0 \\\n    --hash=sha256:{U} \\\n    --hash=sha256:{digest('v')}  # old\n"
+    text = f"demo-pkg==1.0 \\\n    --hash=sha256:{U} \\\n    --hash=sha256:{digest('7')}  # old\n"
     update = update_requirements(text, lookup(DEMO), replace=True)
     assert update.text == (f"demo-pkg==1.0 \\\n    --hash=sha256:{A} \\\n"
                            f"    --hash=sha256:{B}  # old\n")

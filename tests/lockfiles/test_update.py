@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from fromsource.errors import LockError
-from fromsource.lockfiles.update import detect_format, update_files, write_atomic
+from fromsource.lockfiles.read import detect_format
+from fromsource.lockfiles.update import update_files, write_atomic
 from tests.lockfiles.samples import lookup, release, wheel
 
 

@@ -267,6 +267,17 @@ def test_usage_and_input_errors_exit_2(world: World, tmp_path: Path,
     assert code == 2
 
 
+def test_a_malformed_lock_file_exits_2_naming_its_line(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = tmp_path / "uv.lock"
+    lock.write_text('version = 1\n\n[[package]]\nname = "demo-app"\nversion = "1.0"\n'
+                    'source = { registry = "x" }\nwheels = 5\n')
+    code, _, err = run([str(lock), *world.offline()], capsys)
+    assert code == 2
+    assert f"{lock}:3: not a well-formed uv.lock: package demo-app: `wheels` is an integer" in err
+
+
 @pytest.mark.parametrize("installer", ["pip", "uv"])
 def test_an_empty_venv_fails_the_gate_unless_allowed(
     world: World, tmp_path: Path, installer: str, capsys: pytest.CaptureFixture[str]

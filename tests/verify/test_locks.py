@@ -1,13 +1,12 @@
-"""Lock files: pylock.toml, uv.lock and hashed requirements parsed into pinned packages."""
+"""Lock files as verify counts them: read by fromsource.lockfiles, then excluded or pinned."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from fromsource.errors import VerifyError
-from fromsource.verify.locks import parse_pylock, parse_requirements, parse_uv_lock, read_lock
+from fromsource.lockfiles.read import read_lock
+from fromsource.verify.decide import locked_packages
+from fromsource.verify.model import Excluded, LockedPackage
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
@@ -59,6 +58,14 @@ source = {{ editable = "." }}
 name = "from-git"
 version = "0.2"
 source = {{ git = "https://x.invalid/r.git#abc" }}
+
+[[package]]
+name = "local-wheel"
+version = "0.3"
+source = {{ path = "wheels/local_wheel-0.3-py3-none-any.whl" }}
+wheels = [
+    {{ filename = "local_wheel-0.3-py3-none-any.whl", hash = "sha256:{B}" }},
+]
 """
 
 REQUIREMENTS = f"""\
@@ -75,51 +82,55 @@ direct @ https://x.invalid/direct-3.0-py3-none-any.whl --hash=sha256:{A}
 """
 
 
-def test_pylock() -> None:
-    packages, excluded = parse_pylock(PYLOCK, "pylock.toml")
-    by_name = {p.name: p for p in packages}
+def _counted(tmp_path: Path, name: str, text: str
+             ) -> tuple[dict[str, LockedPackage], list[Excluded]]:
+    path = tmp_path / name
+    path.write_text(text)
+    packages, excluded = locked_packages(read_lock(path, origin=name))
+    return {p.name: p for p in packages}, excluded
+
+
+def test_pylock(tmp_path: Path) -> None:
+    by_name, excluded = _counted(tmp_path, "pylock.toml", PYLOCK)
     assert by_name["demo-pkg"].hashes == {A, B}
     assert by_name["demo-pkg"].version == "1.0" and by_name["demo-pkg"].unverifiable is None
+    assert not by_name["demo-pkg"].allow_local
+    assert by_name["demo-pkg"].location == "pylock.toml:5"
     assert by_name["dep-pkg"].hashes == {C}
-    assert "VCS" in (by_name["from-git"].unverifiable or "")
-    assert [e.name for e in excluded] == ["myproject"]
-    assert by_name["demo-pkg"].location == "pylock.toml: packages[0]"
+    assert by_name["from-git"].unverifiable == (
+        "installed from git https://x.invalid/r.git, not from an index")
+    assert excluded == [Excluded("myproject", None, "editable directory .")]
 
 
-def test_uv_lock() -> None:
-    packages, excluded = parse_uv_lock(UV_LOCK, "uv.lock")
-    by_name = {p.name: p for p in packages}
-    assert by_name["demo-pkg"].hashes == {A, C}
-    assert by_name["from-git"].unverifiable and "git" in by_name["from-git"].unverifiable
-    assert [(e.name, e.reason) for e in excluded] == [("myproject", "workspace project (editable source)")]
+def test_uv_lock(tmp_path: Path) -> None:
+    by_name, excluded = _counted(tmp_path, "uv.lock", UV_LOCK)
+    assert by_name["demo-pkg"].hashes == {A, C} and by_name["demo-pkg"].unverifiable is None
+    assert by_name["from-git"].unverifiable == (
+        "installed from git https://x.invalid/r.git#abc, not from an index")
+    # A local wheel pinned by hash can still be an attested file.
+    assert by_name["local-wheel"].hashes == {B} and by_name["local-wheel"].unverifiable is None
+    assert excluded == [Excluded("myproject", "0.1.0", "workspace project (editable source)")]
 
 
-def test_requirements() -> None:
-    packages, includes = parse_requirements(REQUIREMENTS, "requirements.txt")
-    assert includes == []
-    by_name = {p.name: p for p in packages}
+def test_requirements(tmp_path: Path) -> None:
+    by_name, excluded = _counted(tmp_path, "requirements.txt", REQUIREMENTS)
+    assert excluded == []
     demo = by_name["demo-pkg"]
     assert demo.hashes == {A, B} and demo.version == "1.0" and demo.allow_local
     assert demo.location == "requirements.txt:3"
     assert by_name["dep-pkg"].hashes == {C} and by_name["dep-pkg"].unverifiable is None
-    assert "not pinned" in (by_name["unpinned"].unverifiable or "")
-    assert "--hash" in (by_name["nohash"].unverifiable or "")
-    assert "editable" in (by_name["./local"].unverifiable or "")
+    assert by_name["unpinned"].unverifiable == "not pinned to one version"
+    assert by_name["nohash"].unverifiable == "no sha256 hash pinned"
+    assert by_name["./local"].unverifiable == (
+        "installed from editable path ./local, not from an index")
     assert by_name["direct"].version == "3.0" and not by_name["direct"].allow_local
+    assert by_name["direct"].unverifiable is None
 
 
 def test_requirements_follow_includes(tmp_path: Path) -> None:
     (tmp_path / "base.txt").write_text(f"dep-pkg==0.1 --hash=sha256:{C}\n-r requirements.txt\n")
     (tmp_path / "requirements.txt").write_text(f"-r base.txt\ndemo-pkg==1.0 --hash=sha256:{A}\n")
-    packages, _ = read_lock(tmp_path / "requirements.txt", "requirements", "requirements.txt")
-    assert sorted(p.name for p in packages) == ["demo-pkg", "dep-pkg"]
-
-
-@pytest.mark.parametrize(
-    ("parser", "text"),
-    [(parse_pylock, "lock-version = [unclosed"), (parse_uv_lock, 'version = 1\n'),
-     (parse_requirements, "not a requirement ((\n")],
-)
-def test_broken_lock_files_raise_verify_error(parser, text: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(VerifyError):
-        parser(text, "lockfile")
+    by_name, _ = _counted(tmp_path, "requirements.txt",
+                          f"-r base.txt\ndemo-pkg==1.0 --hash=sha256:{A}\n")
+    assert sorted(by_name) == ["demo-pkg", "dep-pkg"]
+    assert by_name["dep-pkg"].location == "base.txt:1"

@@ -26,8 +26,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
-import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import BytesParser
@@ -39,8 +37,10 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import parse_wheel_filename
 
 from fromsource.build.upstream import upstream_error
-from fromsource.errors import BuildError
+from fromsource.errors import BuildError, LockError
 from fromsource.indexclient import link_allowed, refused_link
+from fromsource.lockfiles.pinned import PinnedPackage
+from fromsource.lockfiles.pylock import read_pylock
 from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.provenance.statement import ResolvedDependency
 from fromsource.store.blobs import BlobStore, copy_blob
@@ -54,7 +54,7 @@ __all__ = [
     "Resolver",
     "best_wheel",
     "check_requirements",
-    "parse_pylock",
+    "read_resolution",
     "uv_binary",
 ]
 
@@ -110,24 +110,6 @@ class ResolvedWheel:
         )
 
 
-@dataclass(frozen=True)
-class LockedWheel:
-    """One wheel file listed for a package in a pylock.toml."""
-
-    filename: str
-    url: str
-    sha256: Sha256
-
-
-@dataclass(frozen=True)
-class LockedPackage:
-    """One pinned package of a pylock.toml, with its candidate wheels."""
-
-    project: ProjectName
-    version: str
-    wheels: tuple[LockedWheel, ...]
-
-
 def check_requirements(requirements: Iterable[str], *, what: str) -> list[Requirement]:
     """Parse build requirements; refuse URLs and anything that is not a PEP 508 requirement.
 
@@ -162,34 +144,41 @@ def applicable(requirements: Iterable[Requirement]) -> list[Requirement]:
     return [r for r in requirements if r.marker is None or r.marker.evaluate()]
 
 
-def parse_pylock(text: str) -> list[LockedPackage]:
-    """The packages of a pylock.toml (PEP 751) written by ``uv pip compile``.
+def read_resolution(text: str) -> list[PinnedPackage]:
+    """The packages of the pylock.toml (PEP 751) ``uv pip compile`` wrote, in its order.
 
-    Raises DependencyError when a package lists no wheel with a sha256.
+    Raises DependencyError when the file cannot be read or a package pins
+    no version or lists no wheel with a sha256.
     """
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        packages = read_pylock(text, "pylock.toml")
+    except LockError as exc:
         raise DependencyError(f"the resolver wrote an unreadable pylock.toml ({exc})") from exc
-    packages = []
-    for entry in document.get("packages", []):
-        wheels = []
-        for wheel in entry.get("wheels", []):
-            url = str(wheel.get("url") or wheel.get("path") or "")
-            digest = (wheel.get("hashes") or {}).get("sha256")
-            name = str(wheel.get("name") or urllib.parse.unquote(url.rsplit("/", 1)[-1]))
-            if url and digest:
-                wheels.append(LockedWheel(name, url, Sha256(str(digest).lower())))
-        if not wheels:
-            raise DependencyError(
-                f"build dependency {entry.get('name')} {entry.get('version')} has no wheel "
-                "with a sha256; build it first (fromsource build --with-build-deps)",
-                category="build-deps-unresolvable",
-            )
-        packages.append(
-            LockedPackage(normalize(str(entry["name"])), str(entry["version"]), tuple(wheels))
+    for package in packages:
+        _pinned_wheels(package)
+    return list(packages)
+
+
+def _pinned_wheels(
+    package: PinnedPackage,
+) -> tuple[ProjectName, str, list[tuple[str, str, Sha256]]]:
+    """(project, version, wheels) of a resolved package, each wheel (filename, URL, sha256).
+
+    Raises DependencyError when the package pins no version or lists no
+    wheel with a sha256 and a location.
+    """
+    wheels = [
+        (f.filename, f.url or f.path or "", f.sha256)
+        for f in package.files
+        if f.is_wheel and f.sha256 and (f.url or f.path)
+    ]
+    if not wheels or package.version is None:
+        raise DependencyError(
+            f"build dependency {package.label} {package.version} has no wheel "
+            "with a sha256; build it first (fromsource build --with-build-deps)",
+            category="build-deps-unresolvable",
         )
-    return packages
+    return normalize(package.label), package.version, wheels
 
 
 def best_wheel(filenames: Sequence[str], tags: Sequence[Tag]) -> int | None:
@@ -351,7 +340,7 @@ class Resolver:
         *,
         offline: bool,
         what: str,
-    ) -> list[LockedPackage] | None:
+    ) -> list[PinnedPackage] | None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         source = self.work_dir / "build-requirements.in"
         source.write_text("".join(f"{r}\n" for r in requirements))
@@ -404,19 +393,20 @@ class Resolver:
                 f"{message[-2000:]}",
                 category="build-deps-unresolvable",
             )
-        return parse_pylock(output.read_text())
+        return read_resolution(output.read_text())
 
     def _choose(
-        self, locked: Sequence[LockedPackage], own_dir: Path, what: str
+        self, locked: Sequence[PinnedPackage], own_dir: Path, what: str
     ) -> list[ResolvedWheel]:
         chosen = []
         for package in locked:
-            ours = self.own.find(package.project, package.version) if self.own else None
+            project, version, wheels = _pinned_wheels(package)
+            ours = self.own.find(project, version) if self.own else None
             if ours is not None:
                 chosen.append(
                     ResolvedWheel(
-                        package.project,
-                        package.version,
+                        project,
+                        version,
                         ours.filename,
                         ours.sha256,
                         self.own.uri(ours) if self.own else "",
@@ -424,28 +414,19 @@ class Resolver:
                     )
                 )
                 continue
-            remote = [w for w in package.wheels if not w.url.startswith(own_dir.as_uri())]
-            index = best_wheel([w.filename for w in remote], self.tags)
+            remote = [w for w in wheels if not w[1].startswith(own_dir.as_uri())]
+            index = best_wheel([filename for filename, _url, _sha256 in remote], self.tags)
             if index is None:
                 raise DependencyError(
-                    f"{what}: no wheel of build dependency {package.project} "
-                    f"{package.version} fits this Python ({self.tags[0]}); build it first",
+                    f"{what}: no wheel of build dependency {project} "
+                    f"{version} fits this Python ({self.tags[0]}); build it first",
                     category="build-deps-unresolvable",
                 )
-            wheel = remote[index]
-            if not link_allowed(self.upstream_url, wheel.url):
+            filename, url, sha256 = remote[index]
+            if not link_allowed(self.upstream_url, url):
                 # uv follows any link a page gives; we never fetch one the upstream may not use.
-                raise upstream_error(refused_link(wheel.filename, wheel.url, self.upstream_url))
-            chosen.append(
-                ResolvedWheel(
-                    package.project,
-                    package.version,
-                    wheel.filename,
-                    wheel.sha256,
-                    wheel.url,
-                    "bootstrap",
-                )
-            )
+                raise upstream_error(refused_link(filename, url, self.upstream_url))
+            chosen.append(ResolvedWheel(project, version, filename, sha256, url, "bootstrap"))
         return sorted(chosen, key=lambda w: w.project)
 
 

@@ -9,7 +9,8 @@ equal is not touched at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import tomlkit
@@ -19,6 +20,9 @@ from tomlkit.items import AoT, Item, Table
 from tomlkit.toml_document import TOMLDocument
 
 from fromsource.errors import LockError
+from fromsource.lockfiles._fields import Spot, spots
+from fromsource.lockfiles.model import Lookup, PackageReport, Release, index_release
+from fromsource.lockfiles.pinned import PinnedPackage
 
 
 def parse(text: str, origin: str, what: str) -> TOMLDocument:
@@ -118,3 +122,39 @@ def is_multiline(table: Table, key: str) -> bool:
     """Whether the array *key* of *table* is written over several lines."""
     item = table.get(key)
     return isinstance(item, Item) and "\n" in item.as_string()
+
+
+@dataclass(frozen=True)
+class Found:
+    """A package table whose pinned version the index has: what to edit, and with what."""
+
+    table: Table
+    pinned: PinnedPackage
+    version: str
+    release: Release
+
+
+def found_on_index(
+    doc: TOMLDocument,
+    key: str,
+    text: str,
+    spot: Spot,
+    read: Callable[[Mapping[str, object], Spot], PinnedPackage],
+    lookup: Lookup,
+    reports: list[PackageReport],
+) -> Iterator[Found]:
+    """Each table of the array *key* whose pin the index has, read with the format's *read*.
+
+    The report of every other table (skipped, missing) is appended to
+    *reports* in the file's order; the caller appends the found ones' as it
+    edits them.  Raises LockError for a malformed entry.
+    """
+    found = tables(doc, key)
+    for item, at in zip(found, spots(text, key, len(found), spot.format, spot.origin,
+                                     spot.advice), strict=True):
+        pinned = read(plain(item), at)
+        release = index_release(lookup, pinned)
+        if isinstance(release, PackageReport):
+            reports.append(release)
+        else:
+            yield Found(item, pinned, *release)

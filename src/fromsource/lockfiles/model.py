@@ -14,6 +14,7 @@ from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
+from fromsource.lockfiles.pinned import PinnedPackage
 from fromsource.names import Kind, ProjectName, Sha256, normalize
 
 Status = Literal["updated", "already-ours", "missing", "skipped"]
@@ -112,23 +113,27 @@ def same_version(a: str, b: str) -> bool:
         return a == b
 
 
-def find_release(lookup: Lookup, name: str, version: object) -> Release | PackageReport:
-    """The release for ``name==version``, or the report to use instead.
+def index_release(lookup: Lookup, pinned: PinnedPackage) -> tuple[str, Release] | PackageReport:
+    """The pinned version of an index package and the index's release for it, or a report.
 
-    ``skipped`` when the entry records no version, ``missing`` when the
-    version is not PEP 440 or the index does not have it.
+    ``skipped`` for an entry not installed from an index or not pinned to one
+    version; ``missing`` when the version is not PEP 440 or the index lacks it.
     """
-    if not isinstance(version, str):
-        return skipped(name, None, "no version recorded")
+    if pinned.source.kind != "index":
+        return skipped(pinned.label, pinned.version,
+                       f"installed from {pinned.source.describe()}, not from an index")
+    version = pinned.version
+    if version is None:
+        return skipped(pinned.label, None, "not pinned to one version")
     try:
         Version(version)
     except InvalidVersion:
-        return PackageReport(name, version, "missing",
+        return PackageReport(pinned.label, version, "missing",
                              f"{version!r} is not a PEP 440 version; left unchanged")
-    release = lookup(normalize(name), version)
+    release = lookup(pinned.name or normalize(pinned.label), version)
     if release is None:
-        return PackageReport(name, version, "missing", "not on the index; left unchanged")
-    return release
+        return PackageReport(pinned.label, version, "missing", "not on the index; left unchanged")
+    return version, release
 
 
 def outcome(name: str, version: str, release: Release, changed: bool) -> PackageReport:

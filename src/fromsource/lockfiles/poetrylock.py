@@ -1,4 +1,12 @@
-"""``poetry.lock``: add the index's hashes to each package's ``files`` (multi-hash format).
+"""``poetry.lock``: read its pins; add the index's hashes to each package's ``files`` (multi-hash).
+
+:func:`read_poetrylock` gives one :class:`PinnedPackage` per ``[[package]]``:
+without ``[package.source]`` it comes from the project's primary index
+(unnamed in the lock), ``type = "legacy"`` names another index's URL,
+``git`` is a VCS package, ``directory``/``file`` local ones (``develop =
+true``: editable), ``url`` a direct URL.  ``markers`` (a string, or a table
+per dependency group, joined with ``or``) and the ``files`` list (or, in
+lock-version 1.x, ``[metadata.files]``) are read as written.
 
 Poetry keeps ``files = [{file = ..., hash = ...}]`` per package and accepts a
 download whose filename and hash appear there.  Our entries are appended
@@ -15,21 +23,63 @@ there.  Git, directory, file and URL packages are skipped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
 
-from fromsource.lockfiles import _toml
-from fromsource.lockfiles.model import (
-    LockUpdate,
-    Lookup,
-    PackageReport,
-    find_release,
-    outcome,
-    same_version,
-    skipped,
-)
+from fromsource.lockfiles import _fields, _toml
+from fromsource.lockfiles.model import LockUpdate, Lookup, PackageReport, outcome, same_version
+from fromsource.lockfiles.pinned import INDEX, PinnedFile, PinnedPackage, Source, SourceKind
+from fromsource.names import normalize
 
 FORMAT = "poetry.lock"
+_ADVICE = "regenerate the file with `poetry lock`"
+_SOURCES: dict[str, SourceKind] = {"legacy": "index", "git": "vcs", "directory": "path",
+                                   "file": "path", "url": "url"}
+
+
+def read_poetrylock(text: str, origin: str = FORMAT) -> tuple[PinnedPackage, ...]:
+    """The pins of the poetry.lock *text*, in order (pure); LockError names file and line."""
+    doc = _fields.load_toml(text, origin, _ADVICE)
+    spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
+    legacy = _legacy_files(doc, spot)
+    return tuple(poetry_package(entry, at, legacy) for entry, at in _fields.package_tables(
+        doc, "package", text, spot))
+
+
+def _legacy_files(doc: Mapping[str, object], spot: _fields.Spot) -> Mapping[str, object]:
+    """``[metadata.files]`` of a lock-version 1.x file (file lists by package name), or {}."""
+    metadata = _fields.table(doc, "metadata", spot.named("[metadata]")) or {}
+    return _fields.table(metadata, "files", spot.named("[metadata]")) or {}
+
+
+def poetry_package(entry: Mapping[str, object], spot: _fields.Spot,
+                   legacy_files: Mapping[str, object]) -> PinnedPackage:
+    """One ``[[package]]`` table of a poetry.lock (read at *spot*).
+
+    *legacy_files* is ``[metadata.files]``, where lock-version 1.x keeps the
+    file lists.
+    """
+    name, spot = _fields.named(entry, spot)
+    source = INDEX
+    table = _fields.table(entry, "source", spot)
+    if table is not None:
+        form = _fields.required_text(table, "type", spot)
+        if form not in _SOURCES:
+            raise spot.error(f"unknown source type {form!r}")
+        source = Source(_SOURCES[form], _fields.text(table, "url", spot), form,
+                        _fields.flag(entry, "develop", spot))
+    listed = (_fields.tables(legacy_files, name, spot)
+              if "files" not in entry and name in legacy_files
+              else _fields.tables(entry, "files", spot))
+    files = [PinnedFile(_fields.required_text(item, "file", spot), None,
+                        _fields.prefixed_hash(_fields.required_text(item, "hash", spot), spot))
+             for item in listed]
+    return PinnedPackage(
+        normalize(name), name, _fields.text(entry, "version", spot), spot.origin, spot.line,
+        source, marker=_fields.marker(entry, "markers", spot),
+        hashes=frozenset(f.sha256 for f in files if f.sha256), files=tuple(files))
 
 
 def _files_home(doc: TOMLDocument, pkg: Table, name: str) -> tuple[Table, str]:
@@ -50,24 +100,18 @@ def update_poetrylock(text: str, lookup: Lookup, *, replace: bool = False,
     """
     doc = _toml.parse(text, origin, "lock file with `poetry lock`")
     reports: list[PackageReport] = []
-    for pkg in _toml.tables(doc, "package"):
-        name = str(_toml.plain(pkg.get("name", "?")))
-        version = _toml.plain(pkg.get("version"))
-        source = _toml.plain(pkg.get("source"))
-        kind = source.get("type") if isinstance(source, dict) else None
-        if kind not in (None, "legacy"):
-            reports.append(skipped(name, version, f"a {kind} package, not from an index"))
-            continue
-        found = find_release(lookup, name, version)
-        if isinstance(found, PackageReport):
-            reports.append(found)
-            continue
-        home, key = _files_home(doc, pkg, name)
+    spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
+    legacy = _legacy_files(doc.unwrap(), spot)
+    for found in _toml.found_on_index(
+            doc, "package", text, spot, lambda entry, at: poetry_package(entry, at, legacy),
+            lookup, reports):
+        pkg, version, release = found.table, found.version, found.release
+        home, key = _files_home(doc, pkg, found.pinned.label)
         current = home.get(key)
-        existing = [e for e in (_toml.plain(current) or []) if isinstance(e, dict)]
         texts = [] if replace else [item.as_string().strip() for item in (current or [])]
-        have = set() if replace else {(e.get("file"), e.get("hash")) for e in existing}
-        for f in found.files:
+        have = set() if replace else {(f.filename, f"sha256:{f.sha256}")
+                                      for f in found.pinned.files}
+        for f in release.files:
             pair = (f.filename, f"sha256:{f.sha256}")
             if pair not in have:
                 texts.append(_toml.inline(
@@ -76,7 +120,7 @@ def update_poetrylock(text: str, lookup: Lookup, *, replace: bool = False,
                 have.add(pair)
         changed = _toml.put(home, key, _toml.array(
             texts, multiline=True, indent=_toml.indent_of(home, key)))
-        if not same_version(version, found.version):
-            changed |= _toml.put(pkg, "version", _toml.string(found.version))
-        reports.append(outcome(name, version, found, changed))
+        if not same_version(version, release.version):
+            changed |= _toml.put(pkg, "version", _toml.string(release.version))
+        reports.append(outcome(found.pinned.label, version, release, changed))
     return LockUpdate(FORMAT, doc.as_string(), tuple(reports))

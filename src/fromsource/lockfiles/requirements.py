@@ -1,8 +1,9 @@
 """Hashed requirements files (pip-tools, ``uv pip compile --generate-hashes``): text edits.
 
-Each requirement is a block of physical lines joined by trailing backslashes,
-as pip reads them.  Only the hash options of a block that pins
-``name==version`` are touched (and, for a remediated release, the version
+The pins come from :mod:`~fromsource.lockfiles.reqfile` (pip's syntax); each
+is edited as the block of physical lines joined by trailing backslashes that
+starts on its line.  Only the hash options of a block that pins
+``name==version`` from an index are touched (and, for a remediated release, the version
 after ``==``); every other byte, comments and option lines included, stays.
 
 Multi-hash format: our ``--hash=sha256:`` options are appended after the
@@ -18,22 +19,19 @@ import re
 from dataclasses import dataclass
 from dataclasses import replace as dc_replace
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from fromsource.lockfiles.model import (
     LockUpdate,
     Lookup,
     PackageReport,
     Release,
-    find_release,
+    index_release,
     outcome,
     same_version,
-    skipped,
 )
+from fromsource.lockfiles.pinned import PinnedPackage
+from fromsource.lockfiles.reqfile import COMMENT as _COMMENT
+from fromsource.lockfiles.reqfile import FORMAT, parse_requirements
 
-FORMAT = "requirements"
-
-_COMMENT = re.compile(r"(^|\s+)#.*$")
 _HASH_OPTION = re.compile(r"\s*--hash[=\s]\s*([A-Za-z0-9]+):([^\s\\]+)")
 _CONTINUATION = re.compile(r"^(.*?)([ \t]*\\)$", re.DOTALL)
 
@@ -75,34 +73,6 @@ def _blocks(text: str) -> list[list[_Line]]:
     return blocks
 
 
-def _pin(block: list[_Line]) -> tuple[str, str | None, str | None] | None:
-    """(name, pinned version or None, why it is skipped) for a requirement block, else None."""
-    logical = " ".join(_COMMENT.sub("", line.body) for line in block).strip()
-    if not logical or logical.startswith("-"):
-        return None
-    tokens: list[str] = []
-    for token in logical.split():
-        if token.startswith("-"):
-            break
-        tokens.append(token)
-    text = " ".join(tokens)
-    try:
-        req = Requirement(text)
-    except InvalidRequirement:
-        return (text, None, "not a name==version requirement (a path or URL)")
-    if req.url:
-        return (req.name, None, "a direct URL requirement, not from an index")
-    specs = list(req.specifier)
-    if len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
-        return (req.name, None, f"not pinned with == ({req.specifier or 'no version'})")
-    return (req.name, specs[0].version, None)
-
-
-def _hashes(block: list[_Line]) -> list[tuple[str, str]]:
-    return [(m.group(1).lower(), m.group(2).lower())
-            for line in block for m in _HASH_OPTION.finditer(_COMMENT.sub("", line.body))]
-
-
 def _with_version(block: list[_Line], old: str, new: str) -> list[_Line]:
     pattern = re.compile(r"(?<![<>!~=])(===?\s*)" + re.escape(old) + r"(?![\w.+!*-])")
     for number, line in enumerate(block):
@@ -112,11 +82,11 @@ def _with_version(block: list[_Line], old: str, new: str) -> list[_Line]:
     return block
 
 
-def _edit(block: list[_Line], release: Release, version: str, replace: bool, eol: str) -> list[_Line]:
+def _edit(block: list[_Line], pinned: PinnedPackage, release: Release, version: str,
+          replace: bool, eol: str) -> list[_Line]:
     """The block with our hashes (and the release's version)."""
-    existing = _hashes(block)
     hash_lines = [line for line in block[1:] if line.body.lstrip().startswith("--hash")]
-    multiline = bool(hash_lines) or not existing
+    multiline = bool(hash_lines) or not any(_HASH_OPTION.search(line.body) for line in block)
     indent = hash_lines[0].body[: len(hash_lines[0].body) - len(hash_lines[0].body.lstrip())] \
         if hash_lines else "    "
     lines = list(block)
@@ -125,7 +95,7 @@ def _edit(block: list[_Line], release: Release, version: str, replace: bool, eol
         lines = [lines[0]] + [line for line in lines[1:] if line.body.strip()]
     if not same_version(version, release.version):
         lines = _with_version(lines, version, release.version)
-    have = set() if replace else {digest for algo, digest in existing if algo == "sha256"}
+    have = set() if replace else pinned.hashes
     new = [digest for digest in release.sha256s if digest not in have]
     if not new:
         return _close(lines, block[-1])
@@ -150,37 +120,36 @@ def _close(lines: list[_Line], original_last: _Line) -> list[_Line]:
     return [*lines[:-1], dc_replace(lines[-1], cont="", eol=original_last.eol)]
 
 
-def update_requirements(text: str, lookup: Lookup, *, replace: bool = False) -> LockUpdate:
+def update_requirements(text: str, lookup: Lookup, *, replace: bool = False,
+                        origin: str = "requirements.txt") -> LockUpdate:
     """Write the index's sha256 into every ``name==version`` requirement of *text*.
 
     Pure.  Entries the index lacks stay byte-for-byte unchanged and are
     reported ``missing``; editable, path, URL and unpinned requirements are
-    ``skipped``.
+    ``skipped``.  Raises LockError for a line pip would refuse.
     """
+    parsed = parse_requirements(text, origin)
+    pinned = {entry.line: entry for entry in parsed.packages}
     eol = "\r\n" if "\r\n" in text else "\n"
     out: list[str] = []
     reports: list[PackageReport] = []
+    line = 1
     for block in _blocks(text):
-        pin = _pin(block)
-        if pin is None:
-            out.extend(line.render() for line in block)
+        entry = pinned.get(line)
+        line += len(block)
+        found = None if entry is None else index_release(lookup, entry)
+        if entry is not None and isinstance(found, tuple):
+            version, release = found
+            edited = _edit(block, entry, release, version, replace, eol)
+            before = "".join(physical.render() for physical in block)
+            after = "".join(physical.render() for physical in edited)
+            reports.append(outcome(entry.label, version, release, before != after))
+            out.append(after)
             continue
-        name, version, why = pin
-        if version is None:
-            reports.append(skipped(name, None, why or "not pinned"))
-            out.extend(line.render() for line in block)
-            continue
-        found = find_release(lookup, name, version)
         if isinstance(found, PackageReport):
             reports.append(found)
-            out.extend(line.render() for line in block)
-            continue
-        edited = _edit(block, found, version, replace, eol)
-        before = "".join(line.render() for line in block)
-        after = "".join(line.render() for line in edited)
-        reports.append(outcome(name, version, found, before != after))
-        out.append(after)
+        out.extend(physical.render() for physical in block)
     notes: tuple[str, ...] = ()
-    if re.search(r"^\s*(-r|--requirement|-c|--constraint)\b", text, re.MULTILINE):
+    if parsed.includes:
         notes = ("files included with -r/-c are not followed; pass them to update-hashes too",)
     return LockUpdate(FORMAT, "".join(out), tuple(reports), notes)

@@ -1,4 +1,10 @@
-"""``uv.lock``: point registry packages at the index's files (single-hash format).
+"""``uv.lock``: read its pins; point registry packages at the index's files (single-hash format).
+
+:func:`read_uvlock` gives one :class:`PinnedPackage` per ``[[package]]``:
+``source = { registry = URL }`` is an index package, ``git`` a VCS one,
+``path``/``directory``/``editable``/``virtual`` a local path (the last two
+are workspace projects), ``url`` a direct URL; the marker is the package's
+``resolution-markers`` (uv records no per-package marker otherwise).
 
 uv records one URL and one hash per wheel and sdist, and ``uv sync --frozen``
 downloads exactly those URLs, so for each package found on the index the
@@ -19,6 +25,7 @@ non-registry source (the project itself, git, path, URL) are skipped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,20 +33,62 @@ from typing import Any
 from tomlkit.items import InlineTable, Table
 from tomlkit.toml_document import TOMLDocument
 
-from fromsource.lockfiles import _toml
+from fromsource.lockfiles import _fields, _toml
 from fromsource.lockfiles.model import (
     IndexFile,
     LockUpdate,
     Lookup,
     PackageReport,
-    find_release,
     outcome,
     same_version,
-    skipped,
 )
+from fromsource.lockfiles.pinned import PinnedFile, PinnedPackage, Source, SourceKind
 from fromsource.names import normalize
 
 FORMAT = "uv.lock"
+_ADVICE = "regenerate the file with `uv lock`"
+_SOURCES: dict[str, SourceKind] = {"registry": "index", "git": "vcs", "url": "url",
+                                   "path": "path", "directory": "path", "editable": "path",
+                                   "virtual": "path"}
+
+
+def read_uvlock(text: str, origin: str = FORMAT) -> tuple[PinnedPackage, ...]:
+    """The pins of the uv.lock *text*, in order (pure); LockError names file and line."""
+    spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
+    return _fields.read_tables(text, "package", spot, uv_package)
+
+
+def uv_package(entry: Mapping[str, object], spot: _fields.Spot) -> PinnedPackage:
+    """One ``[[package]]`` table of a uv.lock (read at *spot*)."""
+    name, spot = _fields.named(entry, spot)
+    source = _uv_source(_fields.table(entry, "source", spot), spot)
+    sdist = _fields.table(entry, "sdist", spot)
+    files = [_uv_file(f, source, spot)
+             for f in [*([sdist] if sdist is not None else []),
+                       *_fields.tables(entry, "wheels", spot)]]
+    return PinnedPackage(
+        normalize(name), name, _fields.text(entry, "version", spot), spot.origin, spot.line,
+        source, marker=_fields.marker(entry, "resolution-markers", spot),
+        hashes=frozenset(f.sha256 for f in files if f.sha256), files=tuple(files))
+
+
+def _uv_source(source: Mapping[str, object] | None, spot: _fields.Spot) -> Source:
+    forms = [key for key in source or {} if key in _SOURCES]
+    if source is None or len(forms) != 1:
+        raise spot.error(f"`source` names {len(forms)} of {', '.join(_SOURCES)}, not one")
+    form = forms[0]
+    return Source(_SOURCES[form], _fields.required_text(source, form, spot), form,
+                  editable=form == "editable")
+
+
+def _uv_file(entry: Mapping[str, object], source: Source, spot: _fields.Spot) -> PinnedFile:
+    url, path = _fields.text(entry, "url", spot), _fields.text(entry, "path", spot)
+    where = url or path or (source.location if source.kind == "url" else None)
+    filename = _fields.text(entry, "filename", spot) or (_fields.filename_of(where) if where else "")
+    if not filename:
+        raise spot.error("a file entry has no url, path or filename")
+    digest = _fields.text(entry, "hash", spot)
+    return PinnedFile(filename, url, _fields.prefixed_hash(digest, spot) if digest else None, path)
 _REFERENCE_KEYS = ("dependencies", "optional-dependencies", "dev-dependencies")
 
 
@@ -101,38 +150,29 @@ def update_uvlock(text: str, lookup: Lookup, *, replace: bool = False,
     reports: list[PackageReport] = []
     notes: list[str] = []
     moved: list[_Moved] = []
-    for pkg in _toml.tables(doc, "package"):
-        name = str(_toml.plain(pkg.get("name", "?")))
-        version = _toml.plain(pkg.get("version"))
-        source = _toml.plain(pkg.get("source"))
-        if not isinstance(source, dict) or "registry" not in source:
-            kind = next(iter(source), "unknown") if isinstance(source, dict) else "unknown"
-            reports.append(skipped(name, version, f"source is {kind}, not a registry"))
-            continue
-        found = find_release(lookup, name, version)
-        if isinstance(found, PackageReport):
-            reports.append(found)
-            continue
+    spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
+    for found in _toml.found_on_index(doc, "package", text, spot, uv_package, lookup, reports):
+        pkg, pinned, version, release = found.table, found.pinned, found.version, found.release
         changed = _toml.put(pkg, "source", _toml.inline(
-            [("registry", _toml.string(found.index_url))], spaced=True))
-        if found.sdist is not None:
-            changed |= _toml.put_after(pkg, "sdist", _entry(found.sdist, upload_time),
+            [("registry", _toml.string(release.index_url))], spaced=True))
+        if release.sdist is not None:
+            changed |= _toml.put_after(pkg, "sdist", _entry(release.sdist, upload_time),
                                        after=_key_before(pkg, "wheels") or "version")
         elif _toml.remove(pkg, "sdist"):
             changed = True
-            notes.append(f"{name}: sdist entry removed, the index serves none")
-        wheels = [_entry(f, upload_time) for f in found.wheels]
+            notes.append(f"{pinned.label}: sdist entry removed, the index serves none")
+        wheels = [_entry(f, upload_time) for f in release.wheels]
         if wheels:
             indent = _toml.indent_of(pkg, "wheels")
             changed |= _toml.put(pkg, "wheels", _toml.array(wheels, multiline=True, indent=indent))
         else:
             changed |= _toml.remove(pkg, "wheels")
-        if not same_version(version, found.version):
-            changed |= _toml.put(pkg, "version", _toml.string(found.version))
-        reports.append(outcome(name, version, found, changed))
+        if not same_version(version, release.version):
+            changed |= _toml.put(pkg, "version", _toml.string(release.version))
+        reports.append(outcome(pinned.label, version, release, changed))
         if changed:
-            moved.append(_Moved(name, version, str(source["registry"]), found.version,
-                                found.index_url))
+            moved.append(_Moved(pinned.label, version, pinned.source.location or "",
+                                release.version, release.index_url))
     for pkg in _toml.tables(doc, "package"):
         for ref in _references(pkg):
             _retarget(ref, moved)

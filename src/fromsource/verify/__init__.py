@@ -1,8 +1,9 @@
 """Client-side verification: which packages of an environment, wheel set or lock file
 were provably built from source by a fromsource index.
 
-``inputs``/``locks`` read the artifact, ``fetch`` gets attestations (index or
-offline folder; credentials come from :mod:`fromsource.indexclient`), ``decide`` compares (pure), ``vulns`` adds advisories,
+``inputs`` (and, for lock files, ``fromsource.lockfiles``) read the artifact,
+``fetch`` gets attestations (index or offline folder; credentials come from
+:mod:`fromsource.indexclient`), ``decide`` compares (pure), ``vulns`` adds advisories,
 ``report`` renders, ``run`` ties them together.
 """
 

@@ -16,10 +16,12 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from fromsource.errors import ProvenanceError, SignatureError
+from fromsource.lockfiles.pinned import Lock, PinnedPackage
 from fromsource.provenance.statement import Attestation, verify_attestation
 from fromsource.record import is_record_path
 from fromsource.verify.model import (
     Candidate,
+    Excluded,
     InstalledDist,
     InstalledFile,
     LockedPackage,
@@ -323,6 +325,39 @@ def decide_wheel(wheel: WheelFile, checked: Sequence[Checked], source: str) -> P
 
 
 # -- lock files -----------------------------------------------------------------------------
+
+
+def locked_packages(lock: Lock) -> tuple[list[LockedPackage], list[Excluded]]:
+    """The entries of *lock* as verify counts them, and those it leaves out.
+
+    In a lock file (not a requirements file) an editable or virtual entry is
+    the locked project itself: excluded.  An entry installed from a VCS or a
+    local folder, not pinned to one version, or without a sha256 is counted
+    with the reason it cannot be verified.
+    """
+    found: list[LockedPackage] = []
+    excluded: list[Excluded] = []
+    for pin in lock.packages:
+        source = pin.source
+        if lock.format != "requirements" and (source.editable or source.form == "virtual"):
+            reason = (f"workspace project ({source.form} source)"
+                      if source.form in ("editable", "virtual") else f"editable {source.form} "
+                      f"{source.location}")
+            excluded.append(Excluded(pin.label, pin.version, reason))
+            continue
+        found.append(LockedPackage(pin.label, pin.version, pin.hashes, pin.location,
+                                   pin.allows_local, _unverifiable(pin)))
+    return found, excluded
+
+
+def _unverifiable(pin: PinnedPackage) -> str | None:
+    if pin.source.kind == "vcs" or (pin.source.kind == "path" and not pin.hashes):
+        return f"installed from {pin.source.describe()}, not from an index"
+    if pin.version is None:
+        return "not pinned to one version"
+    if not pin.hashes:
+        return "no sha256 hash pinned"
+    return None
 
 
 def decide_locked(

@@ -2,7 +2,7 @@
 
 The I/O edge: finds site-packages folders, reads each installed
 distribution's metadata and RECORD, hashes the files RECORD lists, and
-reads wheel archives.  Lock files are read by ``locks``.  Everything comes
+reads wheel archives.  Lock files are read by ``fromsource.lockfiles``.  Everything comes
 back as the values of ``model``; nothing is decided here.
 """
 

@@ -1,7 +1,7 @@
 """The values ``verify`` works with: what was found on disk, what a source offers, what we concluded.
 
-Frozen dataclasses, parsed once at the boundary (``inputs``, ``locks``,
-``fetch``) and handed inward to the pure decisions in ``decide``.  Digests
+Frozen dataclasses, parsed once at the boundary (``inputs``, the lock
+readers of ``fromsource.lockfiles``, ``fetch``) and handed inward to the pure decisions in ``decide``.  Digests
 are lower-case hex sha256 throughout.
 """
 

@@ -1,6 +1,7 @@
 """One ``verify`` run: read the artifact, fetch and check attestations, decide, add advisories.
 
-The glue between the I/O edges (``inputs``, ``locks``, a source from
+The glue between the I/O edges (``inputs``, the lock readers of
+:mod:`fromsource.lockfiles`, a source from
 ``fetch``) and the pure decisions (``decide``, ``vulns``).  The source is a
 parameter, so tests hand in an offline folder or a live index alike.
 """
@@ -18,7 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from fromsource.errors import VerifyError
+from fromsource.errors import LockError, VerifyError
+from fromsource.lockfiles.pinned import Lock
+from fromsource.lockfiles.read import read_lock
 from fromsource.names import ProjectName, fs_revision, normalize
 from fromsource.remediate.osv import Advisory
 from fromsource.verify.decide import (
@@ -27,11 +30,12 @@ from fromsource.verify.decide import (
     decide_installed,
     decide_locked,
     decide_wheel,
+    locked_packages,
 )
 from fromsource.verify.fetch import AttestationSource
 from fromsource.verify.inputs import detect, environment_folders, read_dist, read_wheel, read_wheels
-from fromsource.verify.locks import read_lock
 from fromsource.verify.model import (
+    ArtifactType,
     Excluded,
     InstalledDist,
     Listed,
@@ -139,6 +143,17 @@ def _wheel(checker: _Checker, wheel: WheelFile, source: str) -> PackageResult:
     return decide_wheel(wheel, checker.check(listed, wheel.name, wheel.version), source)
 
 
+_LOCK_FORMATS = {"pylock": "pylock.toml", "uv-lock": "uv.lock", "requirements": "requirements"}
+
+
+def _read_lock(path: Path, kind: ArtifactType, display: str) -> Lock:
+    """The lock file at *path*, with its includes; VerifyError when it cannot be read."""
+    try:
+        return read_lock(path, fmt=_LOCK_FORMATS[kind], origin=display)
+    except LockError as exc:
+        raise VerifyError(exc.message, **exc.facts) from exc
+
+
 def _locked(checker: _Checker, pkg: LockedPackage, source: str) -> PackageResult:
     if pkg.unverifiable or pkg.version is None:
         return decide_locked(pkg, [], source)
@@ -207,7 +222,7 @@ def verify_artifact(
         wheels = [w for w in wheels if keep(w.name, w.version)]
         results = _parallel(lambda w: _wheel(checker, w, where), wheels, options.workers)
     else:
-        packages, lock_excluded = read_lock(path, kind, display.rstrip("/"))
+        packages, lock_excluded = locked_packages(_read_lock(path, kind, display.rstrip("/")))
         excluded += lock_excluded
         packages = [p for p in packages if keep(p.name, p.version)]
         results = _parallel(lambda p: _locked(checker, p, where), packages, options.workers)
