@@ -23,8 +23,14 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from packaging.version import InvalidVersion, Version
 
-from fromsource.build.archive_rules import Member, Refused, check_tree, split_name, symlink_escapes
-from fromsource.errors import InvalidDistributionError, LockError, ProvenanceError, VerifyError
+from fromsource.build.archive_rules import Member, check_tree, split_name, symlink_escapes
+from fromsource.errors import (
+    InvalidDistributionError,
+    LockError,
+    ProvenanceError,
+    RefusedMemberError,
+    VerifyError,
+)
 from fromsource.index.auth import parse_basic, parse_bearer
 from fromsource.index.negotiate import choose
 from fromsource.index.pages import (
@@ -64,7 +70,7 @@ NAME_PARTS = st.sampled_from(["a", "b", "..", ".", "", "/", "\\", "\x00", "C:", 
 def test_split_name_never_yields_a_path_that_leaves_the_root(name: str) -> None:
     try:
         parts = split_name(name)
-    except Refused as refused:
+    except RefusedMemberError as refused:
         assert refused.member == name and refused.reason
         return
     assert all(p not in ("", ".", "..") and "/" not in p and "\\" not in p for p in parts)
@@ -90,7 +96,7 @@ def test_symlinks_the_rules_accept_stay_inside_on_a_real_filesystem(
     members = [Member("/".join(p), p, "symlink", target=t) for p, t in links.items()]
     try:
         check_tree(members)
-    except Refused:
+    except RefusedMemberError:
         return
     for path in links:
         assert symlink_escapes(path, links) == ""
@@ -118,7 +124,7 @@ def test_check_tree_refuses_or_maps_hardlinks_to_files(
     ]
     try:
         hardlinks = check_tree(members)
-    except Refused:
+    except RefusedMemberError:
         return
     for source, target in hardlinks.items():
         assert target.kind == "file" and source in {m.parts for m in members}

@@ -39,7 +39,7 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import parse_wheel_filename
 
 from fromsource.build.upstream_pages import link_allowed, refused_link
-from fromsource.errors import BuildError
+from fromsource.errors import DependencyError
 from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.provenance.statement import ResolvedDependency
 from fromsource.store.blobs import BlobStore, copy_blob
@@ -47,7 +47,6 @@ from fromsource.store.catalog import FileInfo, project_files
 from fromsource.store.db import Database
 
 __all__ = [
-    "DependencyError",
     "OwnRepository",
     "ResolvedWheel",
     "Resolver",
@@ -59,10 +58,6 @@ __all__ = [
 
 Source = Literal["fromsource", "bootstrap"]
 _UV_TIMEOUT = 600
-
-
-class DependencyError(BuildError):
-    """Build requirements are unusable or cannot be resolved to wheels."""
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from fromsource.build.deps import DependencyError, ResolvedWheel
+from fromsource.build.deps import ResolvedWheel
 from fromsource.build.upstream import Upstream
 from fromsource.build.upstream_pages import UpstreamFile, redact
-from fromsource.errors import FromsourceError, HashMismatchError
+from fromsource.errors import DependencyError, FromsourceError, HashMismatchError
 from fromsource.store.blobs import BlobStore, copy_blob, sha256_file
 
 __all__ = ["WheelCache"]
