@@ -295,10 +295,9 @@ class SimpleApp:
                 send, 302, b"", [(b"location", url.encode()), (b"cache-control", b"no-store")], head
             )
             return 302
-        try:
-            span = parse_range(_header(scope, b"range"), size)
-        except Unsatisfiable:
-            await _send_simple(send, 416, b"", [(b"content-range", f"bytes */{size}".encode())], head)
+        span = parse_range(_header(scope, b"range"), size)
+        if isinstance(span, Unsatisfiable):
+            await _send_simple(send, 416, b"", [(b"content-range", f"bytes */{span.size}".encode())], head)
             return 416
         if path is not None and span is None and size > _INLINE_LIMIT and not head:
             if "http.response.pathsend" in scope.get("extensions", {}):
