@@ -573,8 +573,8 @@ def _why(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-class _Retry(Exception):
-    """Internal: a transient HTTP status worth another try."""
+class _Retry(UpstreamError):
+    """Internal: a transient HTTP status worth another try (never leaves this module)."""
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
