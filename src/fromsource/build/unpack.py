@@ -1,6 +1,6 @@
 """Safe extraction of sdists (.tar.gz, .tar.bz2, .tar.xz, .tar, .zip).
 
-An sdist is untrusted input.  :func:`safe_unpack` reads the archive twice:
+An sdist is untrusted input.  :func:`unpack_sdist` reads the archive twice:
 the first pass checks every member (name, type, link target, sizes counted
 from the real decompressed bytes) and writes nothing; the second pass writes
 regular files and directories with our own code (never ``extractall``),
@@ -59,8 +59,6 @@ __all__ = [
     "UnpackLimits",
     "Unpacked",
     "read_pkg_info",
-    "safe_unpack",
-    "sdist_epoch",
     "unpack_sdist",
 ]
 
@@ -106,19 +104,15 @@ _UNREADABLE = (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.err
                lzma.LZMAError, ValueError, NotImplementedError)  # fmt: skip
 
 
-def safe_unpack(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Path:
-    """Extract *archive* into *dest* (empty or absent); return the source tree.
+def unpack_sdist(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Unpacked:
+    """Extract *archive* into *dest* (empty or absent); the source tree and its epoch.
 
     The source tree is the single top-level directory every sdist has; an
-    archive without exactly one returns *dest* itself.  Raises
-    UnsafeArchiveError when any member is refused (nothing is left in *dest*)
-    and BuildError when *dest* is not empty or cannot be written.
+    archive without exactly one gives *dest* itself.  The epoch is the
+    SOURCE_DATE_EPOCH of the sdist (:func:`~fromsource.build.archive_rules.epoch_of`).
+    Raises UnsafeArchiveError when any member is refused (nothing is left in
+    *dest*) and BuildError when *dest* is not empty or cannot be written.
     """
-    return unpack_sdist(archive, dest, limits).root
-
-
-def unpack_sdist(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Unpacked:
-    """:func:`safe_unpack`, also returning the sdist's SOURCE_DATE_EPOCH."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BuildError(
             f"{dest} is not an empty folder; unpack {archive.name} into an empty or absent one",
@@ -147,21 +141,11 @@ def unpack_sdist(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits(
     return Unpacked(dest, epoch_of(members))
 
 
-def sdist_epoch(archive: Path, limits: UnpackLimits = UnpackLimits()) -> int:
-    """The SOURCE_DATE_EPOCH for *archive*: its PKG-INFO member's mtime.
-
-    Falls back to the newest member mtime when there is no PKG-INFO; never
-    below :data:`EPOCH_FLOOR`.  Reads without writing; raises
-    UnsafeArchiveError like :func:`safe_unpack`.
-    """
-    return epoch_of(_scan(archive, limits, None))
-
-
 def read_pkg_info(tree: Path) -> PkgInfo:
     """Name, version and epoch from ``tree/PKG-INFO`` of an unpacked sdist.
 
-    The epoch is the file's mtime, which :func:`safe_unpack` set from the
-    archive member (so it equals :func:`sdist_epoch`), raised to
+    The epoch is the file's mtime, which :func:`unpack_sdist` set from the
+    archive member (so it equals the epoch that returned), raised to
     :data:`EPOCH_FLOOR`.  Raises InvalidDistributionError when PKG-INFO is
     missing or lacks a valid Name or Version.
     """
@@ -193,11 +177,11 @@ def read_pkg_info(tree: Path) -> PkgInfo:
     return PkgInfo(str(name).strip(), parsed, max(EPOCH_FLOOR, mtime))
 
 
-def _unsafe(archive: Path, dest: Path | None, rej: RefusedMemberError) -> UnsafeArchiveError:
+def _unsafe(archive: Path, dest: Path, rej: RefusedMemberError) -> UnsafeArchiveError:
     where = f"member {rej.member!r} " if rej.member is not None else ""
-    tail = f"nothing was extracted outside {dest}" if dest else "nothing was extracted"
     return UnsafeArchiveError(
-        f"{archive.name}: {where}{rej.reason}; the sdist was rejected, {tail}",
+        f"{archive.name}: {where}{rej.reason}; the sdist was rejected, "
+        f"nothing was extracted outside {dest}",
         archive=archive.name,
         member=rej.member,
         reason=rej.reason,
@@ -207,13 +191,12 @@ def _unsafe(archive: Path, dest: Path | None, rej: RefusedMemberError) -> Unsafe
 # -- pass 1: read everything, write nothing -------------------------------------------
 
 
-def _scan(archive: Path, limits: UnpackLimits, dest: Path | None) -> list[Member]:
+def _scan(archive: Path, limits: UnpackLimits, dest: Path) -> list[Member]:
     members: list[Member] = []
     budget = _Budget(limits, archive)
     try:
         # tarfile's data filter needs a destination; pass 2 skips it (done here).
-        filter_dest = str(dest or archive.parent / "unpacked")
-        with contextlib.closing(_entries(archive, limits, filter_dest)) as entries:
+        with contextlib.closing(_entries(archive, limits, str(dest))) as entries:
             for member, opener in entries:
                 budget.count(member)
                 if member.kind == "file":
