@@ -70,6 +70,21 @@ class PublishError(StoreError):
     """A file could not be published; nothing was made visible."""
 
 
+class ImmutableFileError(PublishError):
+    """The filename is already published with other bytes; published files never change."""
+
+
+class NotPublishedError(PublishError):
+    """The named file is not published in that repository."""
+
+
+class PublishStorageError(PublishError):
+    """The blob store failed while a file was being published (full disk, refused upload).
+
+    Nothing was made visible; the same publish can be retried once the store works.
+    """
+
+
 class AuthError(FromsourceError):
     """Token handling failed (unknown token, bad expiry, ...)."""
 
@@ -84,6 +99,10 @@ class IndexClientError(FromsourceError):
     """
 
 
+class UnknownTokenError(AuthError):
+    """No token has the given id."""
+
+
 class BuildError(FromsourceError):
     """The build pipeline failed for a package."""
 
@@ -96,8 +115,36 @@ class UnsafeArchiveError(BuildError):
     """An sdist holds a member that would escape or abuse the work tree."""
 
 
+class RefusedMemberError(UnsafeArchiveError):
+    """One archive member (or the whole archive, when ``member`` is None) is refused.
+
+    Raised by the pure rules of :mod:`fromsource.build.archive_rules`, which
+    do not know the archive's name; the unpacker re-raises it as an
+    UnsafeArchiveError naming the archive.  ``reason`` completes a sentence
+    whose subject is the member ("is an absolute path").
+    """
+
+    def __init__(self, member: str | None, reason: str) -> None:
+        subject = f"member {member!r}" if member is not None else "the archive"
+        super().__init__(f"{subject} {reason}; the sdist is refused", member=member, reason=reason)
+        self.member = member
+        self.reason = reason
+
+
+class DependencyError(BuildError):
+    """Build requirements are unusable or cannot be resolved to wheels."""
+
+
+class HookError(BuildError):
+    """A build step failed inside the sandbox (the backend, the venv or the install)."""
+
+
 class SandboxError(BuildError):
     """The build sandbox could not be set up or the build broke its limits."""
+
+
+class SandboxTimeoutError(SandboxError):
+    """A sandboxed command ran past its wall-clock limit and was killed."""
 
 
 class ProvenanceError(FromsourceError):

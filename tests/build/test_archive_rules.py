@@ -7,13 +7,13 @@ import pytest
 from fromsource.build.archive_rules import (
     EPOCH_FLOOR,
     Member,
-    Refused,
     check_tree,
     clamp_mtime,
     epoch_of,
     split_name,
     symlink_escapes,
 )
+from fromsource.errors import RefusedMemberError
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_split_name(name: str, parts: tuple[str, ...]) -> None:
     ],
 )
 def test_split_name_refuses(name: str, reason: str) -> None:
-    with pytest.raises(Refused, match=reason):
+    with pytest.raises(RefusedMemberError, match=reason):
         split_name(name)
 
 

@@ -13,7 +13,6 @@ from packaging.requirements import Requirement
 from packaging.tags import Tag
 
 from fromsource.build.deps import (
-    DependencyError,
     OwnRepository,
     ResolvedWheel,
     Resolver,
@@ -24,7 +23,7 @@ from fromsource.build.deps import (
 )
 from fromsource.build.upstream import Upstream
 from fromsource.build.wheelcache import WheelCache
-from fromsource.errors import UpstreamError
+from fromsource.errors import DependencyError, UpstreamError
 from fromsource.names import ProjectName, Sha256
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.db import Database, open_database

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fromsource.bounded import OutputLimits
-from fromsource.build.normalize import dist_info_dir, normalize_wheel, wheel_record
+from fromsource.build.normalize import normalize_wheel, wheel_record
 from fromsource.errors import InvalidDistributionError, OversizedError
 from fromsource.record import RecordEntry
 
@@ -188,14 +188,12 @@ def test_rejects_bad_add_files_key(tmp_path: Path) -> None:
             normalize_wheel(wheel, tmp_path / "out", epoch=EPOCH, add_files={key: b""})
 
 
-def test_dist_info_dir_and_errors(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path, order=list(FILES), date_time=(2024, 1, 1, 0, 0, 0), compression=0)
-    assert dist_info_dir(wheel) == DIST_INFO
+def test_a_wheel_without_one_dist_info_or_not_a_zip_is_refused(tmp_path: Path) -> None:
     no_dist_info = tmp_path / "bare-1.0-py3-none-any.whl"
     with zipfile.ZipFile(no_dist_info, "w") as archive:
         archive.writestr("bare.py", b"")
     with pytest.raises(InvalidDistributionError, match="exactly one top-level .dist-info"):
-        dist_info_dir(no_dist_info)
+        normalize_wheel(no_dist_info, tmp_path / "out", epoch=EPOCH)
     not_zip = tmp_path / "junk-1.0-py3-none-any.whl"
     not_zip.write_bytes(b"not a zip")
     with pytest.raises(InvalidDistributionError, match="not a readable zip"):

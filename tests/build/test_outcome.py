@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fromsource.build.outcome import CATEGORIES, REMEMBERED, categorize, explain
-from fromsource.build.pep517 import HookError
-from fromsource.errors import BuildError, UpstreamError
+from fromsource.errors import BuildError, HookError, UpstreamError
 
 _RUST_LOG = "running build_rust\nerror: can't find Rust compiler\n\nIf you are using pip..."
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits
-from fromsource.build.deps import DependencyError, uv_binary
+from fromsource.build.deps import uv_binary
 from fromsource.build.pep517 import (
     LEGACY_BACKEND,
     BuildEnvironment,
     BuildSystem,
-    HookError,
     build_environ,
     read_build_system,
 )
 from fromsource.build.sandbox import SandboxLimits, tool_available
+from fromsource.errors import DependencyError, HookError
 from tests.packages import SDIST_EPOCH, make_sdist
 
 needs_bwrap = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")

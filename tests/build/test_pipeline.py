@@ -20,13 +20,12 @@ import sqlalchemy as sa
 
 from fromsource.bounded import OutputLimits
 from fromsource.build.batch import build_many, rebuild_check
-from fromsource.build.deps import DependencyError
 from fromsource.build.history import get_build
 from fromsource.build.pipeline import BuildContext, build_one
 from fromsource.build.sandbox import SandboxLimits, tool_available
 from fromsource.cli.main import main
 from fromsource.config import Settings, upstream_url
-from fromsource.errors import SignatureError
+from fromsource.errors import DependencyError, SignatureError
 from fromsource.provenance.sbom import SBOM_PATH
 from fromsource.provenance.statement import PatchInfo, verify_attestation
 from fromsource.store.catalog import project_files

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from fromsource.build.deps import DependencyError, ResolvedWheel, Resolver
+from fromsource.build.deps import ResolvedWheel, Resolver
 from fromsource.build.upstream import Upstream
 from fromsource.build.wheelcache import WheelCache
-from fromsource.errors import HashMismatchError, UpstreamError
+from fromsource.errors import DependencyError, HashMismatchError, UpstreamError
 from fromsource.names import ProjectName, Sha256
 from fromsource.store.blobs import FileBlobStore
 from tests.factories import make_wheel

@@ -32,7 +32,7 @@ from fromsource.bounded import OutputLimits
 from fromsource.build.outcome import BuildOutcome
 from fromsource.build.pipeline import BuildContext, build_one
 from fromsource.build.sandbox import SandboxLimits, tool_available
-from fromsource.build.unpack import UnpackLimits, safe_unpack
+from fromsource.build.unpack import UnpackLimits, unpack_sdist
 from fromsource.errors import UnsafeArchiveError
 from fromsource.store.catalog import all_files
 from fromsource.store.fsck import run_fsck
@@ -90,7 +90,7 @@ def refused(archive: Path, dest: Path, words: str, limits: UnpackLimits = DEFAUL
     """Assert *archive* is refused with *words* and nothing is left; return the seconds taken."""
     start = time.monotonic()
     with pytest.raises(UnsafeArchiveError) as caught:
-        safe_unpack(archive, dest, limits)
+        unpack_sdist(archive, dest, limits)
     assert words in caught.value.message, caught.value.message
     assert archive.name in caught.value.message
     assert not dest.exists() or not any(dest.iterdir())
@@ -152,7 +152,7 @@ def test_overlapping_zip_bomb_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_zip_whose_directory_and_headers_disagree_is_refused(tmp_path: Path) -> None:
-    # Regression: zipfile's BadZipFile escaped safe_unpack raw instead of UnsafeArchiveError.
+    # Regression: zipfile's BadZipFile escaped unpack_sdist raw instead of UnsafeArchiveError.
     archive = write(tmp_path, "demo-1.0.zip", _overlapping_zip(copies=20, size=1024, rename=True))
     assert refused(archive, tmp_path / "out", "cannot be read") < 5
 

@@ -1,5 +1,3 @@
-import pytest
-
 from fromsource.index.ranges import Unsatisfiable, parse_range
 
 
@@ -18,7 +16,6 @@ def test_ignored_forms_send_everything() -> None:
 
 
 def test_unsatisfiable() -> None:
-    with pytest.raises(Unsatisfiable):
-        parse_range("bytes=100-", 100)
-    with pytest.raises(Unsatisfiable):
-        parse_range("bytes=-0", 100)
+    assert parse_range("bytes=100-", 100) == Unsatisfiable(100)
+    assert parse_range("bytes=-0", 100) == Unsatisfiable(100)
+    assert parse_range("bytes=-5", 0) == Unsatisfiable(0)

@@ -59,6 +59,9 @@ class WholeReadsRefused:
     def local_path(self, digest: Sha256) -> Path | None:
         return self.inner.local_path(digest) if self.local else None
 
+    def scratch_dir(self) -> Path | None:
+        return self.inner.scratch_dir() if self.local else None
+
     def iter_range(self, digest: Sha256, start: int, end: int) -> Iterator[bytes]:
         return self.inner.iter_range(digest, start, end)
 

@@ -13,66 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from fromsource.errors import PublishError, StoreError
-from fromsource.names import Sha256
+from fromsource.errors import PublishStorageError
 from fromsource.store.blobs import BlobStore, FileBlobStore
 from fromsource.store.catalog import all_files
 from fromsource.store.db import Database, open_database
 from fromsource.store.fsck import run_fsck
 from fromsource.store.publish import publish_file
+from tests.blobstores import FailingBlobs
 from tests.factories import make_wheel
 
 PROVENANCE = b'{"payloadType": "application/vnd.in-toto+json"}'
 SBOM = b'{"bomFormat": "CycloneDX"}'
 PUTS = ("wheel", "metadata", "provenance", "sbom")
 """The blob writes of a publish with provenance and SBOM, in the order they happen."""
-
-
-class FailingBlobs:
-    """A BlobStore over a real folder whose put number *fail_at* (1-based) fails.
-
-    It fails as a full disk or a refused upload does in the real backends: with
-    StoreError, having stored nothing for that put.
-    """
-
-    def __init__(self, inner: FileBlobStore, fail_at: int) -> None:
-        self.inner = inner
-        self.fail_at = fail_at
-        self.puts = 0
-
-    def _count(self) -> None:
-        self.puts += 1
-        if self.puts == self.fail_at:
-            raise StoreError(f"blob store {self.inner.root}: no space left on device (injected)")
-
-    def put_file(self, path: Path, expected: Sha256 | None = None) -> tuple[Sha256, int]:
-        self._count()
-        return self.inner.put_file(path, expected)
-
-    def put_bytes(self, data: bytes) -> Sha256:
-        self._count()
-        return self.inner.put_bytes(data)
-
-    def exists(self, digest: Sha256) -> bool:
-        return self.inner.exists(digest)
-
-    def size(self, digest: Sha256) -> int:
-        return self.inner.size(digest)
-
-    def read_bytes(self, digest: Sha256, limit: int | None = None) -> bytes:
-        return self.inner.read_bytes(digest, limit)
-
-    def local_path(self, digest: Sha256) -> Path | None:
-        return self.inner.local_path(digest)
-
-    def iter_range(self, digest: Sha256, start: int, end: int) -> Iterator[bytes]:
-        return self.inner.iter_range(digest, start, end)
-
-    def delete(self, digest: Sha256) -> None:
-        self.inner.delete(digest)
-
-    def digests(self) -> Iterator[Sha256]:
-        return self.inner.digests()
 
 
 @pytest.fixture
@@ -102,7 +55,7 @@ def test_a_failed_blob_write_publishes_nothing(db: Database, tmp_path: Path, fai
     failing = FailingBlobs(real, fail_at)
     store: BlobStore = failing  # it is the Protocol: publish cannot tell it from a backend
 
-    with pytest.raises(PublishError) as raised:
+    with pytest.raises(PublishStorageError) as raised:
         publish_file(db, store, wheel, "python", provenance=PROVENANCE, sbom=SBOM)
     message = raised.value.message
     assert message.startswith(f"{wheel.name} was not published in python: ")
@@ -130,7 +83,7 @@ def test_a_real_folder_that_refuses_the_blob_publishes_nothing(
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     (blobs.root / digest[:2]).write_bytes(b"")
 
-    with pytest.raises(PublishError) as raised:
+    with pytest.raises(PublishStorageError) as raised:
         publish_file(db, blobs, wheel, "python", provenance=PROVENANCE, sbom=SBOM)
     message = raised.value.message
     assert message.startswith(f"{wheel.name} was not published in python: blob store ")

@@ -9,9 +9,9 @@ import pytest
 from fromsource.errors import VerifyError
 from fromsource.verify.inputs import (
     detect,
+    environment_folders,
     hash_file,
     read_dist,
-    read_environment,
     read_wheel,
     site_packages_dirs,
 )
@@ -48,7 +48,7 @@ def test_site_packages_layouts(tmp_path: Path) -> None:
     (posix / "x-1.0.dist-info").mkdir()
     assert site_packages_dirs(posix) == [posix]
     with pytest.raises(VerifyError, match="no site-packages"):
-        read_environment(tmp_path / "w" / "Lib")
+        environment_folders(tmp_path / "w" / "Lib")
 
 
 def test_broken_and_legacy_dists(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_broken_and_legacy_dists(tmp_path: Path) -> None:
     (site / "norecord-2.0.dist-info" / "METADATA").write_text("Name: NoRecord\nVersion: 2.0\n\n")
     (site / "bad-3.0.dist-info").mkdir()
     (site / "bad-3.0.dist-info" / "RECORD").write_text("a,md5=xx,1\n")
-    dists = {d.name: d for d in read_environment(site)}
+    dists = {d.name: d for d in (read_dist(s, f, site) for s, f in environment_folders(site))}
     assert dists["old"].files is None and "egg-info" in (dists["old"].problem or "")
     assert dists["NoRecord"].version == "2.0" and dists["NoRecord"].problem == "no RECORD file"
     assert dists["bad"].files is None and "unreadable" in (dists["bad"].problem or "")

@@ -3,7 +3,7 @@
 Values in, verdicts out: member names are split and checked, link targets are
 resolved against the archive's own symlinks as the kernel would, and the
 members' relations (duplicates, paths through links, hard links) are checked
-as a whole.  A refusal is :class:`Refused`, which the unpacker turns into an
+as a whole.  A refusal is :class:`~fromsource.errors.RefusedMemberError`, which the unpacker turns into an
 UnsafeArchiveError naming the archive.
 """
 
@@ -13,6 +13,8 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Literal
+
+from fromsource.errors import RefusedMemberError
 
 EPOCH_FLOOR = 315532800
 """1980-01-01T00:00:00Z: the oldest time a zip (and so a wheel) can hold."""
@@ -36,15 +38,6 @@ class Member:
     target: str = ""
 
 
-class Refused(Exception):
-    """A member (or the whole archive, when member is None) is refused, and why."""
-
-    def __init__(self, member: str | None, reason: str) -> None:
-        super().__init__(reason)
-        self.member = member
-        self.reason = reason
-
-
 def epoch_of(members: list[Member]) -> int:
     """SOURCE_DATE_EPOCH of an sdist: the mtime of its top PKG-INFO member.
 
@@ -60,29 +53,31 @@ def epoch_of(members: list[Member]) -> int:
 
 
 def split_name(name: str) -> tuple[str, ...]:
-    """The path components of an archive name; Refused when it is unsafe."""
+    """The path components of an archive name; RefusedMemberError when it is unsafe."""
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise Refused(name, "has a control character (such as NUL) in its name")
+        raise RefusedMemberError(name, "has a control character (such as NUL) in its name")
     if "\\" in name:
-        raise Refused(name, "has a backslash in its name, a path separator on Windows")
+        raise RefusedMemberError(name, "has a backslash in its name, a path separator on Windows")
     if name.startswith("/"):
-        raise Refused(name, "is an absolute path")
+        raise RefusedMemberError(name, "is an absolute path")
     if _DRIVE.match(name):
-        raise Refused(name, "starts with a drive letter")
+        raise RefusedMemberError(name, "starts with a drive letter")
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if ".." in parts:
-        raise Refused(name, "has a '..' component that escapes the archive root")
+        raise RefusedMemberError(name, "has a '..' component that escapes the archive root")
     if any(len(os.fsencode(p)) > 255 for p in parts):
-        raise Refused(name, "has a path component longer than 255 bytes")
+        raise RefusedMemberError(name, "has a path component longer than 255 bytes")
     return parts
 
 
 def link_target(name: str, target: str) -> str:
-    """*target* of the link member *name* when usable and relative; else Refused."""
+    """*target* of the link member *name* when usable and relative; else RefusedMemberError."""
     if not target or any(ord(c) < 32 or ord(c) == 127 for c in target) or "\\" in target:
-        raise Refused(name, f"is a link with an unusable target {target!r}")
+        raise RefusedMemberError(name, f"is a link with an unusable target {target!r}")
     if target.startswith("/") or _DRIVE.match(target):
-        raise Refused(name, f"is a link to the absolute path {target!r}, outside the tree")
+        raise RefusedMemberError(
+            name, f"is a link to the absolute path {target!r}, outside the tree"
+        )
     return target
 
 
@@ -90,7 +85,7 @@ def symlink_target(name: str, parts: tuple[str, ...], target: str) -> str:
     """A checked symlink target; chains through other links come in check_tree."""
     reason = symlink_escapes(parts, {parts: link_target(name, target)})
     if reason:
-        raise Refused(name, f"is a symlink to {target!r}, {reason}")
+        raise RefusedMemberError(name, f"is a symlink to {target!r}, {reason}")
     return target
 
 
@@ -113,28 +108,34 @@ def check_tree(members: list[Member]) -> dict[tuple[str, ...], Member]:
     for m in members:
         if not m.parts:
             if m.kind != "dir":
-                raise Refused(m.name, "names the archive root but is not a directory")
+                raise RefusedMemberError(m.name, "names the archive root but is not a directory")
             continue
         for i in range(1, len(m.parts)):
             above = seen.get(m.parts[:i])
             if above is not None and above.kind != "dir":
                 where = "/".join(m.parts[:i])
-                raise Refused(m.name, f"lies under {where!r}, which is a {above.kind}")
+                raise RefusedMemberError(m.name, f"lies under {where!r}, which is a {above.kind}")
             holders.add(m.parts[:i])
         prev = seen.get(m.parts)
         if m.kind != "dir" and m.parts in holders:
-            raise Refused(m.name, f"is a {m.kind} that would replace a directory of the tree")
+            raise RefusedMemberError(
+                m.name, f"is a {m.kind} that would replace a directory of the tree"
+            )
         if prev is not None and not (prev.kind == m.kind and m.kind in ("dir", "file")):
-            raise Refused(m.name, f"appears twice ({prev.kind}, then {m.kind}) and would overwrite")
+            raise RefusedMemberError(
+                m.name, f"appears twice ({prev.kind}, then {m.kind}) and would overwrite"
+            )
         if m.kind == "hardlink":
             tparts = tuple(p for p in m.target.split("/") if p not in ("", "."))
             if ".." in tparts:
-                raise Refused(m.name, f"is a hard link to {m.target!r}, outside the tree")
+                raise RefusedMemberError(
+                    m.name, f"is a hard link to {m.target!r}, outside the tree"
+                )
             target = seen.get(tparts)
             if target is not None and target.kind == "hardlink":
                 target = hardlinks[target.parts]
             if target is None or target.kind != "file":
-                raise Refused(
+                raise RefusedMemberError(
                     m.name,
                     f"is a hard link to {m.target!r}, which is not a regular file "
                     "earlier in the archive",
@@ -145,7 +146,7 @@ def check_tree(members: list[Member]) -> dict[tuple[str, ...], Member]:
     for parts, dest in links.items():
         reason = symlink_escapes(parts, links)
         if reason:
-            raise Refused(seen[parts].name, f"is a symlink to {dest!r}, {reason}")
+            raise RefusedMemberError(seen[parts].name, f"is a symlink to {dest!r}, {reason}")
     return hardlinks
 
 

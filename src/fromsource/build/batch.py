@@ -22,12 +22,12 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from fromsource.build.context import BuildContext, pick_version
-from fromsource.build.deps import DependencyError, ResolvedWheel
+from fromsource.build.deps import ResolvedWheel
 from fromsource.build.history import get_build, latest_succeeded
 from fromsource.build.outcome import BuildOutcome, RebuildReport, compare_wheels
 from fromsource.build.pipeline import Progress, build_one
 from fromsource.build.wheelcache import WheelCache
-from fromsource.errors import BuildError, FromsourceError
+from fromsource.errors import BuildError, DependencyError, FromsourceError
 from fromsource.names import normalize
 from fromsource.provenance.statement import PatchInfo
 from fromsource.store.blobs import copy_blob, sha256_file

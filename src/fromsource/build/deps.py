@@ -37,7 +37,7 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import parse_wheel_filename
 
 from fromsource.build.upstream import upstream_error
-from fromsource.errors import BuildError, LockError
+from fromsource.errors import DependencyError, LockError
 from fromsource.indexclient import link_allowed, refused_link
 from fromsource.lockfiles.pinned import PinnedPackage
 from fromsource.lockfiles.pylock import read_pylock
@@ -48,7 +48,6 @@ from fromsource.store.catalog import FileInfo, project_files
 from fromsource.store.db import Database
 
 __all__ = [
-    "DependencyError",
     "OwnRepository",
     "ResolvedWheel",
     "Resolver",
@@ -60,10 +59,6 @@ __all__ = [
 
 Source = Literal["fromsource", "bootstrap"]
 _UV_TIMEOUT = 600
-
-
-class DependencyError(BuildError):
-    """Build requirements are unusable or cannot be resolved to wheels."""
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,6 @@ Source = Literal["explicit", "running", "path", "pyenv"]
 _NAME = re.compile(r"^python3\.(\d+)(t?)$")
 _WANTED_VERSION = re.compile(r"^3\.(\d+)(t?)$")
 _PYENV_VERSION_DIR = re.compile(r"^3\.(\d+)")
-_ELF = b"\x7fELF"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from fromsource.distinfo import ZIP_ERRORS, find_dist_info, read_record
 from fromsource.errors import InvalidDistributionError
 from fromsource.record import RecordEntry, is_record_path, render_record
 
-__all__ = ["COMPRESS_LEVEL", "dist_info_dir", "normalize_wheel", "wheel_record"]
+__all__ = ["COMPRESS_LEVEL", "normalize_wheel", "wheel_record"]
 
 COMPRESS_LEVEL = 6
 """The DEFLATE level of every member of a normalized wheel."""
@@ -77,16 +77,6 @@ def _open(wheel: Path) -> zipfile.ZipFile:
         raise InvalidDistributionError(
             f"{wheel.name}: not a readable zip archive ({exc})", filename=wheel.name
         ) from exc
-
-
-def dist_info_dir(wheel: Path) -> str:
-    """The name of *wheel*'s ``.dist-info`` folder (``flask-2.0.0.dist-info``).
-
-    Raises InvalidDistributionError when the file is not a zip or does not have
-    exactly one top-level ``.dist-info`` folder.
-    """
-    with _open(wheel) as archive:
-        return find_dist_info(wheel.name, archive.namelist())
 
 
 def wheel_record(wheel: Path, limits: OutputLimits = DEFAULT_LIMITS) -> list[RecordEntry]:

@@ -38,24 +38,27 @@ from pyproject_hooks import (
 
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits, copy_file, read_file
 from fromsource.build import ccwrap
-from fromsource.build.deps import DependencyError
 from fromsource.build.sandbox import (
     TOOLS_ROOT,
     Bind,
     RunResult,
     Sandbox,
     SandboxLimits,
-    SandboxTimeout,
     Tool,
 )
-from fromsource.errors import BuildError, LimitError, SandboxError
+from fromsource.errors import (
+    DependencyError,
+    HookError,
+    LimitError,
+    SandboxError,
+    SandboxTimeoutError,
+)
 
 __all__ = [
     "LEGACY_BACKEND",
     "LEGACY_REQUIRES",
     "BuildEnvironment",
     "BuildSystem",
-    "HookError",
     "base_python",
     "build_environ",
     "read_build_system",
@@ -68,10 +71,6 @@ LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
 WHEELHOUSE = "/fromsource/wheelhouse"
 CONTROL = "/fromsource/control"
 _WRAPPER_NAMES = ("cc", "gcc", "c++", "g++")
-
-
-class HookError(BuildError):
-    """A build step failed inside the sandbox (the backend, the venv or the install)."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +248,7 @@ class BuildEnvironment:
         if result.ok:
             return result
         if result.timed_out:
-            raise SandboxTimeout(
+            raise SandboxTimeoutError(
                 f"{what} ran past the {self.sandbox.limits.timeout_seconds:.0f} s limit and was "
                 "killed; raise --timeout if the package is known to build slowly",
                 category="timeout",

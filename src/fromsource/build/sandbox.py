@@ -65,7 +65,6 @@ __all__ = [
     "Sandbox",
     "SandboxFacts",
     "SandboxLimits",
-    "SandboxTimeout",
     "Tool",
     "bwrap_command",
     "choose_tool",
@@ -183,10 +182,6 @@ except (OSError, AttributeError):
     pass
 os.execvp(sys.argv[5], sys.argv[5:])
 """
-
-
-class SandboxTimeout(SandboxError):
-    """A sandboxed command ran past its wall-clock limit and was killed."""
 
 
 @dataclass(frozen=True)

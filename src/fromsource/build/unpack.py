@@ -1,6 +1,6 @@
 """Safe extraction of sdists (.tar.gz, .tar.bz2, .tar.xz, .tar, .zip).
 
-An sdist is untrusted input.  :func:`safe_unpack` reads the archive twice:
+An sdist is untrusted input.  :func:`unpack_sdist` reads the archive twice:
 the first pass checks every member (name, type, link target, sizes counted
 from the real decompressed bytes) and writes nothing; the second pass writes
 regular files and directories with our own code (never ``extractall``),
@@ -39,7 +39,6 @@ from packaging.version import InvalidVersion, Version
 from fromsource.build.archive_rules import (
     EPOCH_FLOOR,
     Member,
-    Refused,
     check_tree,
     clamp_mtime,
     epoch_of,
@@ -47,7 +46,12 @@ from fromsource.build.archive_rules import (
     split_name,
     symlink_target,
 )
-from fromsource.errors import BuildError, InvalidDistributionError, UnsafeArchiveError
+from fromsource.errors import (
+    BuildError,
+    InvalidDistributionError,
+    RefusedMemberError,
+    UnsafeArchiveError,
+)
 
 __all__ = [
     "EPOCH_FLOOR",
@@ -55,8 +59,6 @@ __all__ = [
     "UnpackLimits",
     "Unpacked",
     "read_pkg_info",
-    "safe_unpack",
-    "sdist_epoch",
     "unpack_sdist",
 ]
 
@@ -102,19 +104,15 @@ _UNREADABLE = (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.err
                lzma.LZMAError, ValueError, NotImplementedError)  # fmt: skip
 
 
-def safe_unpack(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Path:
-    """Extract *archive* into *dest* (empty or absent); return the source tree.
+def unpack_sdist(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Unpacked:
+    """Extract *archive* into *dest* (empty or absent); the source tree and its epoch.
 
     The source tree is the single top-level directory every sdist has; an
-    archive without exactly one returns *dest* itself.  Raises
-    UnsafeArchiveError when any member is refused (nothing is left in *dest*)
-    and BuildError when *dest* is not empty or cannot be written.
+    archive without exactly one gives *dest* itself.  The epoch is the
+    SOURCE_DATE_EPOCH of the sdist (:func:`~fromsource.build.archive_rules.epoch_of`).
+    Raises UnsafeArchiveError when any member is refused (nothing is left in
+    *dest*) and BuildError when *dest* is not empty or cannot be written.
     """
-    return unpack_sdist(archive, dest, limits).root
-
-
-def unpack_sdist(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits()) -> Unpacked:
-    """:func:`safe_unpack`, also returning the sdist's SOURCE_DATE_EPOCH."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BuildError(
             f"{dest} is not an empty folder; unpack {archive.name} into an empty or absent one",
@@ -128,7 +126,7 @@ def unpack_sdist(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits(
         _extract(archive, dest, limits, members)
     except BaseException as exc:
         _clear(dest, remove_self=created)
-        if isinstance(exc, Refused):
+        if isinstance(exc, RefusedMemberError):
             raise _unsafe(archive, dest, exc) from None
         if isinstance(exc, OSError):
             raise BuildError(
@@ -143,21 +141,11 @@ def unpack_sdist(archive: Path, dest: Path, limits: UnpackLimits = UnpackLimits(
     return Unpacked(dest, epoch_of(members))
 
 
-def sdist_epoch(archive: Path, limits: UnpackLimits = UnpackLimits()) -> int:
-    """The SOURCE_DATE_EPOCH for *archive*: its PKG-INFO member's mtime.
-
-    Falls back to the newest member mtime when there is no PKG-INFO; never
-    below :data:`EPOCH_FLOOR`.  Reads without writing; raises
-    UnsafeArchiveError like :func:`safe_unpack`.
-    """
-    return epoch_of(_scan(archive, limits, None))
-
-
 def read_pkg_info(tree: Path) -> PkgInfo:
     """Name, version and epoch from ``tree/PKG-INFO`` of an unpacked sdist.
 
-    The epoch is the file's mtime, which :func:`safe_unpack` set from the
-    archive member (so it equals :func:`sdist_epoch`), raised to
+    The epoch is the file's mtime, which :func:`unpack_sdist` set from the
+    archive member (so it equals the epoch that returned), raised to
     :data:`EPOCH_FLOOR`.  Raises InvalidDistributionError when PKG-INFO is
     missing or lacks a valid Name or Version.
     """
@@ -189,11 +177,11 @@ def read_pkg_info(tree: Path) -> PkgInfo:
     return PkgInfo(str(name).strip(), parsed, max(EPOCH_FLOOR, mtime))
 
 
-def _unsafe(archive: Path, dest: Path | None, rej: Refused) -> UnsafeArchiveError:
+def _unsafe(archive: Path, dest: Path, rej: RefusedMemberError) -> UnsafeArchiveError:
     where = f"member {rej.member!r} " if rej.member is not None else ""
-    tail = f"nothing was extracted outside {dest}" if dest else "nothing was extracted"
     return UnsafeArchiveError(
-        f"{archive.name}: {where}{rej.reason}; the sdist was rejected, {tail}",
+        f"{archive.name}: {where}{rej.reason}; the sdist was rejected, "
+        f"nothing was extracted outside {dest}",
         archive=archive.name,
         member=rej.member,
         reason=rej.reason,
@@ -203,26 +191,25 @@ def _unsafe(archive: Path, dest: Path | None, rej: Refused) -> UnsafeArchiveErro
 # -- pass 1: read everything, write nothing -------------------------------------------
 
 
-def _scan(archive: Path, limits: UnpackLimits, dest: Path | None) -> list[Member]:
+def _scan(archive: Path, limits: UnpackLimits, dest: Path) -> list[Member]:
     members: list[Member] = []
     budget = _Budget(limits, archive)
     try:
         # tarfile's data filter needs a destination; pass 2 skips it (done here).
-        filter_dest = str(dest or archive.parent / "unpacked")
-        with contextlib.closing(_entries(archive, limits, filter_dest)) as entries:
+        with contextlib.closing(_entries(archive, limits, str(dest))) as entries:
             for member, opener in entries:
                 budget.count(member)
                 if member.kind == "file":
                     try:
                         _drain(opener(), None, member, budget)
                     except _UNREADABLE as exc:  # e.g. a zip whose directory and headers disagree
-                        raise Refused(member.name, f"cannot be read ({exc})") from exc
+                        raise RefusedMemberError(member.name, f"cannot be read ({exc})") from exc
                 members.append(member)
         hardlinks = check_tree(members)
         for member in members:
             if member.kind == "hardlink":
                 budget.add(member, hardlinks[member.parts].size)
-    except Refused as rej:
+    except RefusedMemberError as rej:
         raise _unsafe(archive, dest, rej) from None
     return members
 
@@ -239,20 +226,24 @@ class _Budget:
     def count(self, member: Member) -> None:
         self.members += 1
         if self.members > self.limits.max_members:
-            raise Refused(member.name, f"is past the limit of {self.limits.max_members} members")
+            raise RefusedMemberError(
+                member.name, f"is past the limit of {self.limits.max_members} members"
+            )
 
     def add(self, member: Member, n: int, so_far: int = 0) -> None:
         lim = self.limits
         self.total += n
         if so_far + n > lim.max_member_bytes:
-            raise Refused(member.name, f"is larger than the {lim.max_member_bytes}-byte limit")
+            raise RefusedMemberError(
+                member.name, f"is larger than the {lim.max_member_bytes}-byte limit"
+            )
         if self.total > lim.max_total_bytes:
-            raise Refused(
+            raise RefusedMemberError(
                 member.name,
                 f"takes the content past the {lim.max_total_bytes}-byte limit",
             )
         if self.total > lim.ratio_floor_bytes and self.total > lim.max_ratio * self.archive_size:
-            raise Refused(
+            raise RefusedMemberError(
                 member.name,
                 f"decompresses past {lim.max_ratio} times the archive's size (a compression bomb)",
             )
@@ -282,7 +273,7 @@ def _entries(archive: Path, limits: UnpackLimits, filter_dest: str | None) -> _E
         else:
             yield from _tar_entries(archive, magic, limits, filter_dest)
     except _UNREADABLE as exc:
-        raise Refused(None, f"cannot be read as a tar or zip archive ({exc})") from exc
+        raise RefusedMemberError(None, f"cannot be read as a tar or zip archive ({exc})") from exc
 
 
 class _Counting:
@@ -295,7 +286,9 @@ class _Counting:
         data = self.raw.read(n)
         self.seen += len(data)
         if self.seen > self.cap:
-            raise Refused(None, f"decompresses to more than {self.cap} bytes of tar stream")
+            raise RefusedMemberError(
+                None, f"decompresses to more than {self.cap} bytes of tar stream"
+            )
         return data
 
     def close(self) -> None:
@@ -345,14 +338,16 @@ class _CheckedTarInfo(tarfile.TarInfo):
         if self.type not in _EXTENDED_HEADERS:
             return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
         if self.size > _MAX_EXTENDED_HEADER:
-            raise Refused(
+            raise RefusedMemberError(
                 self.name,
                 f"is an extended header of {self.size} bytes, past the "
                 f"{_MAX_EXTENDED_HEADER}-byte limit (a memory bomb)",
             )
         depth = _CHAIN_DEPTH.get(tarfile_, 0)
         if depth >= _MAX_HEADER_CHAIN:
-            raise Refused(self.name, f"chains more than {_MAX_HEADER_CHAIN} extended headers")
+            raise RefusedMemberError(
+                self.name, f"chains more than {_MAX_HEADER_CHAIN} extended headers"
+            )
         _CHAIN_DEPTH[tarfile_] = depth + 1
         try:
             return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
@@ -380,7 +375,9 @@ def _tar_entries(
                 if filter_dest is not None:
                     tarfile.data_filter(info, filter_dest)
             except tarfile.FilterError as exc:
-                raise Refused(info.name, f"is refused by tarfile's data filter ({exc})") from exc
+                raise RefusedMemberError(
+                    info.name, f"is refused by tarfile's data filter ({exc})"
+                ) from exc
 
             def member_bytes(info: tarfile.TarInfo = info) -> IO[bytes]:
                 return cast(IO[bytes], tf.extractfile(info))
@@ -391,11 +388,11 @@ def _tar_entries(
 def _from_tar(info: tarfile.TarInfo) -> Member:
     name, parts, mtime = info.name, split_name(info.name), clamp_mtime(info.mtime)
     if info.ischr() or info.isblk():
-        raise Refused(name, "is a device file")
+        raise RefusedMemberError(name, "is a device file")
     if info.isfifo():
-        raise Refused(name, "is a FIFO")
+        raise RefusedMemberError(name, "is a FIFO")
     if info.issparse():
-        raise Refused(name, "is a sparse file, which sdists never need")
+        raise RefusedMemberError(name, "is a sparse file, which sdists never need")
     if info.isreg():
         return Member(name, parts, "file", info.size, bool(info.mode & 0o111), mtime)
     if info.isdir():
@@ -406,9 +403,9 @@ def _from_tar(info: tarfile.TarInfo) -> Member:
     if info.islnk():
         target = link_target(name, info.linkname)
         if ".." in target.split("/"):
-            raise Refused(name, f"is a hard link to {target!r}, outside the tree")
+            raise RefusedMemberError(name, f"is a hard link to {target!r}, outside the tree")
         return Member(name, parts, "hardlink", mtime=mtime, target=target)
-    raise Refused(name, f"has the unsupported tar member type {info.type!r}")
+    raise RefusedMemberError(name, f"has the unsupported tar member type {info.type!r}")
 
 
 def _zip_entries(archive: Path) -> _Entries:
@@ -426,26 +423,26 @@ def _from_zip(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Member:
     parts = split_name(name)
     mtime = clamp_mtime(calendar.timegm((*info.date_time, 0, 0, 0)))
     if info.flag_bits & 0x1:
-        raise Refused(name, "is encrypted")
+        raise RefusedMemberError(name, "is encrypted")
     mode = info.external_attr >> 16  # unix mode, where the zip tool wrote one
     ftype = stat.S_IFMT(mode)
     if ftype in (stat.S_IFCHR, stat.S_IFBLK):
-        raise Refused(name, "is a device file (by its unix mode)")
+        raise RefusedMemberError(name, "is a device file (by its unix mode)")
     if ftype == stat.S_IFIFO:
-        raise Refused(name, "is a FIFO (by its unix mode)")
+        raise RefusedMemberError(name, "is a FIFO (by its unix mode)")
     if ftype == stat.S_IFSOCK:
-        raise Refused(name, "is a socket (by its unix mode)")
+        raise RefusedMemberError(name, "is a socket (by its unix mode)")
     if info.is_dir() or ftype == stat.S_IFDIR:
         return Member(name, parts, "dir", mtime=mtime)
     if ftype == stat.S_IFLNK:
         if info.file_size > _MAX_LINK_TARGET:
-            raise Refused(name, "is a symlink with an overlong target")
+            raise RefusedMemberError(name, "is a symlink with an overlong target")
         with zf.open(info) as fh:
             raw = fh.read(_MAX_LINK_TARGET + 1)
         target = symlink_target(name, parts, os.fsdecode(raw))
         return Member(name, parts, "symlink", mtime=mtime, target=target)
     if ftype not in (0, stat.S_IFREG):
-        raise Refused(name, f"has the unsupported unix file type {ftype:o}")
+        raise RefusedMemberError(name, f"has the unsupported unix file type {ftype:o}")
     return Member(name, parts, "file", info.file_size, bool(mode & 0o111), mtime)
 
 
@@ -461,7 +458,9 @@ def _extract(archive: Path, dest: Path, limits: UnpackLimits, plan: list[Member]
         index = 0
         for member, opener in entries:
             if index >= len(plan) or plan[index] != member:
-                raise Refused(member.name, "differs from the first read (the file changed)")
+                raise RefusedMemberError(
+                    member.name, "differs from the first read (the file changed)"
+                )
             index += 1
             budget.count(member)
             if not member.parts or member.kind == "symlink":
@@ -483,7 +482,9 @@ def _extract(archive: Path, dest: Path, limits: UnpackLimits, plan: list[Member]
                 os.utime(fd, (member.mtime, member.mtime))
             written.add(member.parts)
     if index != len(plan):
-        raise Refused(None, "has fewer members than at the first read (the file changed)")
+        raise RefusedMemberError(
+            None, "has fewer members than at the first read (the file changed)"
+        )
     for member in plan:  # symlinks last: nothing above was written through one
         if member.kind == "symlink":
             _mkdirs(dest, member.parts[:-1], made)
@@ -503,7 +504,9 @@ def _mkdirs(dest: Path, parts: tuple[str, ...], made: set[tuple[str, ...]]) -> N
             os.chmod(path, 0o755)
         except FileExistsError:
             if not stat.S_ISDIR(os.lstat(path).st_mode):
-                raise Refused("/".join(parts), "needs a directory where a file is") from None
+                raise RefusedMemberError(
+                    "/".join(parts), "needs a directory where a file is"
+                ) from None
 
 
 def _clear(dest: Path, *, remove_self: bool) -> None:

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from fromsource.build.deps import DependencyError, ResolvedWheel
+from fromsource.build.deps import ResolvedWheel
 from fromsource.build.upstream import Upstream
-from fromsource.errors import FromsourceError, HashMismatchError
+from fromsource.errors import DependencyError, FromsourceError, HashMismatchError
 from fromsource.indexclient import ProjectFile, redact
 from fromsource.store.blobs import BlobStore, copy_blob, sha256_file
 

@@ -45,14 +45,14 @@ from pydantic import BaseModel, Field
 from fromsource.bounded import OutputLimits
 from fromsource.build.history import log_digest
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
-from fromsource.errors import FromsourceError
+from fromsource.errors import FromsourceError, StoreError
 from fromsource.index.auth import AuthResult, Decision
 from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
+from fromsource.index.statuses import status_for
 from fromsource.names import Sha256, normalize, parse_filename
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.remediate.store import advisories_for, all_advisories
-from fromsource.store.blobs import FileBlobStore
 from fromsource.store.catalog import list_projects, project_files
 from fromsource.store.models import BuildRow
 from fromsource.store.publish import publish_file, set_yanked
@@ -137,8 +137,9 @@ class TokenRequest(BaseModel):
     description: str = ""
 
 
-def _fail(exc: FromsourceError, status: int = 400) -> HTTPException:
-    return HTTPException(status, exc.to_json())
+def _fail(exc: FromsourceError) -> HTTPException:
+    """*exc* as an HTTP error: its status from :func:`status_for`, its JSON as the detail."""
+    return HTTPException(status_for(exc), exc.to_json())
 
 
 @router.get("/tokens", summary="List tokens (never their secrets)")
@@ -171,7 +172,7 @@ def tokens_revoke(request: Request, token_id: str, _admin: Admin) -> dict[str, o
     try:
         info = revoke_token(index.db, token_id)
     except FromsourceError as exc:
-        raise _fail(exc, 404) from exc
+        raise _fail(exc) from exc
     index.refresh(force=True)
     return info.to_json(datetime.now(UTC))
 
@@ -229,7 +230,7 @@ async def publish(
         raise _fail(exc) from exc
     # Inside the blob store's tmp/ when there is one, so a server killed mid-upload
     # leaves nothing in the system's temp folder (fsck removes it after the grace).
-    spool = index.blobs.root / "tmp" if isinstance(index.blobs, FileBlobStore) else None
+    spool = index.blobs.scratch_dir()
     with tempfile.TemporaryDirectory(prefix="fromsource-upload-", dir=spool) as tmp:
         path = Path(tmp) / name
         with path.open("wb") as out:
@@ -252,7 +253,7 @@ async def publish(
                 limits=OutputLimits.from_settings(index.settings),
             )
         except FromsourceError as exc:
-            raise _fail(exc, 409 if "immutable" in exc.message else 400) from exc
+            raise _fail(exc) from exc
     index.refresh(force=True)
     return {
         "filename": published.filename,
@@ -269,7 +270,7 @@ def yank(
     try:
         set_yanked(index.db, repo, filename, reason or None, True)
     except FromsourceError as exc:
-        raise _fail(exc, 404) from exc
+        raise _fail(exc) from exc
     index.refresh(force=True)
     return {"filename": filename, "yanked": reason}
 
@@ -312,8 +313,13 @@ def builds_log(
         return PlainTextResponse(row.log or "")
     try:
         size = index.blobs.size(Sha256(digest))
-    except FromsourceError as exc:
-        raise HTTPException(503, f"build {build_id}: its log blob is unreadable ({exc.message})")
+    except StoreError as exc:
+        unreadable = StoreError(
+            f"build {build_id}: its log blob is unreadable ({exc.message}); "
+            "the operator should run `fromsource fsck`",
+            build_id=build_id,
+        )
+        raise _fail(unreadable) from exc
     chunks = index.blobs.iter_range(Sha256(digest), 0, size - 1) if size else iter(())
     return StreamingResponse(
         chunks,

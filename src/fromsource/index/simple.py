@@ -36,7 +36,6 @@ from fromsource.index.state import CachedPage, IndexState
 from fromsource.names import Sha256, normalize
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.pep740 import to_pep740
-from fromsource.store.blobs import FileBlobStore
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _INLINE_LIMIT = 1 << 20
@@ -235,7 +234,7 @@ class SimpleApp:
         try:
             if path is not None:
                 size = path.stat().st_size
-            elif isinstance(blobs, FileBlobStore):
+            elif blobs.scratch_dir() is not None:  # a local store: no path, no blob
                 return await _missing_blob(send, head)
             else:
                 body = blobs.read_bytes(digest, limit=_INLINE_LIMIT)
@@ -278,8 +277,8 @@ class SimpleApp:
             (b"content-type", media),
         ]
         path = self.state.blobs.local_path(digest) if body is None else None
-        if body is None and path is None and isinstance(self.state.blobs, FileBlobStore):
-            return await _missing_blob(send, head)
+        if body is None and path is None and self.state.blobs.scratch_dir() is not None:
+            return await _missing_blob(send, head)  # a local store keeps every blob as a file
         presign = getattr(self.state.blobs, "presigned_url", None)
         if (
             body is None
@@ -295,10 +294,9 @@ class SimpleApp:
                 send, 302, b"", [(b"location", url.encode()), (b"cache-control", b"no-store")], head
             )
             return 302
-        try:
-            span = parse_range(_header(scope, b"range"), size)
-        except Unsatisfiable:
-            await _send_simple(send, 416, b"", [(b"content-range", f"bytes */{size}".encode())], head)
+        span = parse_range(_header(scope, b"range"), size)
+        if isinstance(span, Unsatisfiable):
+            await _send_simple(send, 416, b"", [(b"content-range", f"bytes */{span.size}".encode())], head)
             return 416
         if path is not None and span is None and size > _INLINE_LIMIT and not head:
             if "http.response.pathsend" in scope.get("extensions", {}):

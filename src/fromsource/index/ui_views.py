@@ -19,7 +19,7 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from packaging.version import InvalidVersion, Version
 
-from fromsource.errors import FromsourceError, SignatureError
+from fromsource.errors import FromsourceError, ProvenanceError, SignatureError
 from fromsource.names import fs_revision, normalize
 from fromsource.provenance.dsse import envelope_bytes, parse_envelope
 from fromsource.provenance.pep740 import from_pep740
@@ -150,7 +150,7 @@ def _envelope(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise FromsourceError(f"stored provenance is not JSON ({exc})") from exc
+        raise ProvenanceError(f"stored provenance is not JSON ({exc})") from exc
     if isinstance(doc, dict) and "attestation_bundles" in doc:
         return from_pep740(doc)
     return parse_envelope(doc)

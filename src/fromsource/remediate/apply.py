@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -36,7 +35,6 @@ __all__ = [
     "apply_series",
     "parse_diff",
     "parse_patch_output",
-    "series_applier",
 ]
 
 PATCH_TIMEOUT_SECONDS = 120
@@ -239,12 +237,3 @@ def apply_series(tree: Path, series: PatchSeries) -> list[str]:
     stay applied).
     """
     return [apply_patch(tree, patch) for patch in series.patches]
-
-
-def series_applier(series: PatchSeries) -> Callable[[Path], None]:
-    """A ``(tree) -> None`` step for the build pipeline that applies *series*."""
-
-    def apply(tree: Path) -> None:
-        apply_series(tree, series)
-
-    return apply

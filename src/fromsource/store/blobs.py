@@ -53,6 +53,14 @@ class BlobStore(Protocol):
     def local_path(self, digest: Sha256) -> Path | None:
         """A local path to the blob if this backend has one (for sendfile)."""
 
+    def scratch_dir(self) -> Path | None:
+        """A folder beside the blobs for temporary files; None for a backend without local files.
+
+        A backend that has one keeps every blob as a local file, so for it a
+        None from :meth:`local_path` means the blob is missing.  Files left in
+        it (a killed upload) are removed by ``fsck`` after its grace period.
+        """
+
     def iter_range(self, digest: Sha256, start: int, end: int) -> Iterator[bytes]:
         """Bytes ``start..end`` (inclusive) of the blob, in chunks."""
 
@@ -178,6 +186,9 @@ class FileBlobStore:
     def local_path(self, digest: Sha256) -> Path | None:
         path = self._path(digest)
         return path if path.is_file() else None
+
+    def scratch_dir(self) -> Path:
+        return self.root / "tmp"
 
     def iter_range(self, digest: Sha256, start: int, end: int) -> Iterator[bytes]:
         try:

@@ -288,10 +288,11 @@ def _remove_orphan(blobs: BlobStore, digest: Sha256, grace: float, now: float) -
 
 
 def _remove_temp_files(blobs: BlobStore, grace: float, now: float) -> int:
-    if not isinstance(blobs, FileBlobStore):
+    scratch = blobs.scratch_dir()
+    if scratch is None:
         return 0
     removed = 0
-    for tmp in (blobs.root / "tmp").glob("*"):
+    for tmp in scratch.glob("*"):
         with contextlib.suppress(OSError):
             if now - tmp.lstat().st_mtime < grace:
                 continue

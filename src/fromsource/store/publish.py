@@ -18,7 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits
 from fromsource.config import REPOSITORIES
 from fromsource.distinfo import check_wheel
-from fromsource.errors import PublishError, StoreError
+from fromsource.errors import (
+    ImmutableFileError,
+    NotPublishedError,
+    PublishError,
+    PublishStorageError,
+    StoreError,
+)
 from fromsource.names import Sha256, parse_filename
 from fromsource.store.blobs import BlobStore, sha256_file
 from fromsource.store.db import Database, bump_generation
@@ -73,9 +79,11 @@ def publish_file(
     """Publish the wheel or sdist at *path* into *repo*.
 
     Idempotent for identical bytes; a different file under an existing
-    filename raises PublishError (files are immutable, as on PyPI).  A wheel
-    is checked first (:func:`~fromsource.distinfo.check_wheel`, within
-    *limits*): one that fails is refused before any blob is written.
+    filename raises ImmutableFileError (files are immutable, as on PyPI).  A
+    wheel is checked first (:func:`~fromsource.distinfo.check_wheel`, within
+    *limits*): one that fails is refused before any blob is written.  A blob
+    store that fails raises PublishStorageError; PublishError for an unknown
+    *repo*.  Nothing is visible after any of these.
     """
     if repo not in REPOSITORIES:
         raise PublishError(
@@ -99,7 +107,7 @@ def publish_file(
         provenance_digest = blobs.put_bytes(provenance) if provenance else None
         sbom_digest = blobs.put_bytes(sbom) if sbom else None
     except StoreError as exc:
-        raise PublishError(
+        raise PublishStorageError(
             f"{path.name} was not published in {repo}: {exc.message}",
             filename=path.name,
             repo=repo,
@@ -139,7 +147,7 @@ def publish_file(
 
 def _existing(row: FileRow, digest: Sha256, repo: str) -> Published:
     if row.sha256 != digest:
-        raise PublishError(
+        raise ImmutableFileError(
             f"{row.filename} is already published in {repo} with sha256 {row.sha256}; "
             "published files are immutable: build a new version (or +fs.N) instead",
             filename=row.filename,
@@ -149,13 +157,17 @@ def _existing(row: FileRow, digest: Sha256, repo: str) -> Published:
 
 
 def set_yanked(db: Database, repo: str, filename: str, reason: str | None, yanked: bool) -> None:
-    """Yank or un-yank one file (PEP 592)."""
+    """Yank or un-yank one file (PEP 592); NotPublishedError when it is not in *repo*."""
     with db.session() as session, session.begin():
         row = session.scalar(
             sa.select(FileRow).where(FileRow.repo == repo, FileRow.filename == filename)
         )
         if row is None:
-            raise PublishError(f"{filename} is not published in {repo}", filename=filename)
+            raise NotPublishedError(
+                f"{filename} is not published in {repo}; check the filename and the repository",
+                filename=filename,
+                repo=repo,
+            )
         row.yanked = yanked
         row.yanked_reason = reason if yanked else None
         bump_generation(session)

@@ -254,6 +254,10 @@ class S3BlobStore:
         """Always None: object storage has no local file to sendfile from."""
         return None
 
+    def scratch_dir(self) -> Path | None:
+        """Always None: object storage has no local folder."""
+        return None
+
     def iter_range(self, digest: Sha256, start: int, end: int) -> Iterator[bytes]:
         """Bytes ``start..end`` (inclusive), fetched with ranged GETs of 8 MiB."""
         position = start

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from fromsource.config import ALL_REPOSITORIES
-from fromsource.errors import AuthError
+from fromsource.errors import AuthError, UnknownTokenError
 from fromsource.store.db import Database, bump_generation
 from fromsource.store.models import TokenRow
 
@@ -156,12 +156,14 @@ def list_tokens(db: Database, *, state: str | None = None, now: datetime | None 
 
 
 def revoke_token(db: Database, token_id: str, *, now: datetime | None = None) -> TokenInfo:
-    """Revoke *token_id* (accepts ``_`` for ``/``); AuthError when unknown."""
+    """Revoke *token_id* (accepts ``_`` for ``/``); UnknownTokenError when unknown."""
     token_id = canonical_identity(token_id)
     with db.session() as session, session.begin():
         row = session.get(TokenRow, token_id)
         if row is None:
-            raise AuthError(f"no token {token_id!r}; `fromsource token list` shows the ids")
+            raise UnknownTokenError(
+                f"no token {token_id!r}; `fromsource token list` shows the ids", token=token_id
+            )
         if row.revoked_at is None:
             row.revoked_at = now or datetime.now(UTC)
             bump_generation(session)
@@ -174,7 +176,9 @@ def delete_token(db: Database, token_id: str) -> None:
     with db.session() as session, session.begin():
         row = session.get(TokenRow, token_id)
         if row is None:
-            raise AuthError(f"no token {token_id!r}")
+            raise UnknownTokenError(
+                f"no token {token_id!r}; `fromsource token list` shows the ids", token=token_id
+            )
         session.delete(row)
         bump_generation(session)
 

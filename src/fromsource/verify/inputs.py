@@ -12,7 +12,6 @@ import hashlib
 import os
 import zipfile
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
 
@@ -116,17 +115,6 @@ def environment_folders(path: Path) -> list[tuple[Path, Path]]:
             path=str(path),
         )
     return [(site, folder) for site in sites for folder in dist_folders(site)]
-
-
-def read_environment(path: Path, workers: int = 2) -> list[InstalledDist]:
-    """Every distribution installed in the environment or site-packages at *path*.
-
-    Files are hashed with *workers* threads (hashlib and file reads release
-    the GIL).  Raises VerifyError when no site-packages folder is found.
-    """
-    jobs = environment_folders(path)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(lambda job: read_dist(job[0], job[1], path), jobs))
 
 
 def _headers(text: str, keys: Iterable[str]) -> dict[str, str]:
