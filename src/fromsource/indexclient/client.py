@@ -318,5 +318,5 @@ def _why(exc: Exception) -> str:
     return redact(str(exc)) or type(exc).__name__
 
 
-class _Retry(Exception):
+class _Retry(IndexClientError):
     """Internal: a transient HTTP status worth another try."""
