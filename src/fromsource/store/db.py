@@ -57,11 +57,12 @@ class Database:
     def counters(self, *names: str) -> tuple[int, ...]:
         """The values of the named counters (0 for one never raised), read in one query."""
         with self.session() as session:
-            rows = dict(
-                session.execute(
+            rows = {
+                name: value
+                for name, value in session.execute(
                     sa.select(StateRow.name, StateRow.value).where(StateRow.name.in_(names))
-                ).tuples()
-            )
+                )
+            }
         return tuple(rows.get(name, 0) for name in names)
 
     def dispose(self) -> None:
