@@ -30,7 +30,16 @@ def test_purls_parse_to_a_normalized_project_and_version(text: str, subject: Sub
 
 
 @pytest.mark.parametrize(
-    "text", ["requests", "pkg:npm/left-pad", "pkg:pypi/x?file_name=x.whl", "pkg:pypi/*@1"]
+    "text",
+    [
+        "requests",
+        "pkg:npm/left-pad",
+        "pkg:pypi/x?file_name=x.whl",
+        "pkg:pypi/*@1",
+        "pkg:pypi/a%20b",
+        "pkg:pypi/-",
+        "pkg:pypi/",
+    ],
 )
 def test_other_purls_are_refused_with_the_shape_expected(text: str) -> None:
     with pytest.raises(PolicyError, match="pkg:pypi"):

@@ -15,18 +15,9 @@ from fromsource.cli.common import (
     print_json,
     settings_from,
 )
-from fromsource.errors import PolicyError
-from fromsource.policy.decide import Decision, Policy, decide, project_refusal
-from fromsource.policy.rules import ANY_PROJECT, DEFAULT_COOLDOWN_DAYS, KINDS, Rule, parse_purl
-from fromsource.policy.store import (
-    add_rule,
-    list_rules,
-    load_malware,
-    load_policy,
-    policy_generation,
-    read_log,
-    remove_rule,
-)
+from fromsource.policy.decide import decide_purl
+from fromsource.policy.rules import KINDS, Rule, parse_purl
+from fromsource.policy.store import add_rule, load_policy, read_log, remove_rule
 from fromsource.store.db import Database, open_database
 
 SCHEMA_VERSION = 1
@@ -46,12 +37,6 @@ def actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no passwd entry (some containers)
         return "cli"
-
-
-def default_cooldown(rules: list[Rule]) -> int:
-    """The days of the ``pkg:pypi/*`` cooldown rule, else the built-in default."""
-    days = [r.days for r in rules if r.kind == "cooldown" and r.project == ANY_PROJECT]
-    return days[-1] if days and days[-1] is not None else DEFAULT_COOLDOWN_DAYS
 
 
 def _rule_line(rule: Rule) -> str:
@@ -80,12 +65,14 @@ def policy() -> None:
 def list_(ctx: click.Context, fmt: str) -> None:
     db = _db(ctx)
     try:
-        rules = list_rules(db)
-        records = load_malware(db)
-        generation = policy_generation(db)
+        policy = load_policy(db)
     finally:
         db.dispose()
-    cooldown = default_cooldown(rules)
+    rules, generation, cooldown = (
+        list(policy.rules),
+        policy.generation,
+        policy.default_cooldown_days,
+    )
     if fmt == "json":
         print_json(
             {
@@ -93,13 +80,13 @@ def list_(ctx: click.Context, fmt: str) -> None:
                 "policy_generation": generation,
                 "default_cooldown_days": cooldown,
                 "rules": [r.to_json() for r in rules],
-                "malware_records": len(records),
+                "malware_records": policy.records,
             }
         )
         return
     click.echo(
         f"policy generation {generation}; default cooldown {cooldown} day(s); "
-        f"{len(records)} malware record(s) (MAL-)"
+        f"{policy.records} malware record(s) (MAL-)"
     )
     if not rules:
         click.echo("no rules (`fromsource policy add` adds one)", err=True)
@@ -176,38 +163,6 @@ def _parse_time(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def decision_for(
-    policy: Policy,
-    purl: str,
-    *,
-    upload_time: datetime | None = None,
-    sha256s: tuple[str, ...] = (),
-    now: datetime,
-) -> Decision:
-    """What policy decides about *purl*: a release (``@VERSION``) or, without one, the project."""
-    subject = parse_purl(purl)
-    if subject.project == ANY_PROJECT:
-        raise PolicyError("policy test takes one package: pkg:pypi/NAME[@VERSION]", purl=purl)
-    if subject.version is None:
-        refusal = project_refusal(subject.project, policy)
-        return refusal or Decision(
-            True,
-            "pass",
-            subject.project,
-            None,
-            f"{subject.project}: no rule refuses the whole project (give @VERSION to test one "
-            "release)",
-        )
-    return decide(
-        subject.project,
-        subject.version,
-        policy=policy,
-        upload_time=upload_time,
-        sha256s=sha256s,
-        now=now,
-    )
-
-
 @policy.command(
     "test",
     help="Say what policy decides about PURL (pkg:pypi/NAME@VERSION, or pkg:pypi/NAME for the "
@@ -231,8 +186,8 @@ def test(
         policy = load_policy(db, parse_purl(purl).project)
     finally:
         db.dispose()
-    decision = decision_for(
-        policy, purl, upload_time=published, sha256s=sha256s, now=datetime.now(UTC)
+    decision = decide_purl(
+        purl, policy=policy, upload_time=published, sha256s=sha256s, now=datetime.now(UTC)
     )
     if fmt == "json":
         print_json(

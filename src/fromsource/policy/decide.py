@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from fromsource.errors import PolicyError
 from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.policy.malware import MalwareRecord, by_project
-from fromsource.policy.rules import ANY_PROJECT, DEFAULT_COOLDOWN_DAYS, Rule, purl_of
+from fromsource.policy.rules import ANY_PROJECT, DEFAULT_COOLDOWN_DAYS, Rule, parse_purl, purl_of
 
-__all__ = ["Decision", "Policy", "Verdict", "decide", "project_refusal"]
+__all__ = ["Decision", "Policy", "Verdict", "decide", "decide_purl", "project_refusal"]
 
 Verdict = Literal["pass", "allow", "malware", "block", "cooldown"]
 """``pass``: nothing applies; ``allow``: an allow rule let through what would be denied."""
@@ -58,6 +59,17 @@ class Policy:
             hashes=hashes,
             generation=generation,
         )
+
+    @property
+    def records(self) -> int:
+        """How many malware records are held."""
+        return len({r.id for rs in self.malware.values() for r in rs})
+
+    @property
+    def default_cooldown_days(self) -> int:
+        """The days of the newest ``pkg:pypi/*`` cooldown rule, else the built-in default."""
+        days = [r.days for r in self.rules if r.kind == "cooldown" and r.project == ANY_PROJECT]
+        return days[-1] if days and days[-1] is not None else DEFAULT_COOLDOWN_DAYS
 
     def cooldown(self, project: str, version: str) -> tuple[timedelta, Rule | None]:
         """The cooldown for a release and the rule that set it (None: the default).
@@ -287,3 +299,39 @@ def project_refusal(project: str, policy: Policy) -> Decision | None:
                 rule=rule,
             )
     return None
+
+
+def decide_purl(
+    purl: str,
+    *,
+    policy: Policy,
+    upload_time: datetime | None = None,
+    sha256s: Iterable[str] = (),
+    now: datetime | None = None,
+) -> Decision:
+    """What policy decides about *purl*: a release (``@VERSION``) or, without one, the project.
+
+    What ``fromsource policy test`` and ``/api/policy/test`` answer.  Raises
+    PolicyError for a malformed purl or ``pkg:pypi/*``.
+    """
+    subject = parse_purl(purl)
+    if subject.project == ANY_PROJECT:
+        raise PolicyError("a test takes one package: pkg:pypi/NAME[@VERSION]", purl=purl)
+    if subject.version is None:
+        refusal = project_refusal(subject.project, policy)
+        return refusal or Decision(
+            True,
+            "pass",
+            subject.project,
+            None,
+            f"{subject.project}: no rule refuses the whole project (give @VERSION to test one "
+            "release)",
+        )
+    return decide(
+        subject.project,
+        subject.version,
+        policy=policy,
+        upload_time=upload_time,
+        sha256s=sha256s,
+        now=now,
+    )

@@ -13,6 +13,7 @@ rule is one of
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -44,6 +45,8 @@ DEFAULT_COOLDOWN_DAYS = 7
 
 ANY_PROJECT = "*"
 """The project of a rule about every project (``pkg:pypi/*``: the default cooldown)."""
+
+_NAME = re.compile(r"^([a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9])$", re.IGNORECASE)  # PEP 508
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ def parse_purl(text: str) -> Subject:
         if purl.version:
             raise PolicyError(f"{text!r}: pkg:pypi/* takes no version", purl=text)
         return Subject(ANY_PROJECT)
+    if not _NAME.match(purl.name):
+        raise PolicyError(
+            f"{text!r}: {purl.name!r} is not a valid Python project name (PEP 508)", purl=text
+        )
     return Subject(normalize(purl.name), purl.version or None)
 
 

@@ -57,6 +57,7 @@ Action = Literal[
 *withdrawn* (yanked) for malware, a rule added or removed."""
 
 MAX_COOLDOWN_DAYS = 3650
+_MAX_NAME = 255  # the columns' width
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,8 @@ def add_rule(
     subject = parse_purl(purl)
     specifier = version_spec(subject, versions)
     checked = _check_new(kind, subject.project, days, reason)
+    if len(subject.project) > _MAX_NAME or len(specifier) > _MAX_NAME:
+        raise PolicyError(f"the name or version specifier is longer than {_MAX_NAME} characters")
     at = now or datetime.now(UTC)
     with db.session() as session, session.begin():
         same = session.scalar(
