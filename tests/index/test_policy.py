@@ -96,6 +96,7 @@ def test_malicious_versions_are_hidden_and_their_files_answer_409_with_the_mal_i
             ("python", "demo_evil-1.1-py3-none-any.whl", EVIL),
             ("python-all", "demo_evil-1.1-py3-none-any.whl", EVIL),
         }
+        assert ("python", None, TYPO) in {(e["repo"], e["filename"], e["mal_id"]) for e in hidden}
         refused_log = _audit(api, action="refused")
         assert ("python", "demo_evil-1.1-py3-none-any.whl") in {
             (e["repo"], e["filename"]) for e in refused_log

@@ -108,7 +108,7 @@ class IndexState:
         self._audited: set[_AuditKey] = set()
 
     def refresh(self, force: bool = False) -> None:
-        """Drop caches if the change counter moved (checked at most every poll_interval)."""
+        """Drop caches if the change or policy counter moved (checked at most every poll_interval)."""
         now = time.monotonic()
         if not force and now - self._checked < self.poll_interval:
             return
@@ -163,7 +163,9 @@ class IndexState:
         refusal = project_refusal(info.project, self.policy)
         decision = refusal or self.decision(info)
         if decision.audited:
-            self._audit([("served" if decision.allowed else "refused", decision, info.filename)], repo)
+            self._audit(
+                [("served" if decision.allowed else "refused", decision, info.filename)], repo
+            )
         return None if decision.allowed else decision
 
     def _audit(self, events: list[tuple[Action, Decision, str | None]], repo: str) -> None:
@@ -175,8 +177,13 @@ class IndexState:
             if key in self._audited:
                 continue
             entry = AuditEntry.of(
-                decision, action, at=now, actor="index", generation=self.policy.generation,
-                repo=repo, filename=filename,
+                decision,
+                action,
+                at=now,
+                actor="index",
+                generation=self.policy.generation,
+                repo=repo,
+                filename=filename,
             )
             fresh.append((key, entry))
         if not fresh:
@@ -242,9 +249,15 @@ class IndexState:
         key = (repo, "", media_type)
         cached = self._pages.get(key)
         if cached is None:
-            projects = [
-                p for p in list_projects(self.db, repo) if self.project_refusal(repo, p) is None
-            ]
+            projects = []
+            hidden: list[tuple[Action, Decision, str | None]] = []
+            for name in list_projects(self.db, repo):
+                refusal = project_refusal(name, self.policy)
+                if refusal is None:
+                    projects.append(name)
+                else:
+                    hidden.append(("hidden", refusal, None))
+            self._audit(hidden, repo)
             body = (
                 pages.render_root_json(projects)
                 if media_type == pages.JSON_TYPE
