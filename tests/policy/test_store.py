@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from fromsource.errors import PolicyError
+from fromsource.names import ProjectName
 from fromsource.policy.decide import decide
 from fromsource.policy.store import (
+    StoredMalware,
     add_rule,
     list_rules,
     load_policy,
@@ -115,3 +117,22 @@ def test_hashes_of_every_record_are_indexed(db: Database) -> None:
     )
     decision = decide("other-name", "3", policy=load_policy(db), sha256s=["cd" * 32])
     assert decision.mal_id == "MAL-2026-9"
+
+
+def test_the_full_policy_reads_a_projects_records_on_first_use(db: Database) -> None:
+    import_advisories(
+        db,
+        [
+            real_record("litellm"),
+            real_record("pkg-fallback"),
+            fake_record("MAL-2026-8", "Two_Names", versions=("1",)),
+        ],
+    )
+    policy = load_policy(db)
+    assert policy.records == 3 and set(policy.malware) == {"litellm", "pkg-fallback", "two-names"}
+    assert isinstance(policy.malware, StoredMalware)
+    assert "flask" not in policy.malware and policy.malware.get(ProjectName("flask")) is None
+    # The hash index holds the one record with package_integrity, read up front.
+    assert {r.id for r in policy.hashes.values()} == {"MAL-2026-6557"}
+    assert decide("litellm", "1.82.8", policy=policy).mal_id == "MAL-2026-2144"
+    assert decide("two-names", "1", policy=policy).mal_id == "MAL-2026-8"

@@ -35,13 +35,17 @@ class Policy:
     """Everything a decision reads: rules, malware records by project and by file hash.
 
     *generation* is the policy counter these were read at (pages are cached per
-    generation; the JSON of ``verify`` names it).
+    generation; the JSON of ``verify`` names it).  *malware* may be any
+    mapping: the store hands in one that reads a project's records on first
+    use (:class:`fromsource.policy.store.StoredMalware`); *record_count*, when
+    known, saves counting them.
     """
 
     rules: tuple[Rule, ...] = ()
     malware: Mapping[ProjectName, tuple[MalwareRecord, ...]] = field(default_factory=dict)
     hashes: Mapping[Sha256, MalwareRecord] = field(default_factory=dict)
     generation: int = 0
+    record_count: int | None = None
 
     @classmethod
     def of(
@@ -63,6 +67,8 @@ class Policy:
     @property
     def records(self) -> int:
         """How many malware records are held."""
+        if self.record_count is not None:
+            return self.record_count
         return len({r.id for rs in self.malware.values() for r in rs})
 
     @property

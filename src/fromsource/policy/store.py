@@ -10,7 +10,7 @@ process drops its cached pages within one poll interval.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, cast
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fromsource.errors import PolicyError
-from fromsource.names import normalize
+from fromsource.names import ProjectName, normalize
 from fromsource.policy.decide import Decision, Policy
 from fromsource.policy.malware import MAL_PREFIX, MalwareRecord, malware_record
 from fromsource.policy.rules import ANY_PROJECT, KINDS, Rule, RuleKind, parse_purl, version_spec
@@ -30,6 +30,7 @@ from fromsource.store.models import AdvisoryRow, PolicyAuditRow, PolicyRuleRow, 
 __all__ = [
     "Action",
     "AuditEntry",
+    "StoredMalware",
     "add_rule",
     "audit_row",
     "list_rules",
@@ -312,30 +313,104 @@ def _rule_entry(
     )
 
 
-def load_malware(db: Database, project: str | None = None) -> list[MalwareRecord]:
-    """The live ``MAL-`` records held in ``advisories`` (about *project* only, if given)."""
-    query = sa.select(AdvisoryRow).where(AdvisoryRow.id.like(f"{MAL_PREFIX}%"))
-    if project is not None:
-        query = query.where(AdvisoryRow.project == normalize(project))
+def _records(rows: Iterable[AdvisoryRow]) -> list[MalwareRecord]:
     seen: dict[str, MalwareRecord] = {}
-    with db.session() as session:
-        for row in session.scalars(query.order_by(AdvisoryRow.id)):
-            if row.id in seen:
-                continue
+    for row in rows:
+        if row.id not in seen:
             record = malware_record(parse_advisory(row.data, origin=f"database advisory {row.id}"))
             if record is not None:
                 seen[row.id] = record
     return list(seen.values())
 
 
-def load_policy(db: Database, project: str | None = None) -> Policy:
-    """The policy in force: every rule and the malware records (about *project*, if given).
+def _malware_rows() -> sa.Select[AdvisoryRow]:
+    return sa.select(AdvisoryRow).where(AdvisoryRow.id.like(f"{MAL_PREFIX}%"))
 
-    With *project*, the file-hash index holds only that project's records
-    (enough to decide about its releases, cheap for one build).
+
+def load_malware(db: Database, project: str | None = None) -> list[MalwareRecord]:
+    """The live ``MAL-`` records held in ``advisories`` (about *project* only, if given)."""
+    query = _malware_rows()
+    if project is not None:
+        query = query.where(AdvisoryRow.project == normalize(project))
+    with db.session() as session:
+        return _records(session.scalars(query.order_by(AdvisoryRow.id)))
+
+
+class StoredMalware(Mapping[ProjectName, tuple[MalwareRecord, ...]]):
+    """The ``MAL-`` records in the database by project, each project's read on first use.
+
+    The full OpenSSF data set holds some fifteen thousand PyPI records:
+    parsing them all takes seconds, on every policy change, in every server
+    process.  A project is looked up thousands of times for each one that has
+    a record, so only the set of names is read up front (one query) and a
+    project's records when first asked for, then kept (the mapping is
+    replaced when the policy counter moves).
+    """
+
+    def __init__(self, db: Database, projects: frozenset[str]) -> None:
+        self._db = db
+        self._projects = projects
+        self._cache: dict[str, tuple[MalwareRecord, ...]] = {}
+
+    def __getitem__(self, project: str) -> tuple[MalwareRecord, ...]:
+        if project not in self._projects:
+            raise KeyError(project)
+        found = self._cache.get(project)
+        if found is None:
+            found = tuple(load_malware(self._db, project))
+            self._cache[project] = found
+        return found
+
+    def __contains__(self, project: object) -> bool:
+        return project in self._projects
+
+    def __iter__(self) -> Iterator[ProjectName]:
+        return iter(sorted(ProjectName(p) for p in self._projects))
+
+    def __len__(self) -> int:
+        return len(self._projects)
+
+
+def load_policy(db: Database, project: str | None = None) -> Policy:
+    """The policy in force: every rule, the malware records and their file hashes.
+
+    Malware records are read per project on first use (:class:`StoredMalware`);
+    the file-hash index is read whole, from the records that carry
+    ``package_integrity`` only.  With *project*, just that project's records
+    are read (enough to decide about its releases: one build).
     """
     generation = policy_generation(db)
-    return Policy.of(list_rules(db), load_malware(db, project), generation)
+    rules = list_rules(db)
+    if project is not None:
+        return Policy.of(rules, load_malware(db, project), generation)
+    with db.session() as session:
+        projects = frozenset(
+            session.scalars(
+                sa.select(AdvisoryRow.project)
+                .where(AdvisoryRow.id.like(f"{MAL_PREFIX}%"))
+                .distinct()
+            )
+        )
+        hashed = _records(
+            session.scalars(
+                _malware_rows()
+                .where(sa.cast(AdvisoryRow.data, sa.Text).like("%package_integrity%"))
+                .order_by(AdvisoryRow.id)
+            )
+        )
+        count = session.scalar(
+            sa.select(sa.func.count(sa.distinct(AdvisoryRow.id))).where(
+                AdvisoryRow.id.like(f"{MAL_PREFIX}%")
+            )
+        )
+    indexed = Policy.of((), hashed)
+    return Policy(
+        rules=tuple(sorted(rules, key=lambda r: r.id)),
+        malware=StoredMalware(db, projects),
+        hashes=indexed.hashes,
+        generation=generation,
+        record_count=count or 0,
+    )
 
 
 def record(db: Database, entries: Iterable[AuditEntry]) -> None:
