@@ -55,7 +55,9 @@ def advisories() -> None:
 @advisories.command(
     "import",
     help="Import OSV records (JSON or YAML; a file, a folder or a zip) into the database. "
-    "--shipped also imports the records fromsource ships for its own backports.",
+    "--shipped also imports the records fromsource ships for its own backports. Malware "
+    "records (MAL- ids) take effect as policy at once: files the index built of the versions "
+    "they name are withdrawn (yanked with the MAL id) and listed (docs/policy.md).",
 )
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option("--shipped", is_flag=True, help="Also import fromsource's own OSV records.")
