@@ -169,3 +169,7 @@ class VerifyError(FromsourceError):
 
 class LockError(FromsourceError):
     """A lock file could not be read, understood or written, or the index could not be asked."""
+
+
+class PolicyError(FromsourceError):
+    """A policy rule or purl is malformed, or names a rule that does not exist."""

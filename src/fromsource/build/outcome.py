@@ -73,6 +73,8 @@ CATEGORIES = {
     "attest-failed": "the SBOM or attestation could not be made",
     "publish-failed": "the wheel could not be published",
     "worker-lost": "the process building it died (killed or crashed); a fleet build is retried",
+    "blocked-by-policy": "policy refuses the release (a malware record or a block rule: "
+    "fromsource policy test explains); nothing was fetched or built",
     "internal": "fromsource itself failed (a bug: see the log)",
 }
 """Every failure category, with what it means."""

@@ -64,6 +64,8 @@ from fromsource.distinfo import check_wheel
 from fromsource.errors import BuildError, FromsourceError, LimitError, UpstreamError
 from fromsource.indexclient import redact
 from fromsource.names import normalize
+from fromsource.policy.gate import CATEGORY as POLICY_CATEGORY
+from fromsource.policy.gate import build_refusal, refusal_message
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
 from fromsource.provenance.statement import BuildFacts, PatchInfo, build_statement, sign_statement
 from fromsource.store.blobs import sha256_file
@@ -278,6 +280,8 @@ def build_one(
     work = work_dir or ctx.work_root / f"build-{build_id}-{secrets.token_hex(4)}"
     run.details["work"] = str(work)  # if this process dies, build/lost.py removes it
     run.save(status="running", started_at=run.started)
+    if (refusal := build_refusal(ctx.db, project, version, repo=repo)) is not None:
+        return run.finish("failed", refusal_message(refusal), category=POLICY_CATEGORY)
     if publish and (existing := published_wheel(ctx.db, repo, project, label)) is not None:
         return run.finish(
             "skipped",

@@ -13,6 +13,7 @@ import click
 
 from fromsource.build.lost import recover
 from fromsource.cli.common import EXIT_FINDINGS, EXIT_OK, handle_errors, print_json, settings_from
+from fromsource.policy.withdraw import withdraw_malicious
 from fromsource.store.blobs import open_blob_store
 from fromsource.store.db import open_database
 from fromsource.store.fsck import DEFAULT_GRACE, run_fsck, summary_lines
@@ -39,6 +40,8 @@ def parse_grace(text: str) -> timedelta:
     "moves mismatched blobs aside and yanks files whose bytes are gone; it closes the builds "
     "of dead processes as failed (worker-lost) and removes work trees no running build owns "
     "(one no build names only once older than --grace).\n\n"
+    "It lists the built files of releases a malware record (MAL-) names: withdrawn ones, and "
+    "any not yet withdrawn (a problem; --repair yanks them with the MAL id as the reason).\n\n"
     "Exit codes: 0 everything agrees (or was repaired), 1 problems left, 2 operational error."
 )
 @click.option("--repair", is_flag=True, help="Fix what can be fixed (see above).")
@@ -69,9 +72,10 @@ def fsck(ctx: click.Context, repair: bool, grace: str, skip_digests: bool, fmt: 
         builds = recover(
             db, settings.work_root, repair=repair, grace=window, closed_by="fsck --repair"
         )
+        malware = withdraw_malicious(db, repair=repair, actor="fsck --repair")
     finally:
         db.dispose()
-    problems = report.problems + builds.problems
+    problems = report.problems + builds.problems + malware.problems
     if fmt == "json":
         print_json(
             {
@@ -79,9 +83,11 @@ def fsck(ctx: click.Context, repair: bool, grace: str, skip_digests: bool, fmt: 
                 "ok": not problems,
                 "problems": problems,
                 "builds": builds.to_json(),
+                "malware": malware.to_json(),
             }
         )
     else:
-        for line in summary_lines(report, builds.lines(), builds.problems):
+        extra = [*builds.lines(), *malware.lines()]
+        for line in summary_lines(report, extra, builds.problems + malware.problems):
             click.echo(line)
     sys.exit(EXIT_FINDINGS if problems else EXIT_OK)

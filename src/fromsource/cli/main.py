@@ -82,6 +82,7 @@ def _register() -> None:
         ("fromsource.cli.fsck", ("fsck",)),
         ("fromsource.cli.keys", ("keys",)),
         ("fromsource.cli.targets", ("targets",)),
+        ("fromsource.cli.policy", ("policy",)),
     ):
         _optional(module, names)
 

@@ -16,6 +16,7 @@ from fromsource.cli.common import (
     settings_from,
 )
 from fromsource.names import fs_revision, normalize
+from fromsource.policy.withdraw import withdraw_malicious
 from fromsource.remediate.feed import REMEDIATED_REPO, release_patches
 from fromsource.remediate.match import classify
 from fromsource.remediate.osv import Advisory, load_advisories
@@ -54,7 +55,9 @@ def advisories() -> None:
 @advisories.command(
     "import",
     help="Import OSV records (JSON or YAML; a file, a folder or a zip) into the database. "
-    "--shipped also imports the records fromsource ships for its own backports.",
+    "--shipped also imports the records fromsource ships for its own backports. Malware "
+    "records (MAL- ids) take effect as policy at once: files the index built of the versions "
+    "they name are withdrawn (yanked with the MAL id) and listed (docs/policy.md).",
 )
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option("--shipped", is_flag=True, help="Also import fromsource's own OSV records.")
@@ -71,13 +74,17 @@ def import_(ctx: click.Context, paths: tuple[Path, ...], shipped: bool, fmt: str
         records.extend(load_advisories(path))
     db = open_database(settings_from(ctx).resolved_database_url)
     result = import_advisories(db, records)
+    # Built files of releases a MAL- record names are withdrawn now (docs/policy.md).
+    withdrawn = withdraw_malicious(db, actor="advisories import")
     if fmt == "json":
         print_json({"schema_version": SCHEMA_VERSION, "records": len(records),
-                    **result.to_json()})
+                    **result.to_json(), "withdrawn": withdrawn.to_json()})
     else:
         click.echo(f"{len(records)} records read: {result.added} added, {result.updated} "
                    f"updated, {result.unchanged} unchanged, {len(result.skipped)} skipped "
                    "(no PyPI package)")
+        for withdrawal in withdrawn.newly_withdrawn:
+            click.echo(withdrawal.line())
 
 
 def _advisory_json(advisory: Advisory, project: str) -> dict[str, object]:

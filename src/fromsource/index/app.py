@@ -91,7 +91,12 @@ def _extend(api: object, state: IndexState) -> None:
     """Attach optional parts (web UI, OpenVEX, build-on-demand) when present."""
     import importlib
 
-    for module in ("fromsource.index.ui", "fromsource.index.openvex", "fromsource.index.ondemand"):
+    for module in (
+        "fromsource.index.ui",
+        "fromsource.index.openvex",
+        "fromsource.index.ondemand",
+        "fromsource.index.policy_api",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -32,7 +32,7 @@ from fromsource.index.auth import Decision
 from fromsource.index.negotiate import choose
 from fromsource.index.ranges import Unsatisfiable, parse_range
 from fromsource.index.ratelimit import client_of, too_many_message
-from fromsource.index.state import CachedPage, IndexState
+from fromsource.index.state import CachedPage, IndexState, refusal_body
 from fromsource.names import Sha256, normalize
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.pep740 import to_pep740
@@ -171,6 +171,9 @@ class SimpleApp:
             canonical = normalize(project)
             if project != canonical or len(rest) == 1:
                 return await self._redirect(scope, send, f"/{repo}/simple/{quote(canonical)}/")
+            if (refusal := self.state.project_refusal(repo, canonical)) is not None:
+                await _send_simple(send, refusal.status, refusal_body(refusal), head=head)
+                return refusal.status
             page = self.state.project_page(repo, canonical, _kind(media))
             if page is None:
                 if self.state.on_missing_project is not None and repo in ("python", "python-all"):
@@ -207,6 +210,9 @@ class SimpleApp:
         if info is None or info.version != version or info.project != project:
             await _send_simple(send, 404, f"404 Not Found: {filename}\n".encode(), head=head)
             return 404
+        if (refusal := self.state.file_refusal(repo, info)) is not None:
+            await _send_simple(send, refusal.status, refusal_body(refusal), head=head)
+            return refusal.status
         if metadata:
             if info.metadata_sha256 is None:
                 await _send_simple(send, 404, b"404 Not Found: no metadata file\n", head=head)

@@ -1,30 +1,44 @@
-"""The server's in-memory state: pages rendered once per change, tokens, lookups.
+"""The server's in-memory state: pages rendered once per change, tokens, lookups, policy.
 
-Everything cached here is dropped when the database change counter moves.
-The counter is polled at most every ``poll_interval`` seconds (by the request
-that finds it stale), so several replicas over one database converge within
-that interval without any broker.  A publish through this process refreshes
-at once.
+Everything cached here is dropped when the database change counter or the
+policy counter moves: pages are cached per (store generation, policy
+generation).  The counters are polled at most every ``poll_interval``
+seconds (by the request that finds them stale), so several replicas over one
+database converge within that interval without any broker.  A publish
+through this process refreshes at once.
+
+Policy (:mod:`fromsource.policy`) is applied here, to what every repository
+shows: a release policy denies is left off its project page, its files
+answer ``409`` (malware, block rules) or ``404`` (cooldown), and a project
+denied whole answers ``409`` on its page.  Each decision that hides, refuses
+or lets something through is written to the audit log once per process and
+policy generation.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from fromsource.config import ALL_REPOSITORIES, Settings
 from fromsource.index import pages
 from fromsource.index.auth import Authenticator
 from fromsource.index.ratelimit import FailureBudget, FailurePolicy
 from fromsource.names import normalize
+from fromsource.policy.decide import Decision, Policy, decide, project_refusal
+from fromsource.policy.store import Action, AuditEntry, load_policy, record
 from fromsource.provenance.keys import SigningKey
 from fromsource.store.blobs import BlobStore
 from fromsource.store.catalog import FileInfo, list_projects, project_files
-from fromsource.store.db import Database
+from fromsource.store.db import GENERATION, POLICY_GENERATION, Database
 from fromsource.store.tokens import load_tokens
 
 
@@ -39,6 +53,19 @@ class CachedPage:
 
 def _etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+_log = logging.getLogger(__name__)
+_REASONS = {404: "Not Found", 409: "Conflict"}
+
+
+def refusal_body(decision: Decision) -> bytes:
+    """The text a refused page or file answers with: status, then why (the MAL id and summary)."""
+    status = decision.status
+    return f"{status} {_REASONS.get(status, '')}: {decision.reason}\n".encode()
+
+
+_AuditKey = tuple[str, str, str, str | None, str | None]
 
 
 @dataclass
@@ -72,21 +99,32 @@ class IndexState:
         self.failures = FailureBudget(FailurePolicy.from_setting(settings.auth_failures_per_minute))
         self.on_missing_project: Callable[[str], None] | None = None
         self._lock = threading.Lock()
-        self._generation = db.generation()
+        self._generation, self._policy_generation = db.counters(GENERATION, POLICY_GENERATION)
         self._checked = time.monotonic()
         self._pages: dict[tuple[str, str, str], CachedPage | None] = {}
         self._files: dict[tuple[str, str], list[FileInfo]] = {}
+        self.policy: Policy = load_policy(db)
+        self._decisions: dict[tuple[str, str, str], Decision] = {}
+        self._audited: set[_AuditKey] = set()
 
     def refresh(self, force: bool = False) -> None:
-        """Drop caches if the change counter moved (checked at most every poll_interval)."""
+        """Drop caches if the change or policy counter moved (checked at most every poll_interval)."""
         now = time.monotonic()
         if not force and now - self._checked < self.poll_interval:
             return
         self._checked = now
-        generation = self.db.generation()
-        if force or generation != self._generation:
+        generation, policy_generation = self.db.counters(GENERATION, POLICY_GENERATION)
+        if force or (generation, policy_generation) != (self._generation, self._policy_generation):
+            # The policy is read again only when its own counter moved: a publish
+            # does not make every process re-read every malware record.
+            policy = load_policy(self.db) if policy_generation != self._policy_generation else None
             with self._lock:
+                if policy is not None:
+                    self.policy = policy
+                    self._decisions = {}
+                    self._audited = set()
                 self._generation = generation
+                self._policy_generation = policy_generation
                 self._pages = {}
                 self._files = {}
                 self.auth.reload()
@@ -95,6 +133,67 @@ class IndexState:
     def generation(self) -> int:
         """The change counter this process's caches reflect."""
         return self._generation
+
+    @property
+    def policy_generation(self) -> int:
+        """The policy counter this process's pages reflect."""
+        return self._policy_generation
+
+    def decision(self, info: FileInfo) -> Decision:
+        """What policy says about the release of *info* (and the file's own sha256)."""
+        key = (info.project, info.version, info.sha256)
+        found = self._decisions.get(key)
+        if found is None:
+            found = decide(info.project, info.version, policy=self.policy, sha256s=[info.sha256])
+            self._decisions[key] = found
+        return found
+
+    def project_refusal(self, repo: str, project: str) -> Decision | None:
+        """The denial of every version of *project* (audited), or None."""
+        refusal = project_refusal(project, self.policy)
+        if refusal is not None:
+            self._audit([("refused", refusal, None)], repo)
+        return refusal
+
+    def file_refusal(self, repo: str, info: FileInfo) -> Decision | None:
+        """The denial of the file *info* asked for in *repo* (audited), or None to serve it.
+
+        A file an allow rule lets through is served, and that is audited too.
+        """
+        refusal = project_refusal(info.project, self.policy)
+        decision = refusal or self.decision(info)
+        if decision.audited:
+            self._audit(
+                [("served" if decision.allowed else "refused", decision, info.filename)], repo
+            )
+        return None if decision.allowed else decision
+
+    def _audit(self, events: list[tuple[Action, Decision, str | None]], repo: str) -> None:
+        """Write the decisions not yet written by this process under this policy generation."""
+        fresh: list[tuple[_AuditKey, AuditEntry]] = []
+        now = datetime.now(UTC)
+        for action, decision, filename in events:
+            key: _AuditKey = (action, repo, decision.project, decision.version, filename)
+            if key in self._audited:
+                continue
+            entry = AuditEntry.of(
+                decision,
+                action,
+                at=now,
+                actor="index",
+                generation=self.policy.generation,
+                repo=repo,
+                filename=filename,
+            )
+            fresh.append((key, entry))
+        if not fresh:
+            return
+        try:
+            record(self.db, [entry for _key, entry in fresh])
+        except SQLAlchemyError as exc:  # the answer stands; the entry is written next time
+            _log.warning("policy audit entries not written (%s); retried on the next request", exc)
+            return
+        self._audited.update(key for key, _entry in fresh)
 
     def files(self, repo: str, project: str) -> list[FileInfo]:
         """Files of *project* in *repo* (cached until the next change)."""
@@ -112,12 +211,27 @@ class IndexState:
                 return info
         return None
 
+    def listed_files(self, repo: str, project: str) -> list[FileInfo]:
+        """The files of *project* in *repo* that policy lets a client see (audited)."""
+        shown: list[FileInfo] = []
+        events: list[tuple[Action, Decision, str | None]] = []
+        for info in self.files(repo, project):
+            decision = self.decision(info)
+            if decision.allowed:
+                shown.append(info)
+                if decision.audited:
+                    events.append(("listed", decision, info.filename))
+            else:
+                events.append(("hidden", decision, info.filename))
+        self._audit(events, repo)
+        return shown
+
     def project_page(self, repo: str, project: str, media_type: str) -> CachedPage | None:
-        """The rendered page of *project* (None when it has no files)."""
+        """The rendered page of *project* (None when policy leaves it no file to list)."""
         key = (repo, project, media_type)
         if key in self._pages:
             return self._pages[key]
-        files = self.files(repo, project)
+        files = self.listed_files(repo, project)
         page: CachedPage | None = None
         if files:
             value = pages.project_page(project, files)
@@ -135,7 +249,15 @@ class IndexState:
         key = (repo, "", media_type)
         cached = self._pages.get(key)
         if cached is None:
-            projects = list_projects(self.db, repo)
+            projects = []
+            hidden: list[tuple[Action, Decision, str | None]] = []
+            for name in list_projects(self.db, repo):
+                refusal = project_refusal(name, self.policy)
+                if refusal is None:
+                    projects.append(name)
+                else:
+                    hidden.append(("hidden", refusal, None))
+            self._audit(hidden, repo)
             body = (
                 pages.render_root_json(projects)
                 if media_type == pages.JSON_TYPE

@@ -4,7 +4,9 @@ One row per (advisory id, affected PyPI project) in the ``advisories``
 table; ``data`` holds the whole OSV record so :class:`Advisory` values are
 rebuilt from it unchanged.  Records that name no PyPI package are skipped.
 Importing is idempotent: a record replaces the stored one only when it
-differs and is not older (by ``modified``).
+differs and is not older (by ``modified``).  A new or changed ``MAL-``
+record (a malicious package) also raises the policy counter: see
+fromsource/policy.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sqlalchemy as sa
 
 from fromsource.names import normalize
 from fromsource.remediate.osv import Advisory, parse_advisory
-from fromsource.store.db import Database, bump_generation
+from fromsource.store.db import POLICY_GENERATION, Database, bump_counter, bump_generation
 from fromsource.store.models import AdvisoryRow
 
 __all__ = ["ImportResult", "advisories_for", "all_advisories", "import_advisories"]
@@ -64,6 +66,7 @@ def import_advisories(db: Database, advisories: Iterable[Advisory]) -> ImportRes
     """
     added = updated = unchanged = 0
     skipped: list[str] = []
+    malware = False
     with db.session() as session, session.begin():
         rows = {(r.id, r.project): r for r in session.scalars(sa.select(AdvisoryRow))}
         for advisory in advisories:
@@ -81,6 +84,7 @@ def import_advisories(db: Database, advisories: Iterable[Advisory]) -> ImportRes
                     session.add(row)
                     rows[(advisory.id, project)] = row
                     added += 1
+                    malware = malware or advisory.id.startswith("MAL-")
                 elif json.dumps(row.data, sort_keys=True) == json.dumps(data, sort_keys=True):
                     unchanged += 1
                 elif _not_older(advisory.modified, row.modified):
@@ -89,10 +93,13 @@ def import_advisories(db: Database, advisories: Iterable[Advisory]) -> ImportRes
                     row.data = data
                     row.modified = advisory.modified
                     updated += 1
+                    malware = malware or advisory.id.startswith("MAL-")
                 else:
                     unchanged += 1
         if added or updated:
             bump_generation(session)
+        if malware:
+            bump_counter(session, POLICY_GENERATION)
     return ImportResult(added, updated, unchanged, tuple(skipped))
 
 

@@ -22,6 +22,11 @@ from fromsource.errors import StoreError
 from fromsource.store.models import StateRow
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+
+GENERATION = "generation"
+"""The change counter: publishes, yanks, token changes, advisory imports."""
+POLICY_GENERATION = "policy_generation"
+"""The policy counter: rule changes and malware records (fromsource.policy)."""
 _MIGRATION_LOCK = 0x66726F6D  # a PostgreSQL advisory lock key ("from")
 
 
@@ -47,9 +52,18 @@ class Database:
 
     def generation(self) -> int:
         """The change counter: it goes up on every publish, yank or token change."""
+        return self.counters(GENERATION)[0]
+
+    def counters(self, *names: str) -> tuple[int, ...]:
+        """The values of the named counters (0 for one never raised), read in one query."""
         with self.session() as session:
-            row = session.get(StateRow, "generation")
-            return row.value if row else 0
+            rows = {
+                name: value
+                for name, value in session.execute(
+                    sa.select(StateRow.name, StateRow.value).where(StateRow.name.in_(names))
+                )
+            }
+        return tuple(rows.get(name, 0) for name in names)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -58,11 +72,16 @@ class Database:
 
 def bump_generation(session: Session) -> None:
     """Raise the change counter inside the caller's transaction."""
+    bump_counter(session, GENERATION)
+
+
+def bump_counter(session: Session, name: str) -> None:
+    """Raise the counter *name* (``generation``, ``policy_generation``) in the caller's transaction."""
     updated = session.execute(
-        sa.update(StateRow).where(StateRow.name == "generation").values(value=StateRow.value + 1)
+        sa.update(StateRow).where(StateRow.name == name).values(value=StateRow.value + 1)
     )
     if updated.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(StateRow(name="generation", value=1))
+        session.add(StateRow(name=name, value=1))
 
 
 def make_engine(url: str) -> Engine:

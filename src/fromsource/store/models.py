@@ -140,3 +140,44 @@ class ClaimRow(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PolicyRuleRow(Base):
+    """A block, allow or cooldown rule (fromsource.policy.rules; migration 0004)."""
+
+    __tablename__ = "policy_rules"
+    __table_args__ = (Index("ix_policy_rules_project", "project"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    project: Mapped[str] = mapped_column(String(255))
+    specifier: Mapped[str] = mapped_column(String(255), default="")
+    days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class PolicyAuditRow(Base):
+    """One audited policy decision or rule change (fromsource.policy.audit; migration 0004)."""
+
+    __tablename__ = "policy_audit"
+    __table_args__ = (
+        Index("ix_policy_audit_project", "project"),
+        Index("ix_policy_audit_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    action: Mapped[str] = mapped_column(String(32))
+    verdict: Mapped[str] = mapped_column(String(16), default="")
+    project: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    repo: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    filename: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    rule_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    mal_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(255), default="")
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    """The policy generation the decision was made under."""
