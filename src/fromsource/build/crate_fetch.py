@@ -31,7 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
+from fromsource.build.crate_registry import SparseRegistry
 from fromsource.build.crates import (
     RUST_ROOT,
     CrateError,
@@ -58,6 +61,7 @@ __all__ = [
     "CrateSource",
     "RustTree",
     "Vendored",
+    "crate_sources",
     "find_vendored",
     "prepare_crates",
     "scan_tree",
@@ -121,6 +125,23 @@ class BlobCrates:
         dest.mkdir(parents=True, exist_ok=True)
         copy_blob(self.blobs, Sha256(crate.checksum), dest / crate.filename)
         return dest / crate.filename
+
+
+def crate_sources(entries: Sequence[str], blobs: BlobStore | None = None) -> list[CrateSource]:
+    """The crate sources of the ``crates`` setting, after the blob store when given.
+
+    Each entry is a sparse registry (``sparse+https://...``, or an ``http(s)``
+    URL), a ``file:`` URL or a local folder of ``.crate`` files.
+    """
+    sources: list[CrateSource] = [BlobCrates(blobs)] if blobs is not None else []
+    for entry in entries:
+        if entry.startswith(("sparse+", "http://", "https://")):
+            sources.append(SparseRegistry(entry))
+        elif entry.startswith("file:"):
+            sources.append(CrateFolder(Path(url2pathname(urlparse(entry).path))))
+        else:
+            sources.append(CrateFolder(Path(entry).expanduser()))
+    return sources
 
 
 @dataclass(frozen=True)
