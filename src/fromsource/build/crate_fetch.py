@@ -72,6 +72,7 @@ _CHECKSUM_FILE = ".cargo-checksum.json"
 _VENDOR_GUESSES = ("include/cargo", "vendor", "cargo-vendor")
 """Folders where sdists ship vendored crates without a cargo config (orjson: include/cargo)."""
 _MAX_CHAIN = 16
+_NAMED = 5  # crates a message names besides the first; the error's facts list them all
 
 
 class CrateSource(Protocol):
@@ -289,10 +290,11 @@ def _mismatch(crate: LockedCrate, where: str, got: str | None, detail: str = "")
 
 
 def _unavailable(missing: Sequence[LockedCrate], where: str, hint: str) -> CrateError:
-    first = missing[0]
+    first, others = missing[0], missing[1:]
     more = ""
-    if len(missing) > 1:
-        more = f" (and {len(missing) - 1} more: {', '.join(c.label for c in missing[1:])})"
+    if others:
+        names = ", ".join(c.label for c in others[:_NAMED])
+        more = f" (and {len(others)} more: {names}{', ...' if len(others) > _NAMED else ''})"
     return CrateError(
         f"crates-unavailable: {first.label}{more}: pinned by Cargo.lock but not in {where}; "
         f"{hint}; nothing was built",
@@ -421,6 +423,7 @@ def prepare_crates(
     version); ToolchainError when there is no toolchain.  Nothing is left
     half-made that the build could use: on error the caller removes *work*.
     """
+    tree, work = tree.resolve(), work.resolve()
     backend = rust_backend(requires)
     rust = scan_tree(tree)
     if not rust.locks:
