@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from fromsource.build.crate_fetch import BlobCrates, CrateFolder, prepare_crates
+from fromsource.build.crate_fetch import BlobCrates, CrateFolder, archive_crates, prepare_crates
 from fromsource.build.crates import CARGO_HOME_ROOT, CRATES_ROOT, RUST_ROOT, CrateError, CrateSet
 from fromsource.build.rust_toolchain import Toolchain
 from fromsource.build.sandbox import BUILD_ROOT, Sandbox, Tool
 from fromsource.build.unpack import unpack_sdist
 from fromsource.errors import UnsafeArchiveError
+from fromsource.names import Sha256
 from fromsource.store.blobs import FileBlobStore
 from tests.build.rust_packages import (
     RustBackend,
@@ -129,11 +130,13 @@ def test_a_crate_missing_from_every_source_is_refused_naming_it(tmp_path: Path) 
 def test_a_crate_archived_in_the_blob_store_is_used_again(tmp_path: Path) -> None:
     crate, digest = make_crate(tmp_path / "crates")
     blobs = FileBlobStore(tmp_path / "blobs")
-    blobs.put_file(crate)
-    crate.unlink()
-    tree = _tree(tmp_path, pins=[("tinyadd", "0.1.0", digest)])
-    crates = _prepare(tmp_path, tree, BlobCrates(blobs), CrateFolder(tmp_path / "crates"))
-    assert crates is not None and crates.archives[0][1] == blobs.local_path(digest)  # type: ignore[arg-type]
+    tree = _tree(tmp_path / "first", pins=[("tinyadd", "0.1.0", digest)])
+    first = _prepare(tmp_path / "first", tree, BlobCrates(blobs), CrateFolder(tmp_path / "crates"))
+    assert first is not None and archive_crates(first, blobs) == 1
+    crate.unlink()  # gone from the crate folder: the blob store still has it
+    tree = _tree(tmp_path / "again", pins=[("tinyadd", "0.1.0", digest)])
+    again = _prepare(tmp_path / "again", tree, BlobCrates(blobs), CrateFolder(tmp_path / "crates"))
+    assert again is not None and again.archives[0][1] == blobs.local_path(Sha256(digest))
 
 
 @pytest.mark.parametrize("backend", ["maturin", "setuptools-rust"])

@@ -61,6 +61,7 @@ __all__ = [
     "CrateSource",
     "RustTree",
     "Vendored",
+    "archive_crates",
     "crate_sources",
     "find_vendored",
     "prepare_crates",
@@ -143,6 +144,17 @@ def crate_sources(entries: Sequence[str], blobs: BlobStore | None = None) -> lis
         else:
             sources.append(CrateFolder(Path(entry).expanduser()))
     return sources
+
+
+def archive_crates(crates: CrateSet, blobs: BlobStore) -> int:
+    """Keep each fetched ``.crate`` of *crates* as a blob, like the sdist; return how many.
+
+    A later build, or ``rebuild --check``, then finds them in the blob store
+    (:class:`BlobCrates`) even when the crate folder or registry no longer has them.
+    """
+    for crate, path in crates.archives:
+        blobs.put_file(path, expected=Sha256(crate.checksum) if crate.checksum else None)
+    return len(crates.archives)
 
 
 @dataclass(frozen=True)
