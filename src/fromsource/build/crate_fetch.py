@@ -419,6 +419,7 @@ def prepare_crates(
     requires: Sequence[str] = (),
     sources: Sequence[CrateSource] = (),
     toolchain: Toolchain | None = None,
+    toolchain_dir: Path | None = None,
 ) -> CrateSet | None:
     """Find, check and vendor the crates of the unpacked sdist *tree*; None when it has no Rust.
 
@@ -426,7 +427,8 @@ def prepare_crates(
     (the vendor folder and CARGO_HOME go there, bound read-only into
     *sandbox*); *requires* are the build requirements (a Rust backend among
     them makes it a Rust build); *sources* are tried in order for crates the
-    sdist does not vendor; *toolchain* defaults to :func:`find_toolchain`.
+    sdist does not vendor; *toolchain* defaults to :func:`find_toolchain` of
+    *toolchain_dir* (the ``rust_toolchain`` setting), asked only for a Rust build.
 
     Raises CrateError: ``unlocked-crates`` (a Rust backend but no Cargo.lock,
     or a lock that does not pin checksums), ``crates-unavailable: NAME
@@ -455,7 +457,7 @@ def prepare_crates(
     crates = list(registry_crates(pinned, tree.name))
     git = sorted({c for c in pinned if c.kind != "registry"}, key=lambda c: (c.name, c.version))
     vendored = find_vendored(tree, rust)
-    toolchain = toolchain or find_toolchain()
+    toolchain = toolchain or find_toolchain(toolchain_dir)
     fixed = sandbox.tool == "bwrap"
     home, vendor = work / "cargo-home", None
     archives: tuple[tuple[LockedCrate, Path], ...] = ()
