@@ -20,6 +20,7 @@ import importlib.metadata
 import io
 import json
 import re
+import sysconfig
 import tarfile
 import textwrap
 import threading
@@ -69,8 +70,9 @@ def wheel_from_installed(distribution: str, dest: Path) -> Path:
     """A wheel of the installed *distribution*, rebuilt from its RECORD into *dest*.
 
     Deterministic (fixed timestamps, sorted members), so a cached copy keeps
-    its sha256.  Files outside site-packages (scripts) are left out; the
-    entry points recreate them.
+    its sha256.  Files outside site-packages are left out, except scripts
+    that are not entry-point launchers (maturin's binary): those go back to
+    ``.data/scripts/``; the entry points recreate the launchers.
     """
     dist = importlib.metadata.distribution(distribution)
     name = canonicalize_name(dist.metadata["Name"]).replace("-", "_")
@@ -78,10 +80,20 @@ def wheel_from_installed(distribution: str, dest: Path) -> Path:
     info_dir = next(
         str(f).split("/", 1)[0] for f in dist.files or [] if str(f).endswith(".dist-info/METADATA")
     )
+    launchers = {e.name for e in dist.entry_points if e.group in ("console_scripts", "gui_scripts")}
+    scripts = Path(sysconfig.get_path("scripts")).resolve()
     contents: dict[str, bytes] = {}
+    executable: set[str] = set()
     for file in dist.files or []:
         path = str(file)
-        if path.startswith("..") or "__pycache__" in path or path.endswith(".pyc"):
+        if path.startswith(".."):
+            located = Path(str(file.locate())).resolve()
+            if located.parent == scripts and located.name not in launchers:
+                member = f"{info_dir.removesuffix('.dist-info')}.data/scripts/{located.name}"
+                contents[member] = located.read_bytes()
+                executable.add(member)
+            continue
+        if "__pycache__" in path or path.endswith(".pyc"):
             continue
         if path.startswith(info_dir + "/") and path.split("/", 1)[1] in _SKIP_INSTALLED:
             continue
@@ -101,7 +113,7 @@ def wheel_from_installed(distribution: str, dest: Path) -> Path:
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(contents):
             info = zipfile.ZipInfo(path, _WHEEL_DATE)
-            info.external_attr = 0o644 << 16
+            info.external_attr = (0o755 if path in executable else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, contents[path])
     return target
@@ -254,7 +266,15 @@ def make_sdist(
     """
     files = _backend_files(name, version, backend, dependencies, backend_code)
     files.update(extra_files or {})
-    files["PKG-INFO"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    return write_sdist(dest, name, version, files)
+
+
+def write_sdist(dest: Path, name: str, version: str, files: Mapping[str, str]) -> Path:
+    """Write ``<name>-<version>.tar.gz`` holding *files* and a PKG-INFO into *dest*.
+
+    Deterministic: sorted members, mode 0644, every mtime :data:`SDIST_EPOCH`.
+    """
+    files = {**files, "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"}
     top = f"{_module(name)}-{version}"
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{top}.tar.gz"

@@ -48,3 +48,13 @@ def test_the_upstream_follows_fromsource_then_pip_settings(
     assert upstream_url(Settings()) == "http://127.0.0.1:9/from-env/simple/"
     no_pip_config.setenv("FROMSOURCE_UPSTREAM", "http://127.0.0.1:9/ours/simple/")
     assert upstream_url(Settings()) == "http://127.0.0.1:9/ours/simple/"
+
+
+def test_crate_sources_and_the_rust_toolchain_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FROMSOURCE_CRATES", f"{tmp_path}/crates, sparse+http://127.0.0.1:9/index/")
+    monkeypatch.setenv("FROMSOURCE_RUST_TOOLCHAIN", str(tmp_path / "rust"))
+    settings = Settings()
+    assert settings.crates == [f"{tmp_path}/crates", "sparse+http://127.0.0.1:9/index/"]
+    assert settings.rust_toolchain == tmp_path / "rust"

@@ -66,7 +66,16 @@ class Settings(BaseSettings):
     """Which of the found targets the index builds: versions (``3.12``, ``3.13t``) or ABI tags
     (``cp313t``); empty: every CPython >= 3.9 found, free-threaded ones excluded."""
 
-    @field_validator("pythons", "build_pythons", mode="before")
+    crates: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Where Rust crates an sdist does not vendor come from, tried in order after the blob
+    store: local folders of ``NAME-VERSION.crate`` files (paths or ``file:`` URLs) and cargo
+    sparse registries (``sparse+https://...``); ``FROMSOURCE_CRATES`` is comma- or
+    space-separated (docs/building.md "Rust")."""
+    rust_toolchain: Path | None = None
+    """A Rust toolchain folder (``bin/cargo``, ``bin/rustc``, ``lib/``) for builds; None: the
+    toolchain of the ``rustc`` on ``PATH``."""
+
+    @field_validator("pythons", "build_pythons", "crates", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         """``3.11,3.12`` or ``3.11 3.12`` (or a JSON list) from the environment, as a list."""

@@ -15,6 +15,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from fromsource.errors import ProvenanceError
 from fromsource.provenance import PatchInfo, ResolvedDependency, SbomInput, build_sbom
+from fromsource.provenance.sbom import BundledComponent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,3 +120,20 @@ def test_stable_across_runs_and_processes() -> None:
 def test_rejects_non_pep440_version() -> None:
     with pytest.raises(ProvenanceError, match="not PEP 440"):
         build_sbom(replace(PLAIN, version="not a version"))
+
+
+def test_bundled_crates_are_shipped_components_of_a_valid_document() -> None:
+    crates = (
+        BundledComponent("pkg:cargo/tinyadd@0.1.0", "a" * 64, (("fromsource:crate-origin", "x"),)),
+        BundledComponent("pkg:cargo/gitdep@2.0.0", None),
+    )
+    inp = replace(PLAIN, bundled=crates)
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(build_sbom(inp).decode())
+    assert error is None, error
+    doc = load(inp)
+    bundled = {c["purl"]: c for c in doc["components"] if c["purl"].startswith("pkg:cargo/")}
+    assert bundled["pkg:cargo/tinyadd@0.1.0"]["hashes"] == [{"alg": "SHA-256", "content": "a" * 64}]
+    assert "hashes" not in bundled["pkg:cargo/gitdep@2.0.0"]
+    assert {c["scope"] for c in bundled.values()} == {"required"}
+    assert build_sbom(inp) == build_sbom(inp)
+    assert load(inp)["serialNumber"] != load(PLAIN)["serialNumber"]

@@ -56,6 +56,14 @@ CATEGORIES = {
     "build-deps-unresolvable": "the build requirements cannot be resolved to wheels",
     "inputs-unavailable": "a rebuild's recorded build dependency is gone everywhere",
     "needs-rust": "the build needs Rust crates, and the crate registry is unreachable",
+    "unlocked-crates": "a Rust build ships no Cargo.lock, or one that does not pin every "
+    "crate's sha256 (crates are never resolved at build time)",
+    "crates-unavailable": "a crate the Cargo.lock pins is in no crate source (the message "
+    "names it: crates-unavailable: NAME VERSION)",
+    "crate-checksum-mismatch": "a crate's archive or vendored files do not have the sha256 "
+    "the Cargo.lock pins (the message names the crate and version)",
+    "rust-toolchain-unavailable": "the build needs Rust and no cargo/rustc is installed or "
+    "configured (FROMSOURCE_RUST_TOOLCHAIN)",
     "missing-system-library": "a C header, library or pkg-config package is not installed",
     "timeout": "the build ran past its wall-clock limit and was killed",
     "process-limit": "the build started too many processes and was killed",

@@ -3,7 +3,9 @@
 The document describes the package (``metadata.component``: its purl and the
 sdist it was built from), the tool that built it (fromsource), the build
 dependencies that were installed into the build environment (components with
-``scope: excluded``: present at build time, not shipped), and for remediated
+``scope: excluded``: present at build time, not shipped), the packages of
+other ecosystems compiled into the wheel (Rust crates, ``pkg:cargo/...``:
+:class:`BundledComponent`, ``scope: required``), and for remediated
 builds a ``pedigree`` with the backported patches, the advisories each one
 resolves and the upstream release as ancestor, plus a ``vulnerabilities``
 section that marks each fixed advisory ``resolved_with_pedigree``.
@@ -58,7 +60,7 @@ from fromsource.errors import ProvenanceError
 from fromsource.names import normalize
 from fromsource.provenance.statement import PatchInfo, ResolvedDependency
 
-__all__ = ["SBOM_MEDIA_TYPE", "SBOM_PATH", "SbomInput", "build_sbom"]
+__all__ = ["SBOM_MEDIA_TYPE", "SBOM_PATH", "BundledComponent", "SbomInput", "build_sbom"]
 
 SBOM_PATH = "sboms/fromsource.cdx.json"
 """Where the SBOM lives, relative to the wheel's ``.dist-info`` folder (PEP 770)."""
@@ -67,6 +69,20 @@ SBOM_MEDIA_TYPE = "application/vnd.cyclonedx+json"
 
 # A fixed namespace for the serial numbers of our SBOMs (uuid5 over the inputs).
 _SERIAL_NAMESPACE = UUID("5b0f2c3e-8a61-5d2e-9c1b-2f5d7e0a4b63")
+
+
+@dataclass(frozen=True)
+class BundledComponent:
+    """A package of another ecosystem compiled into the wheel (a Rust crate, issue 13).
+
+    *purl* names it (``pkg:cargo/NAME@VERSION``); *sha256* is the digest of
+    its archive when known; *properties* are ``fromsource:*`` name/value pairs
+    (where it came from).
+    """
+
+    purl: str
+    sha256: str | None
+    properties: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,8 @@ class SbomInput:
     epoch: int
     vulnerabilities_fixed: tuple[str, ...] = ()
     patch_texts: Mapping[str, str] = field(default_factory=dict)
+    bundled: tuple[BundledComponent, ...] = ()
+    """Packages compiled into the wheel (Rust crates): shipped, so ``scope: required``."""
 
 
 def _purl(project: str, version: str, **qualifiers: str) -> PackageURL:
@@ -131,6 +149,20 @@ def _dependency(dep: ResolvedDependency) -> Component:
             Property(name="fromsource:build-dependency", value="true"),
             Property(name="fromsource:source", value=dep.source),
         ],
+    )
+
+
+def _bundled(item: BundledComponent) -> Component:
+    purl = PackageURL.from_string(item.purl)
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=purl.name,
+        version=purl.version,
+        bom_ref=item.purl,
+        purl=purl,
+        scope=ComponentScope.REQUIRED,
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=item.sha256)] if item.sha256 else [],
+        properties=[Property(name=name, value=value) for name, value in item.properties],
     )
 
 
@@ -203,6 +235,7 @@ def build_sbom(inp: SbomInput) -> bytes:
         bom_ref=f"fromsource@{fromsource.__version__}",
     )
     dependencies = [_dependency(d) for d in inp.dependencies]
+    bundled = [_bundled(b) for b in inp.bundled]
     fixed = sorted(set(inp.vulnerabilities_fixed) | {f for p in inp.patches for f in p.fixes})
     state = (
         ImpactAnalysisState.RESOLVED_WITH_PEDIGREE if inp.patches else ImpactAnalysisState.RESOLVED
@@ -214,7 +247,7 @@ def build_sbom(inp: SbomInput) -> bytes:
             tools=ToolRepository(components=[tool]),
             component=component,
         ),
-        components=dependencies,
+        components=[*dependencies, *bundled],
         vulnerabilities=[
             Vulnerability(
                 bom_ref=f"vulnerability:{advisory}",
@@ -230,7 +263,8 @@ def build_sbom(inp: SbomInput) -> bytes:
     )
     # The build dependencies hang off the package in the graph; their
     # ``excluded`` scope says they were needed to build it, not to run it.
-    bom.register_dependency(component, dependencies)
+    # Bundled crates are compiled into it (``required``).
+    bom.register_dependency(component, [*dependencies, *bundled])
     try:
         text = JsonV1Dot6(bom).output_as_string(indent=2)
     except (ValueError, TypeError) as exc:

@@ -1,0 +1,206 @@
+"""Rust test packages made on the spot, all offline (issue 13).
+
+- :func:`make_crate` writes a ``.crate`` archive (a tar.gz of ``NAME-VERSION/``
+  with Cargo.toml and src/lib.rs), as a registry serves it;
+- :func:`registry_source` asks cargo which source id it writes into a
+  Cargo.lock for the default registry, and :func:`cargo_lock` writes a lock
+  pinning crates from it;
+- :func:`rust_sdist` writes a Python sdist whose cdylib uses the crate, built
+  with maturin (``bindings = "cffi"``: loaded through cffi's ABI mode) or
+  setuptools-rust (``NoBinding``: loaded with ctypes).  Neither uses PyO3,
+  whose crates would have to come from a registry these machines cannot
+  reach: the only crate is the test's own.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import subprocess
+import tarfile
+import tempfile
+import textwrap
+import tomllib
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from fromsource.build.crates import checksum_document
+from fromsource.build.rust_toolchain import find_toolchain
+from tests.packages import SDIST_EPOCH, write_sdist
+
+RustBackend = Literal["maturin", "setuptools-rust"]
+
+TINYADD_LIB = "/// Adds two numbers.\npub fn add(a: i64, b: i64) -> i64 {\n    a + b\n}\n"
+
+
+def crate_files(name: str, version: str, lib_rs: str = TINYADD_LIB) -> dict[str, str]:
+    """The files of a minimal library crate."""
+    manifest = f'[package]\nname = "{name}"\nversion = "{version}"\nedition = "2021"\n'
+    return {"Cargo.toml": manifest, "src/lib.rs": lib_rs}
+
+
+def make_crate(
+    dest: Path, name: str = "tinyadd", version: str = "0.1.0", lib_rs: str = TINYADD_LIB
+) -> tuple[Path, str]:
+    """Write ``NAME-VERSION.crate`` into *dest*; return its path and sha256 (deterministic)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, text in sorted(crate_files(name, version, lib_rs).items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}-{version}/{path}")
+            info.size, info.mtime, info.mode = len(data), SDIST_EPOCH, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / f"{name}-{version}.crate"
+    target.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
+    return target, hashlib.sha256(target.read_bytes()).hexdigest()
+
+
+def vendor_crate(
+    folder: Path, name: str, version: str, package: str | None, lib_rs: str = TINYADD_LIB
+) -> Path:
+    """Write a vendored crate ``folder/NAME-VERSION`` with a ``.cargo-checksum.json``."""
+    target = folder / f"{name}-{version}"
+    files = crate_files(name, version, lib_rs)
+    for path, text in files.items():
+        (target / path).parent.mkdir(parents=True, exist_ok=True)
+        (target / path).write_text(text)
+    sums = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in files.items()}
+    (target / ".cargo-checksum.json").write_text(checksum_document(sums, package))
+    return target
+
+
+@cache
+def registry_source() -> str:
+    """The ``source`` cargo writes into Cargo.lock for a crate of the default registry.
+
+    Asked of cargo itself (a probe project resolved offline against a
+    vendored crate), so no registry's address is written here.
+    """
+    cargo = find_toolchain().root / "bin" / "cargo"
+    with tempfile.TemporaryDirectory(prefix="fromsource-probe-") as folder:
+        base = Path(folder)
+        vendor_crate(base / "vendor", "probe", "0.0.1", "0" * 64, "")
+        (base / "home").mkdir()
+        (base / "home" / "config.toml").write_text(
+            '[source.crates-io]\nreplace-with = "v"\n\n'
+            f'[source.v]\ndirectory = "{base / "vendor"}"\n'
+        )
+        project = base / "project"
+        (project / "src").mkdir(parents=True)
+        (project / "src" / "lib.rs").write_text("")
+        (project / "Cargo.toml").write_text(
+            '[package]\nname = "p"\nversion = "0.0.0"\n\n[dependencies]\nprobe = "0.0.1"\n'
+        )
+        subprocess.run(
+            [str(cargo), "generate-lockfile", "--offline"],
+            cwd=project,
+            env={"PATH": "/usr/bin:/bin", "HOME": folder, "CARGO_HOME": str(base / "home")},
+            check=True,
+            capture_output=True,
+        )
+        lock = tomllib.loads((project / "Cargo.lock").read_text())
+    return str(next(p["source"] for p in lock["package"] if p["name"] == "probe"))
+
+
+def cargo_lock(
+    package: str, version: str, crates: Sequence[tuple[str, str, str]], source: str | None = None
+) -> str:
+    """A version-4 Cargo.lock: *package* depending on *crates* (name, version, sha256)."""
+    source = source or registry_source()
+    deps = "".join(f' "{name}",\n' for name, _, _ in crates)
+    text = (
+        "# This file is automatically @generated by Cargo.\nversion = 4\n\n"
+        f'[[package]]\nname = "{package}"\nversion = "{version}"\n'
+        f"dependencies = [\n{deps}]\n"
+    )
+    for name, crate_version, checksum in crates:
+        text += (
+            f'\n[[package]]\nname = "{name}"\nversion = "{crate_version}"\n'
+            f'source = "{source}"\nchecksum = "{checksum}"\n'
+        )
+    return text
+
+
+_LIB_RS = """\
+#[no_mangle]
+pub extern "C" fn rustadd(a: i64, b: i64) -> i64 {
+    tinyadd::add(a, b)
+}
+"""
+
+_CTYPES_INIT = '''\
+"""Adds numbers in Rust (a cdylib loaded with ctypes)."""
+
+import ctypes
+import importlib.machinery
+import pathlib
+
+_here = pathlib.Path(__file__).parent
+_path = next(p for s in importlib.machinery.EXTENSION_SUFFIXES for p in _here.glob("_native" + s))
+_native = ctypes.CDLL(str(_path))
+_native.rustadd.argtypes = (ctypes.c_int64, ctypes.c_int64)
+_native.rustadd.restype = ctypes.c_int64
+
+
+def add(a: int, b: int) -> int:
+    return int(_native.rustadd(a, b))
+'''
+
+
+def rust_sdist(
+    dest: Path,
+    name: str,
+    backend: RustBackend,
+    *,
+    pins: Sequence[tuple[str, str, str]] | None,
+    version: str = "1.0",
+    crate: tuple[str, str] = ("tinyadd", "0.1.0"),
+    extra_files: Mapping[str, str] | None = None,
+) -> Path:
+    """Write the sdist of *name* whose Rust library calls ``tinyadd::add``; return its path.
+
+    *pins* are the crates its Cargo.lock pins (name, version, sha256; None:
+    no Cargo.lock is shipped); *extra_files* may replace any file.  The module is the
+    normalized name with underscores: ``lib.rustadd(a, b)`` (maturin, cffi)
+    or ``add(a, b)`` (setuptools-rust, ctypes).
+    """
+    module = name.replace("-", "_")
+    cargo = textwrap.dedent(f"""\
+        [package]
+        name = "{module}"
+        version = "{version}.0"
+        edition = "2021"
+
+        [lib]
+        crate-type = ["cdylib"]
+
+        [dependencies]
+        {crate[0]} = "={crate[1]}"
+        """)
+    project = f'[project]\nname = "{name}"\nversion = "{version}"\nrequires-python = ">=3.8"\n'
+    files = {"Cargo.toml": cargo, "src/lib.rs": _LIB_RS}
+    if backend == "maturin":
+        files["pyproject.toml"] = (
+            '[build-system]\nrequires = ["maturin>=1,<2"]\nbuild-backend = "maturin"\n\n'
+            + project
+            + 'dependencies = ["cffi"]\n\n[tool.maturin]\nbindings = "cffi"\n'
+            + f'module-name = "{module}"\n'
+        )
+    else:
+        files["pyproject.toml"] = (
+            '[build-system]\nrequires = ["setuptools>=62.4", "setuptools-rust>=1.5"]\n'
+            'build-backend = "setuptools.build_meta"\n\n'
+            + project
+            + f'\n[tool.setuptools]\npackages = ["{module}"]\n\n'
+            "[[tool.setuptools-rust.ext-modules]]\n"
+            f'target = "{module}._native"\nbinding = "NoBinding"\n'
+        )
+        files[f"{module}/__init__.py"] = _CTYPES_INIT
+    if pins is not None:
+        files["Cargo.lock"] = cargo_lock(module, f"{version}.0", pins)
+    files.update(extra_files or {})
+    return write_sdist(dest, name, version, files)
