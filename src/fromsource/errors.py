@@ -107,6 +107,19 @@ class BuildError(FromsourceError):
     """The build pipeline failed for a package."""
 
 
+class CrateError(BuildError):
+    """The crates of a Rust build cannot be used: unlocked, unavailable or not the locked bytes.
+
+    ``category`` is ``unlocked-crates``, ``crates-unavailable`` or
+    ``crate-checksum-mismatch``; ``crate`` and ``version`` name the first
+    crate concerned when there is one.
+    """
+
+
+class ToolchainError(BuildError):
+    """No usable Rust toolchain (category ``rust-toolchain-unavailable``)."""
+
+
 class UpstreamError(BuildError):
     """The upstream index could not give us a usable sdist."""
 

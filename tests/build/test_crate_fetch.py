@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from fromsource.build.crate_fetch import BlobCrates, CrateFolder, archive_crates, prepare_crates
-from fromsource.build.crates import CARGO_HOME_ROOT, CRATES_ROOT, RUST_ROOT, CrateError, CrateSet
+from fromsource.build.crates import CARGO_HOME_ROOT, CRATES_ROOT, RUST_ROOT, CrateSet
 from fromsource.build.rust_toolchain import Toolchain
 from fromsource.build.sandbox import BUILD_ROOT, Sandbox, Tool
 from fromsource.build.unpack import unpack_sdist
-from fromsource.errors import UnsafeArchiveError
+from fromsource.errors import CrateError, UnsafeArchiveError
 from fromsource.names import Sha256
 from fromsource.store.blobs import FileBlobStore
 from tests.build.rust_packages import (

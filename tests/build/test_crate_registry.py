@@ -12,9 +12,10 @@ import pytest
 
 from fromsource.build.crate_fetch import BlobCrates, CrateFolder, crate_sources, prepare_crates
 from fromsource.build.crate_registry import SparseRegistry, crate_prefix, download_url
-from fromsource.build.crates import CrateError, LockedCrate
+from fromsource.build.crates import LockedCrate
 from fromsource.build.sandbox import Sandbox
 from fromsource.build.unpack import unpack_sdist
+from fromsource.errors import CrateError
 from fromsource.store.blobs import FileBlobStore
 from tests.build.rust_packages import make_crate, rust_sdist
 from tests.build.test_crate_fetch import TOOLCHAIN

@@ -13,7 +13,6 @@ from fromsource.build.crates import (
     CARGO_HOME_ROOT,
     CRATES_ROOT,
     RUST_ROOT,
-    CrateError,
     CrateSet,
     LockedCrate,
     cargo_config,
@@ -26,6 +25,7 @@ from fromsource.build.crates import (
 from fromsource.build.outcome import CATEGORIES, categorize
 from fromsource.build.rust_toolchain import Toolchain, parse_rustc_version
 from fromsource.build.sandbox import BUILD_ROOT
+from fromsource.errors import CrateError
 from fromsource.provenance.sbom import SbomInput, build_sbom
 
 REGISTRY = "registry+https://registry.invalid/index"

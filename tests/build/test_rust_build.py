@@ -26,12 +26,13 @@ from fromsource.build.crates import CrateSet
 from fromsource.build.deps import Resolver, check_requirements, uv_binary
 from fromsource.build.normalize import normalize_wheel
 from fromsource.build.pep517 import BuildEnvironment, read_build_system
-from fromsource.build.rust_toolchain import ToolchainError, find_toolchain
+from fromsource.build.rust_toolchain import find_toolchain
 from fromsource.build.sandbox import SandboxLimits, tool_available
 from fromsource.build.unpack import unpack_sdist
 from fromsource.build.upstream import Upstream
 from fromsource.build.wheelcache import WheelCache
 from fromsource.config import Settings, upstream_url
+from fromsource.errors import ToolchainError
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
 from tests.build.rust_packages import RustBackend, make_crate, rust_sdist, vendor_crate
 from tests.packages import LocalIndex, local_index, wheel_from_installed  # noqa: F401

@@ -37,7 +37,6 @@ from urllib.request import url2pathname
 from fromsource.build.crate_registry import SparseRegistry
 from fromsource.build.crates import (
     RUST_ROOT,
-    CrateError,
     CrateOrigin,
     CrateSet,
     LockedCrate,
@@ -51,7 +50,8 @@ from fromsource.build.crates import (
 )
 from fromsource.build.rust_toolchain import Toolchain, find_toolchain
 from fromsource.build.sandbox import Sandbox
-from fromsource.build.unpack import safe_unpack
+from fromsource.build.unpack import unpack_sdist
+from fromsource.errors import CrateError
 from fromsource.names import Sha256
 from fromsource.store.blobs import BlobStore, copy_blob, sha256_file
 
@@ -388,7 +388,7 @@ def _vendor(found: Sequence[tuple[LockedCrate, Path]], vendor: Path, scratch: Pa
     """Unpack each checked archive into ``vendor/NAME-VERSION`` with its checksum file."""
     vendor.mkdir(parents=True, exist_ok=True)
     for crate, archive in found:
-        top = safe_unpack(archive, scratch / f"{crate.name}-{crate.version}")
+        top = unpack_sdist(archive, scratch / f"{crate.name}-{crate.version}").root
         target = vendor / f"{crate.name}-{crate.version}"
         top.rename(target)
         files = {

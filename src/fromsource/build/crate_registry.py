@@ -19,8 +19,9 @@ from urllib.parse import quote
 
 import httpx
 
-from fromsource.build.crates import CrateError, LockedCrate
-from fromsource.build.upstream_pages import redact
+from fromsource.build.crates import LockedCrate
+from fromsource.errors import CrateError
+from fromsource.indexclient import redact
 
 __all__ = ["MAX_CRATE_BYTES", "SparseRegistry", "crate_prefix", "download_url"]
 

@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 
 from fromsource.build.rust_toolchain import Toolchain
 from fromsource.build.sandbox import BUILD_ROOT, Bind
-from fromsource.errors import BuildError
+from fromsource.errors import CrateError
 from fromsource.provenance.sbom import BundledComponent
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "RUST_BACKENDS",
     "RUST_ROOT",
     "TARGET_DIR",
-    "CrateError",
     "CrateOrigin",
     "CrateSet",
     "LockedCrate",
@@ -74,15 +73,6 @@ CrateOrigin = Literal["sdist", "crate-source"]
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _VENDOR_SOURCE = "fromsource-crates"
 _V1_CHECKSUM = re.compile(r"checksum (?P<name>\S+) (?P<version>\S+) \((?P<source>[^)]+)\)")
-
-
-class CrateError(BuildError):
-    """The crates of a Rust build cannot be used: unlocked, unavailable or not the locked bytes.
-
-    ``category`` is ``unlocked-crates``, ``crates-unavailable`` or
-    ``crate-checksum-mismatch``; ``crate`` and ``version`` name the first
-    crate concerned when there is one.
-    """
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from fromsource.errors import BuildError
+from fromsource.errors import ToolchainError
 
-__all__ = ["Toolchain", "ToolchainError", "find_toolchain", "parse_rustc_version"]
+__all__ = ["Toolchain", "find_toolchain", "parse_rustc_version"]
 
 _TIMEOUT = 60
-
-
-class ToolchainError(BuildError):
-    """No usable Rust toolchain (category ``rust-toolchain-unavailable``)."""
 
 
 @dataclass(frozen=True)
