@@ -11,8 +11,8 @@ import pytest
 
 from fromsource.bounded import OutputLimits
 from fromsource.build.normalize import dist_info_dir, normalize_wheel, wheel_record
+from fromsource.dist.record import RecordEntry
 from fromsource.errors import InvalidDistributionError, OversizedError
-from fromsource.record import RecordEntry
 
 NAME = "demo-1.0-py3-none-any.whl"
 DIST_INFO = "demo-1.0.dist-info"

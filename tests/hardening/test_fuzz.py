@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 from packaging.version import InvalidVersion, Version
 
 from fromsource.build.archive_rules import Member, Refused, check_tree, split_name, symlink_escapes
+from fromsource.dist.names import ProjectName, Sha256, fs_revision, remediated_version
+from fromsource.dist.record import RecordEntry, parse_record, render_record
 from fromsource.errors import InvalidDistributionError, LockError, ProvenanceError, VerifyError
 from fromsource.index.auth import parse_basic, parse_bearer
 from fromsource.index.negotiate import choose
@@ -38,10 +40,8 @@ from fromsource.index.ranges import Unsatisfiable, parse_range
 from fromsource.index.ui_session import read_cookie
 from fromsource.lockfiles.model import IndexFile, Release
 from fromsource.lockfiles.update import FORMATS, update_text
-from fromsource.names import ProjectName, Sha256, fs_revision, remediated_version
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.pep740 import to_pep740
-from fromsource.record import RecordEntry, parse_record, render_record
 from fromsource.store.catalog import FileInfo
 from fromsource.store.tokens import canonical_identity
 from fromsource.verify.locks import parse_pylock, parse_requirements, parse_uv_lock
@@ -367,7 +367,7 @@ def test_record_render_then_parse_round_trips(rows: list[tuple[str, str | None, 
 
 
 def _is_record(path: str) -> bool:
-    from fromsource.record import is_record_path
+    from fromsource.dist.record import is_record_path
 
     return is_record_path(path)
 

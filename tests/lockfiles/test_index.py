@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from fromsource.dist.names import ProjectName
 from fromsource.errors import LockError
 from fromsource.lockfiles.index import IndexLookup, choose_release, index_target, parse_page
-from fromsource.names import ProjectName
 from fromsource.verify.fetch import Credentials
 from tests.conftest import IndexServer
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from fromsource.dist.names import Sha256
 from fromsource.errors import PublishError, StoreError
-from fromsource.names import Sha256
 from fromsource.store.blobs import BlobStore, FileBlobStore
 from fromsource.store.catalog import all_files
 from fromsource.store.db import Database, open_database

@@ -39,8 +39,8 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import parse_wheel_filename
 
 from fromsource.build.upstream_pages import link_allowed, refused_link
+from fromsource.dist.names import ProjectName, Sha256, normalize
 from fromsource.errors import BuildError
-from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.provenance.statement import ResolvedDependency
 from fromsource.store.blobs import BlobStore, copy_blob
 from fromsource.store.catalog import FileInfo, project_files

@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fromsource.bounded import DEFAULT_LIMITS, Budget, OutputLimits
-from fromsource.distinfo import ZIP_ERRORS, find_dist_info, read_record
+from fromsource.dist.distinfo import ZIP_ERRORS, find_dist_info, read_record
+from fromsource.dist.record import RecordEntry, is_record_path, render_record
 from fromsource.errors import InvalidDistributionError
-from fromsource.record import RecordEntry, is_record_path, render_record
 
 __all__ = ["COMPRESS_LEVEL", "dist_info_dir", "normalize_wheel", "wheel_record"]
 
@@ -90,7 +90,7 @@ def dist_info_dir(wheel: Path) -> str:
 
 
 def wheel_record(wheel: Path, limits: OutputLimits = DEFAULT_LIMITS) -> list[RecordEntry]:
-    """The parsed RECORD of *wheel* (:func:`fromsource.distinfo.read_record`)."""
+    """The parsed RECORD of *wheel* (:func:`fromsource.dist.distinfo.read_record`)."""
     return read_record(wheel, limits)
 
 

@@ -61,9 +61,9 @@ from fromsource.build.relabel import relabel_wheel, with_local
 from fromsource.build.unpack import read_pkg_info, unpack_sdist
 from fromsource.build.upstream_pages import redact
 from fromsource.build.wheelcache import WheelCache
-from fromsource.distinfo import check_wheel
+from fromsource.dist.distinfo import check_wheel
+from fromsource.dist.names import normalize
 from fromsource.errors import BuildError, FromsourceError, LimitError, UpstreamError
-from fromsource.names import normalize
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
 from fromsource.provenance.statement import BuildFacts, PatchInfo, build_statement, sign_statement
 from fromsource.store.blobs import sha256_file

@@ -52,8 +52,8 @@ from fromsource.build.upstream_pages import (
     refused_link,
 )
 from fromsource.config import Settings, upstream_url
+from fromsource.dist.names import normalize
 from fromsource.errors import HashMismatchError, UpstreamError
-from fromsource.names import normalize
 
 __all__ = ["ACCEPT", "MAX_DOWNLOAD_BYTES", "MAX_PAGE_BYTES", "Upstream", "UpstreamFile"]
 

@@ -22,8 +22,8 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from fromsource.build.targets import requires_python_allows
+from fromsource.dist.names import Sha256
 from fromsource.errors import UpstreamError
-from fromsource.names import Sha256
 
 SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
 """Sdist extensions, in order of preference when a release has several."""

@@ -10,8 +10,8 @@ import click
 from rich.console import Console
 
 from fromsource.cli.common import EXIT_FINDINGS, EXIT_OK, handle_errors
+from fromsource.dist.names import normalize
 from fromsource.errors import VerifyError
-from fromsource.names import normalize
 from fromsource.verify.fetch import (
     AttestationSource,
     IndexSource,

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fromsource.config import ALL_REPOSITORIES, Settings
+from fromsource.dist.names import normalize
 from fromsource.index import pages
 from fromsource.index.auth import Authenticator
 from fromsource.index.ratelimit import FailureBudget, FailurePolicy
-from fromsource.names import normalize
 from fromsource.provenance.keys import SigningKey
 from fromsource.store.blobs import BlobStore
 from fromsource.store.catalog import FileInfo, list_projects, project_files

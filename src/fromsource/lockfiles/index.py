@@ -20,9 +20,9 @@ import httpx
 from packaging.version import InvalidVersion, Version
 
 from fromsource import __version__
+from fromsource.dist.names import ProjectName, Sha256, fs_revision, normalize, parse_filename
 from fromsource.errors import InvalidDistributionError, LockError
 from fromsource.lockfiles.model import IndexFile, Release
-from fromsource.names import ProjectName, Sha256, fs_revision, normalize, parse_filename
 from fromsource.verify.fetch import Credentials, OriginAuth
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"

@@ -15,6 +15,7 @@ from datetime import UTC
 
 from tomlkit.items import InlineTable, Table
 
+from fromsource.dist.names import normalize
 from fromsource.errors import LockError
 from fromsource.lockfiles import _toml
 from fromsource.lockfiles.model import (
@@ -27,7 +28,6 @@ from fromsource.lockfiles.model import (
     same_version,
     skipped,
 )
-from fromsource.names import normalize
 
 FORMAT = "pylock.toml"
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fromsource.dist.names import ProjectName
 from fromsource.errors import LockError
 from fromsource.lockfiles.model import LockUpdate, Lookup, PackageReport, Release
 from fromsource.lockfiles.pdmlock import update_pdmlock
@@ -23,7 +24,6 @@ from fromsource.lockfiles.poetrylock import update_poetrylock
 from fromsource.lockfiles.pylock import update_pylock
 from fromsource.lockfiles.requirements import update_requirements
 from fromsource.lockfiles.uvlock import update_uvlock
-from fromsource.names import ProjectName
 
 FORMATS = ("requirements", "uv.lock", "poetry.lock", "pdm.lock", "pylock.toml", "Pipfile.lock")
 

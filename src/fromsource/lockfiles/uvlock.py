@@ -26,6 +26,7 @@ from typing import Any
 from tomlkit.items import InlineTable, Table
 from tomlkit.toml_document import TOMLDocument
 
+from fromsource.dist.names import normalize
 from fromsource.lockfiles import _toml
 from fromsource.lockfiles.model import (
     IndexFile,
@@ -37,7 +38,6 @@ from fromsource.lockfiles.model import (
     same_version,
     skipped,
 )
-from fromsource.names import normalize
 
 FORMAT = "uv.lock"
 _REFERENCE_KEYS = ("dependencies", "optional-dependencies", "dev-dependencies")

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from fromsource.names import normalize
+from fromsource.dist.names import normalize
 from fromsource.remediate.osv import Advisory, parse_advisory
 from fromsource.store.db import Database, bump_generation
 from fromsource.store.models import AdvisoryRow

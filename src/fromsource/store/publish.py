@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits
 from fromsource.config import REPOSITORIES
-from fromsource.distinfo import check_wheel
+from fromsource.dist.distinfo import check_wheel
+from fromsource.dist.names import Sha256, parse_filename
 from fromsource.errors import PublishError, StoreError
-from fromsource.names import Sha256, parse_filename
 from fromsource.store.blobs import BlobStore, sha256_file
 from fromsource.store.db import Database, bump_generation
 from fromsource.store.models import FileRow
@@ -74,7 +74,7 @@ def publish_file(
 
     Idempotent for identical bytes; a different file under an existing
     filename raises PublishError (files are immutable, as on PyPI).  A wheel
-    is checked first (:func:`~fromsource.distinfo.check_wheel`, within
+    is checked first (:func:`~fromsource.dist.distinfo.check_wheel`, within
     *limits*): one that fails is refused before any blob is written.
     """
     if repo not in REPOSITORIES:

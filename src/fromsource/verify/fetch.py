@@ -25,8 +25,8 @@ from packaging.version import InvalidVersion
 
 from fromsource import __version__
 from fromsource.config import REPOSITORIES
+from fromsource.dist.names import normalize
 from fromsource.errors import ProvenanceError, RemediateError, VerifyError
-from fromsource.names import normalize
 from fromsource.provenance.dsse import envelope_bytes
 from fromsource.provenance.keys import parse_keys_document
 from fromsource.provenance.pep740 import from_pep740

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
 
+from fromsource.dist.names import parse_filename
+from fromsource.dist.record import parse_record
 from fromsource.errors import InvalidDistributionError, VerifyError
-from fromsource.names import parse_filename
-from fromsource.record import parse_record
 from fromsource.verify.model import ArtifactType, InstalledDist, InstalledFile, WheelFile
 from fromsource.verify.rules import installer_rule, shebang_variants
 

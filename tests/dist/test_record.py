@@ -1,4 +1,4 @@
-"""Tests for fromsource.record: RECORD parsing, rendering and digest conversion."""
+"""Tests for fromsource.dist.record: RECORD parsing, rendering and digest conversion."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fromsource.errors import InvalidDistributionError
-from fromsource.record import (
+from fromsource.dist.record import (
     RecordEntry,
     hex_from_record_hash,
     is_record_path,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits
-from fromsource.distinfo import check_wheel, check_wheel_file, find_dist_info, read_record
+from fromsource.dist.distinfo import check_wheel, check_wheel_file, find_dist_info, read_record
 from fromsource.errors import InvalidDistributionError, OversizedError
 from tests.factories import make_wheel
 

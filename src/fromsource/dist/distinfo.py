@@ -30,8 +30,8 @@ from packaging.version import InvalidVersion, Version
 
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits, read_member
 from fromsource.errors import InvalidDistributionError
-from fromsource.names import DistFilename, normalize, parse_filename
-from fromsource.record import RecordEntry, parse_record
+from fromsource.dist.names import DistFilename, normalize, parse_filename
+from fromsource.dist.record import RecordEntry, parse_record
 
 __all__ = [
     "ZIP_ERRORS",
