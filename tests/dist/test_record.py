@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fromsource.errors import InvalidDistributionError
 from fromsource.dist.record import (
     RecordEntry,
     hex_from_record_hash,
@@ -17,6 +16,7 @@ from fromsource.dist.record import (
     record_hash,
     render_record,
 )
+from fromsource.errors import InvalidDistributionError
 
 EMPTY_HEX = hashlib.sha256(b"").hexdigest()
 EMPTY_RECORD_HASH = "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
