@@ -29,9 +29,10 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits, read_member
-from fromsource.errors import InvalidDistributionError
+from fromsource.dist.metadata import parse_metadata
 from fromsource.dist.names import DistFilename, normalize, parse_filename
 from fromsource.dist.record import RecordEntry, parse_record
+from fromsource.errors import InvalidDistributionError
 
 __all__ = [
     "ZIP_ERRORS",
@@ -188,10 +189,11 @@ def check_metadata(filename: str, folder: str, raw: bytes) -> tuple[str, str, st
     Version is missing, ``wheel-mismatch`` when they name another release.
     """
     parsed = parse_filename(filename)
-    message = BytesParser().parsebytes(raw, headersonly=True)
-    name, version = message.get("Name"), message.get("Version")
-    if not name or not version:
-        raise _refuse(filename, f"{folder}/METADATA lacks Name or Version", "invalid-wheel")
+    meta = parse_metadata(raw, headers_only=True)
+    try:
+        name, version = meta.release(f"{folder}/METADATA")
+    except InvalidDistributionError as exc:
+        raise _refuse(filename, exc.message, "invalid-wheel") from exc
     try:
         same = normalize(name) == parsed.project and Version(version) == parsed.version
     except InvalidVersion:
@@ -202,7 +204,7 @@ def check_metadata(filename: str, folder: str, raw: bytes) -> tuple[str, str, st
             f"METADATA says {name} {version}, the filename says {parsed.project} {parsed.version}",
             "wheel-mismatch",
         )
-    return name, version, message.get("Requires-Python")
+    return name, version, meta.requires_python
 
 
 def _open(path: Path) -> zipfile.ZipFile:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
 
+from fromsource.dist.metadata import CoreMetadata, parse_metadata
 from fromsource.dist.names import parse_filename
 from fromsource.dist.record import parse_record
 from fromsource.errors import InvalidDistributionError, VerifyError
@@ -129,16 +129,13 @@ def read_environment(path: Path, workers: int = 2) -> list[InstalledDist]:
         return list(pool.map(lambda job: read_dist(job[0], job[1], path), jobs))
 
 
-def _headers(text: str, keys: Iterable[str]) -> dict[str, str]:
-    wanted = {k.lower(): k for k in keys}
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            break
-        key, sep, value = line.partition(":")
-        if sep and key.lower() in wanted and wanted[key.lower()] not in found:
-            found[wanted[key.lower()]] = value.strip()
-    return found
+def _read_metadata(path: Path) -> CoreMetadata:
+    """The header fields of the METADATA or PKG-INFO at *path*; all None when unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = b""
+    return parse_metadata(data, headers_only=True)
 
 
 def _read_text(path: Path) -> str | None:
@@ -172,15 +169,14 @@ def read_dist(site: Path, folder: Path, root: Path) -> InstalledDist:
     stem = folder.name.rsplit(".", 1)[0]
     guess_name, _, guess_version = stem.partition("-")
     if folder.name.endswith(".egg-info"):
-        meta = _read_text(folder / "PKG-INFO") if folder.is_dir() else _read_text(folder)
-        head = _headers(meta or "", ("Name", "Version"))
+        head = _read_metadata(folder / "PKG-INFO" if folder.is_dir() else folder)
         return InstalledDist(
-            head.get("Name", guess_name), head.get("Version", guess_version.split("-")[0]),
+            head.name or guess_name, head.version or guess_version.split("-")[0],
             folder.name, location, None,
             problem="installed as .egg-info (a legacy install) without a RECORD",
         )
-    head = _headers(_read_text(folder / "METADATA") or "", ("Name", "Version"))
-    name, version = head.get("Name", guess_name), head.get("Version", guess_version)
+    head = _read_metadata(folder / "METADATA")
+    name, version = head.name or guess_name, head.version or guess_version
     wheel_text = _read_text(folder / "WHEEL") or ""
     tags = tuple(
         line.partition(":")[2].strip()
