@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fromsource.bounded import DEFAULT_LIMITS, Budget, OutputLimits
-from fromsource.dist.distinfo import ZIP_ERRORS, find_dist_info, read_record
+from fromsource.dist.distinfo import ZIP_ERRORS, find_dist_info
 from fromsource.dist.record import RecordEntry, is_record_path, render_record
 from fromsource.errors import InvalidDistributionError
 
-__all__ = ["COMPRESS_LEVEL", "dist_info_dir", "normalize_wheel", "wheel_record"]
+__all__ = ["COMPRESS_LEVEL", "dist_info_dir", "normalize_wheel"]
 
 COMPRESS_LEVEL = 6
 """The DEFLATE level of every member of a normalized wheel."""
@@ -87,11 +87,6 @@ def dist_info_dir(wheel: Path) -> str:
     """
     with _open(wheel) as archive:
         return find_dist_info(wheel.name, archive.namelist())
-
-
-def wheel_record(wheel: Path, limits: OutputLimits = DEFAULT_LIMITS) -> list[RecordEntry]:
-    """The parsed RECORD of *wheel* (:func:`fromsource.dist.distinfo.read_record`)."""
-    return read_record(wheel, limits)
 
 
 def _zip_time(epoch: int) -> tuple[int, int, int, int, int, int]:

@@ -36,7 +36,6 @@ from fromsource.build.context import (
     host_facts,
     pick_version,
     published_wheel,
-    requires_dist,
 )
 from fromsource.build.deps import (
     OwnRepository,
@@ -47,7 +46,7 @@ from fromsource.build.deps import (
     uv_binary,
 )
 from fromsource.build.history import create_build, find_failed, find_succeeded, update_build
-from fromsource.build.normalize import normalize_wheel, wheel_record
+from fromsource.build.normalize import normalize_wheel
 from fromsource.build.outcome import (
     REMEMBERED,
     BuildOutcome,
@@ -61,7 +60,8 @@ from fromsource.build.relabel import relabel_wheel, with_local
 from fromsource.build.unpack import read_pkg_info, unpack_sdist
 from fromsource.build.upstream_pages import redact
 from fromsource.build.wheelcache import WheelCache
-from fromsource.dist.distinfo import check_wheel
+from fromsource.dist.distinfo import check_wheel, read_record
+from fromsource.dist.metadata import requires_dist
 from fromsource.dist.names import normalize
 from fromsource.errors import BuildError, FromsourceError, LimitError, UpstreamError
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
@@ -548,7 +548,7 @@ def _steps(
             finished=datetime.now(UTC),
         )
         envelope = sign_statement(
-            build_statement(final.name, digest, wheel_record(final, limits), facts),
+            build_statement(final.name, digest, read_record(final, limits), facts),
             ctx.signing_key,
         )
     requires = requires_dist(read_wheel_metadata(final, limits).raw)
