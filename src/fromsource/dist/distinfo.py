@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.parser import BytesParser
+from email.parser import Parser
 from pathlib import Path
 
 from packaging.tags import Tag, parse_tag
@@ -36,12 +36,14 @@ from fromsource.errors import InvalidDistributionError
 
 __all__ = [
     "ZIP_ERRORS",
+    "WheelFields",
     "WheelInfo",
     "check_folder",
     "check_metadata",
     "check_wheel",
     "check_wheel_file",
     "find_dist_info",
+    "parse_wheel_file",
     "read_record",
 ]
 
@@ -137,6 +139,30 @@ def check_folder(filename: str, folder: str, names: Iterable[str] = ()) -> None:
             )
 
 
+@dataclass(frozen=True)
+class WheelFields:
+    """What a wheel's WHEEL file says, as written (stripped), read leniently."""
+
+    wheel_version: str | None
+    root_is_purelib: str | None
+    tags: tuple[str, ...]
+
+
+def parse_wheel_file(raw: bytes) -> WheelFields:
+    """The fields of the WHEEL file *raw* (PEP 427: email headers); never raises.
+
+    Bytes that are not UTF-8 are replaced; a missing field is None.
+    """
+    message = Parser().parsestr(raw.decode("utf-8", errors="replace"), headersonly=True)
+
+    def one(key: str) -> str | None:
+        value = message.get(key)
+        return (str(value).strip() or None) if value is not None else None
+
+    tags = tuple(str(line).strip() for line in message.get_all("Tag") or [])
+    return WheelFields(one("Wheel-Version"), one("Root-Is-Purelib"), tags)
+
+
 def check_wheel_file(filename: str, folder: str, raw: bytes) -> tuple[bool, frozenset[Tag]]:
     """``(Root-Is-Purelib, tags)`` of the WHEEL file *raw*, checked against *filename*.
 
@@ -149,15 +175,15 @@ def check_wheel_file(filename: str, folder: str, raw: bytes) -> tuple[bool, froz
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _refuse(filename, f"{where} is not UTF-8", "invalid-wheel") from exc
-    message = BytesParser().parsebytes(raw, headersonly=True)
-    version = (message.get("Wheel-Version") or "").strip()
+    fields = parse_wheel_file(raw)
+    version = fields.wheel_version or ""
     if not _WHEEL_VERSION.fullmatch(version):
         raise _refuse(
             filename,
             f"{where} says Wheel-Version {version or '(none)'!r}, not 1.x",
             "invalid-wheel",
         )
-    purelib = (message.get("Root-Is-Purelib") or "").strip().lower()
+    purelib = (fields.root_is_purelib or "").lower()
     if purelib not in ("true", "false"):
         raise _refuse(
             filename,
@@ -166,8 +192,7 @@ def check_wheel_file(filename: str, folder: str, raw: bytes) -> tuple[bool, froz
         )
     named = parse_wheel_filename(filename)[3]
     try:
-        lines = message.get_all("Tag") or []
-        listed = frozenset(t for line in lines for t in parse_tag(line.strip()))
+        listed = frozenset(t for line in fields.tags for t in parse_tag(line))
     except ValueError as exc:
         raise _refuse(
             filename, f"{where} has a malformed Tag line ({exc})", "invalid-wheel"

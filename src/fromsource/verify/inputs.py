@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
 
+from fromsource.dist.distinfo import parse_wheel_file
 from fromsource.dist.metadata import CoreMetadata, parse_metadata
 from fromsource.dist.names import parse_filename
 from fromsource.dist.record import parse_record
@@ -129,13 +130,16 @@ def read_environment(path: Path, workers: int = 2) -> list[InstalledDist]:
         return list(pool.map(lambda job: read_dist(job[0], job[1], path), jobs))
 
 
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
 def _read_metadata(path: Path) -> CoreMetadata:
     """The header fields of the METADATA or PKG-INFO at *path*; all None when unreadable."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        data = b""
-    return parse_metadata(data, headers_only=True)
+    return parse_metadata(_read_bytes(path), headers_only=True)
 
 
 def _read_text(path: Path) -> str | None:
@@ -177,12 +181,7 @@ def read_dist(site: Path, folder: Path, root: Path) -> InstalledDist:
         )
     head = _read_metadata(folder / "METADATA")
     name, version = head.name or guess_name, head.version or guess_version
-    wheel_text = _read_text(folder / "WHEEL") or ""
-    tags = tuple(
-        line.partition(":")[2].strip()
-        for line in wheel_text.splitlines()
-        if line.lower().startswith("tag:")
-    )
+    tags = parse_wheel_file(_read_bytes(folder / "WHEEL")).tags
     scripts = _script_names(_read_text(folder / "entry_points.txt"))
     record_text = _read_text(folder / "RECORD")
     if record_text is None:
