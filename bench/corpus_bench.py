@@ -58,8 +58,8 @@ from fromsource.build import BuildContext, build_many, rebuild_check
 from fromsource.build.outcome import BuildOutcome, ProgressEvent, RebuildReport
 from fromsource.build.sandbox import SandboxLimits
 from fromsource.config import Settings
+from fromsource.dist.names import normalize
 from fromsource.errors import FromsourceError
-from fromsource.names import normalize
 
 
 @dataclass

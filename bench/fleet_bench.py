@@ -44,7 +44,7 @@ from tests.fleet.conftest import Backend, spawn_worker, stop_worker, wait_ready
 from tests.fleet.services import start_moto, start_postgres, start_redis
 from tests.packages import LocalIndex, bootstrap_wheels, make_sdist
 
-from fromsource.provenance.keys import load_or_create_signing_key
+from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.store.models import ClaimRow
 from fromsource.workers.queue import CeleryQueue
 from fromsource.workers.request import BuildRequest

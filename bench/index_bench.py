@@ -29,13 +29,13 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port  # noqa: E402
-from tests.factories import make_wheel  # noqa: E402
+from tests.conftest import free_port
+from tests.factories import make_wheel
 
-from fromsource.store.blobs import open_blob_store  # noqa: E402
-from fromsource.store.db import open_database  # noqa: E402
-from fromsource.store.publish import publish_file  # noqa: E402
-from fromsource.store.tokens import create_token  # noqa: E402
+from fromsource.store.blobs import open_blob_store
+from fromsource.store.db import open_database
+from fromsource.store.publish import publish_file
+from fromsource.store.tokens import create_token
 
 JSON = "application/vnd.pypi.simple.v1+json"
 

@@ -41,8 +41,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import start_server, stop_server  # noqa: E402
-from tests.packages import LocalIndex, build_context, make_sdist  # noqa: E402
+from tests.conftest import start_server, stop_server
+from tests.packages import LocalIndex, build_context, make_sdist
 
 MiB = 1 << 20
 

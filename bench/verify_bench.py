@@ -30,9 +30,10 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fromsource.provenance.keys import SigningKey, keys_document, load_or_create_signing_key
+from fromsource.dist.record import RecordEntry, parse_record
+from fromsource.provenance.keys import SigningKey, keys_document
+from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.provenance.statement import BuildFacts, build_statement, sign_statement
-from fromsource.record import RecordEntry, parse_record
 from fromsource.verify.fetch import OfflineSource
 from fromsource.verify.report import render
 from fromsource.verify.run import Options, verify_artifact

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from fromsource.dist.names import Sha256
 from fromsource.errors import StoreError
-from fromsource.names import Sha256
 from fromsource.store.blobs import FileBlobStore
 
 

@@ -16,8 +16,8 @@ from fromsource.build.crates import CARGO_HOME_ROOT, CRATES_ROOT, RUST_ROOT, Cra
 from fromsource.build.rust_toolchain import Toolchain
 from fromsource.build.sandbox import BUILD_ROOT, Sandbox, Tool
 from fromsource.build.unpack import unpack_sdist
+from fromsource.dist.names import Sha256
 from fromsource.errors import CrateError, UnsafeArchiveError
-from fromsource.names import Sha256
 from fromsource.store.blobs import FileBlobStore
 from tests.build.rust_packages import (
     RustBackend,

@@ -23,8 +23,8 @@ from fromsource.build.deps import (
 )
 from fromsource.build.upstream import Upstream
 from fromsource.build.wheelcache import WheelCache
+from fromsource.dist.names import ProjectName, Sha256
 from fromsource.errors import DependencyError, UpstreamError
-from fromsource.names import ProjectName, Sha256
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.db import Database, open_database
 from fromsource.store.publish import publish_file

@@ -18,7 +18,7 @@ import pytest
 
 from fromsource.build.sandbox import tool_available
 from fromsource.cli.main import main
-from fromsource.names import normalize
+from fromsource.dist.names import normalize
 from tests.clients import clean_env, run
 from tests.conftest import start_server, stop_server
 

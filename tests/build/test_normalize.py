@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from fromsource.bounded import OutputLimits
-from fromsource.build.normalize import normalize_wheel, wheel_record
+from fromsource.build.normalize import normalize_wheel
+from fromsource.dist.distinfo import read_record
+from fromsource.dist.record import RecordEntry
 from fromsource.errors import InvalidDistributionError, OversizedError
-from fromsource.record import RecordEntry
 
 NAME = "demo-1.0-py3-none-any.whl"
 DIST_INFO = "demo-1.0.dist-info"
@@ -123,7 +124,7 @@ def test_normalized_layout(tmp_path: Path) -> None:
             assert stat.S_IMODE(mode) == (0o755 if executable else 0o644)
         for name, (data, _mode) in FILES.items():
             assert archive.read(name) == data
-    record = wheel_record(out)
+    record = read_record(out)
     assert record[-1] == RecordEntry(f"{DIST_INFO}/RECORD", None, None)
     assert {e.path: (e.sha256, e.size) for e in record[:-1]} == {
         name: (sha(data), len(data)) for name, (data, _mode) in FILES.items()
@@ -145,7 +146,7 @@ def test_add_files_land_in_record(tmp_path: Path) -> None:
         epoch=EPOCH,
         add_files={"sboms/fromsource.cdx.json": sbom, "licenses/NOTICE": b"n"},
     )
-    record = {e.path: e for e in wheel_record(out)}
+    record = {e.path: e for e in read_record(out)}
     assert record[f"{DIST_INFO}/sboms/fromsource.cdx.json"] == RecordEntry(
         f"{DIST_INFO}/sboms/fromsource.cdx.json", sha(sbom), len(sbom)
     )
@@ -197,7 +198,7 @@ def test_a_wheel_without_one_dist_info_or_not_a_zip_is_refused(tmp_path: Path) -
     not_zip = tmp_path / "junk-1.0-py3-none-any.whl"
     not_zip.write_bytes(b"not a zip")
     with pytest.raises(InvalidDistributionError, match="not a readable zip"):
-        wheel_record(not_zip)
+        read_record(not_zip)
 
 
 def test_members_past_the_wheel_cap_are_refused_and_nothing_is_left(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from fromsource.bounded import OutputLimits
 from fromsource.build.relabel import relabel_wheel
-from fromsource.distinfo import check_wheel
+from fromsource.dist.distinfo import check_wheel
 from fromsource.errors import OversizedError
 from tests.factories import make_wheel
 

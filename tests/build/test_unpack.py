@@ -18,7 +18,7 @@ from fromsource.build.unpack import (
     read_pkg_info,
     unpack_sdist,
 )
-from fromsource.errors import BuildError, UnsafeArchiveError
+from fromsource.errors import BuildError, InvalidDistributionError, UnsafeArchiveError
 
 PKG_INFO = b"Metadata-Version: 2.1\nName: Demo_Pkg\nVersion: 1.0\nSummary: demo\n"
 T_INFO = 1_620_000_000  # mtime of PKG-INFO: the expected epoch
@@ -360,3 +360,31 @@ def test_truncated_archive_is_refused(tmp_path: Path, dest: Path) -> None:
     archive = make_tar(tmp_path / "demo_pkg-1.0.tar.gz", _normal_entries())
     archive.write_bytes(archive.read_bytes()[:-40])
     _assert_rejected(archive, dest, None, "cannot be read")
+
+
+@pytest.mark.parametrize(
+    ("pkg_info", "expected"),
+    [
+        (None, "no readable PKG-INFO at the top of the sdist"),
+        (b"Metadata-Version: 1.0\nName: demo\n", "lacks Name or Version (no Version field)"),
+        (b"Name: a\nName: b\nVersion: 1.0\n", "Name is given 2 times with different values"),
+        (b"Name: demo\nVersion: 1.0-but-not\n", "version '1.0-but-not' is not PEP 440"),
+    ],
+)
+def test_a_pkg_info_without_one_name_and_pep440_version_is_refused(
+    tmp_path: Path, pkg_info: bytes | None, expected: str
+) -> None:
+    if pkg_info is not None:
+        (tmp_path / "PKG-INFO").write_bytes(pkg_info)
+    with pytest.raises(InvalidDistributionError) as info:
+        read_pkg_info(tmp_path)
+    assert expected in info.value.message
+    assert info.value.facts["tree"] == str(tmp_path)
+
+
+def test_pkg_info_of_metadata_1_0_with_a_long_description(tmp_path: Path) -> None:
+    (tmp_path / "PKG-INFO").write_bytes(
+        b"Metadata-Version: 1.0\nName: Old.Pkg\nVersion: 0.9 \nSummary: UNKNOWN\n"
+        b"Description: line one\n        |line two\nPlatform: UNKNOWN\n\nbody\xff text\n"
+    )
+    assert read_pkg_info(tmp_path)[:2] == ("Old.Pkg", Version("0.9"))

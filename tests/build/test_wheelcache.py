@@ -12,8 +12,8 @@ from packaging.requirements import Requirement
 from fromsource.build.deps import ResolvedWheel, Resolver
 from fromsource.build.upstream import Upstream
 from fromsource.build.wheelcache import WheelCache
+from fromsource.dist.names import ProjectName, Sha256
 from fromsource.errors import DependencyError, HashMismatchError, UpstreamError
-from fromsource.names import ProjectName, Sha256
 from fromsource.store.blobs import FileBlobStore
 from tests.factories import make_wheel
 from tests.packages import LocalIndex, local_index  # noqa: F401

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from fromsource.build.history import create_build, update_build
 from fromsource.cli.main import main
+from fromsource.dist.names import Sha256
 from fromsource.errors import StoreError
-from fromsource.names import Sha256
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.catalog import all_files
 from fromsource.store.db import open_database

@@ -25,6 +25,8 @@ from packaging.markers import Marker
 from packaging.version import InvalidVersion, Version
 
 from fromsource.build.archive_rules import Member, check_tree, split_name, symlink_escapes
+from fromsource.dist.names import ProjectName, Sha256, fs_revision, normalize, remediated_version
+from fromsource.dist.record import RecordEntry, parse_record, render_record
 from fromsource.errors import (
     InvalidDistributionError,
     LockError,
@@ -46,10 +48,8 @@ from fromsource.lockfiles.model import IndexFile, Release
 from fromsource.lockfiles.read import FORMATS, parse_lock
 from fromsource.lockfiles.reqfile import parse_requirements
 from fromsource.lockfiles.update import update_text
-from fromsource.names import ProjectName, Sha256, fs_revision, normalize, remediated_version
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.pep740 import to_pep740
-from fromsource.record import RecordEntry, parse_record, render_record
 from fromsource.store.catalog import FileInfo
 from fromsource.store.tokens import canonical_identity
 
@@ -374,7 +374,7 @@ def test_record_render_then_parse_round_trips(rows: list[tuple[str, str | None, 
 
 
 def _is_record(path: str) -> bool:
-    from fromsource.record import is_record_path
+    from fromsource.dist.record import is_record_path
 
     return is_record_path(path)
 

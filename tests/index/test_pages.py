@@ -1,13 +1,13 @@
 import json
 from datetime import UTC, datetime
 
+from fromsource.dist.names import ProjectName, Sha256
 from fromsource.index.pages import (
     project_page,
     render_project_html,
     render_project_json,
     render_root_html,
 )
-from fromsource.names import ProjectName, Sha256
 from fromsource.store.catalog import FileInfo
 
 

@@ -19,9 +19,9 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from fromsource.config import Settings
+from fromsource.dist.names import Sha256
 from fromsource.index.simple import SimpleApp
 from fromsource.index.state import IndexState
-from fromsource.names import Sha256
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.db import Database, open_database
 from fromsource.store.publish import publish_file

@@ -190,7 +190,7 @@ def test_version_page_survives_a_lost_provenance_blob(index_server: IndexServer,
     """A provenance blob lost from the store (fsck's business) must not make the page fail."""
     import hashlib
 
-    from fromsource.names import Sha256
+    from fromsource.dist.names import Sha256
     from fromsource.store.blobs import open_blob_store
     from tests.factories import make_wheel
 

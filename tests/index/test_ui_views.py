@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from fromsource.dist.names import ProjectName, Sha256
+from fromsource.dist.record import RecordEntry
 from fromsource.index.ui_views import (
     LOG_LIMIT,
     build_view,
@@ -18,12 +20,10 @@ from fromsource.index.ui_views import (
     sbom_view,
     search,
 )
-from fromsource.names import ProjectName, Sha256
 from fromsource.provenance.keys import SigningKey, key_id
 from fromsource.provenance.pep740 import to_pep740
 from fromsource.provenance.sbom import SbomInput, build_sbom
 from fromsource.provenance.statement import BuildFacts, PatchInfo, build_statement, sign_statement
-from fromsource.record import RecordEntry
 from fromsource.remediate.osv import parse_advisory
 from fromsource.store.catalog import FileInfo
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from fromsource.dist.record import parse_record
 from fromsource.provenance.keys import SigningKey, key_id
 from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.provenance.sbom import SbomInput, build_sbom
@@ -31,7 +32,6 @@ from fromsource.provenance.statement import (
     build_statement,
     sign_statement,
 )
-from fromsource.record import parse_record
 from fromsource.remediate.osv import parse_advisory
 from fromsource.remediate.store import import_advisories
 from fromsource.store.db import open_database

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-ALLOWED = {"fromsource", "fromsource.errors", "fromsource.names"}
+ALLOWED = {"fromsource", "fromsource.errors", "fromsource.dist.names"}
 
 
 def _loaded(module: str) -> set[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fromsource.dist.names import ProjectName, Sha256, normalize
 from fromsource.lockfiles.model import IndexFile, Lookup, Release
-from fromsource.names import ProjectName, Sha256, normalize
 
 INDEX = "https://fs.example/python/simple/"
 REMEDIATED = "https://fs.example/python-all/simple/"

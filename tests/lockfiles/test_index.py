@@ -8,10 +8,15 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from fromsource.dist.names import ProjectName
 from fromsource.errors import IndexClientError, LockError
 from fromsource.indexclient import Credentials, parse_json_page
-from fromsource.lockfiles.index import IndexLookup, choose_release, index_target, pinnable_files
-from fromsource.names import ProjectName
+from fromsource.lockfiles.index import (
+    IndexLookup,
+    choose_release,
+    index_target,
+    pinnable_files,
+)
 from tests.conftest import IndexServer
 
 PAGE = "https://fs.example/python-all/simple/demo-pkg/"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.markers import Marker
 
+from fromsource.dist.names import ProjectName, Sha256
 from fromsource.errors import LockError
 from fromsource.lockfiles.pdmlock import read_pdmlock
 from fromsource.lockfiles.pinned import PinnedFile, PinnedPackage, Source
@@ -22,7 +23,6 @@ from fromsource.lockfiles.pylock import read_pylock
 from fromsource.lockfiles.read import MAX_INCLUDE_DEPTH, parse_lock, read_lock
 from fromsource.lockfiles.reqfile import Include, parse_requirements
 from fromsource.lockfiles.uvlock import read_uvlock
-from fromsource.names import ProjectName, Sha256
 
 A, B, C = Sha256("a" * 64), Sha256("b" * 64), Sha256("c" * 64)
 UP = "https://upstream.example/simple/"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from fromsource.names import normalize, parse_filename
+from fromsource.dist.names import normalize, parse_filename
 
 
 class FolderIndex:

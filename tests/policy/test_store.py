@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from fromsource.dist.names import ProjectName
 from fromsource.errors import PolicyError
-from fromsource.names import ProjectName
 from fromsource.policy.decide import decide
 from fromsource.policy.store import (
     StoredMalware,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from fromsource.dist.record import RecordEntry
 from fromsource.errors import ProvenanceError, SignatureError
 from fromsource.provenance import (
     BuildFacts,
@@ -28,7 +29,6 @@ from fromsource.provenance import (
     statement_bytes,
     verify_attestation,
 )
-from fromsource.record import RecordEntry
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "attestations.md"
 WHEEL = "flask-2.0.0+fs.1-py3-none-any.whl"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from fromsource.dist.names import ProjectName, Sha256
 from fromsource.errors import PatchError
-from fromsource.names import ProjectName, Sha256
 from fromsource.remediate.apply import apply_patch, apply_series, parse_diff, parse_patch_output
 from fromsource.remediate.series import PatchSeries, SeriesPatch
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from fromsource.dist.record import RecordEntry
 from fromsource.provenance import BuildFacts, PatchInfo, SigningKey, key_id
 from fromsource.provenance.statement import build_statement, sign_statement
-from fromsource.record import RecordEntry
 from fromsource.remediate.feed import published_releases
 from fromsource.remediate.osv import Advisory, load_advisories, parse_advisory
 from fromsource.remediate.store import advisories_for, all_advisories, import_advisories

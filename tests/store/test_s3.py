@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fromsource.dist.names import Sha256
 from fromsource.errors import BlobNotFoundError, ConfigError, HashMismatchError, OversizedError
-from fromsource.names import Sha256
 from fromsource.store.blobs import open_blob_store
 from fromsource.store.s3 import S3BlobStore, object_key, parse_s3_url
 

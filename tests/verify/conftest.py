@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from fromsource.dist.record import parse_record
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.keys import SigningKey, keys_document
 from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.provenance.pep740 import to_pep740
 from fromsource.provenance.statement import BuildFacts, PatchInfo, build_statement, sign_statement
-from fromsource.record import parse_record
 from tests.factories import make_wheel
 
 BIN = Path(sys.executable).parent

@@ -65,6 +65,28 @@ def test_broken_and_legacy_dists(tmp_path: Path) -> None:
     assert dists["bad"].files is None and "unreadable" in (dists["bad"].problem or "")
 
 
+def test_installed_metadata_is_read_by_the_one_reader(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"
+    crlf = site / "crlf_pkg-1.0.dist-info"
+    crlf.mkdir(parents=True)
+    (crlf / "METADATA").write_bytes(
+        b"Metadata-Version: 2.1\r\nName: CRLF.Pkg\r\nVersion: 1.0 \r\nSummary: caf\xe9\r\n"
+        b"\r\nName: in-the-body\r\n"
+    )
+    (crlf / "WHEEL").write_bytes(
+        b"Wheel-Version: 1.0\r\nTag: py2-none-any\r\nTag: py3-none-any\r\n"
+    )
+    # Two different Names: neither is trusted, the folder's name stands.
+    twice = site / "twice-2.0.dist-info"
+    twice.mkdir()
+    (twice / "METADATA").write_text("Name: one\nName: other\nVersion: 2.0\n")
+    dists = {d.dist_info: d for d in (read_dist(s, f, site) for s, f in environment_folders(site))}
+    read = dists[crlf.name]
+    assert (read.name, read.version) == ("CRLF.Pkg", "1.0")
+    assert read.tags == ("py2-none-any", "py3-none-any")
+    assert (dists[twice.name].name, dists[twice.name].version) == ("twice", "2.0")
+
+
 def test_read_dist_hashes_files_and_keeps_installer_rows(tmp_path: Path) -> None:
     site = tmp_path / "site-packages"
     info = site / "d-1.0.dist-info"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from fromsource.dist.names import normalize
 from fromsource.errors import VerifyError
-from fromsource.names import normalize
 from fromsource.verify.vulns import by_project, findings, read_advisories
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "advisories"

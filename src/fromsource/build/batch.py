@@ -27,8 +27,8 @@ from fromsource.build.history import get_build, latest_succeeded
 from fromsource.build.outcome import BuildOutcome, RebuildReport, compare_wheels
 from fromsource.build.pipeline import Progress, build_one
 from fromsource.build.wheelcache import WheelCache
+from fromsource.dist.names import normalize
 from fromsource.errors import BuildError, DependencyError, FromsourceError
-from fromsource.names import normalize
 from fromsource.provenance.statement import PatchInfo
 from fromsource.store.blobs import copy_blob, sha256_file
 from fromsource.store.catalog import find_file

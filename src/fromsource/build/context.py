@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sysconfig
 from dataclasses import dataclass, field
-from email.parser import BytesParser
 from functools import cache
 from pathlib import Path
 
@@ -42,7 +41,6 @@ __all__ = [
     "host_facts",
     "pick_version",
     "published_wheel",
-    "requires_dist",
 ]
 
 
@@ -174,9 +172,3 @@ def published_wheel(db: Database, repo: str, project: str, version: str) -> File
     ]
     index = best_wheel([c.filename for c in candidates], list(sys_tags()))
     return None if index is None else candidates[index]
-
-
-def requires_dist(metadata: bytes) -> tuple[str, ...]:
-    """The Requires-Dist lines of a METADATA file."""
-    message = BytesParser().parsebytes(metadata, headersonly=True)
-    return tuple(str(v) for v in message.get_all("Requires-Dist") or [])

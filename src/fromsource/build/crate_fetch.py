@@ -51,8 +51,8 @@ from fromsource.build.crates import (
 from fromsource.build.rust_toolchain import Toolchain, find_toolchain
 from fromsource.build.sandbox import Sandbox
 from fromsource.build.unpack import unpack_sdist
+from fromsource.dist.names import Sha256
 from fromsource.errors import CrateError
-from fromsource.names import Sha256
 from fromsource.store.blobs import BlobStore, copy_blob, sha256_file
 
 __all__ = [

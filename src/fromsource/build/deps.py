@@ -28,7 +28,6 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Literal
 
@@ -37,11 +36,12 @@ from packaging.tags import Tag, sys_tags
 from packaging.utils import parse_wheel_filename
 
 from fromsource.build.upstream import upstream_error
+from fromsource.dist.metadata import requires_dist
+from fromsource.dist.names import ProjectName, Sha256, normalize
 from fromsource.errors import DependencyError, LockError
 from fromsource.indexclient import link_allowed, refused_link
 from fromsource.lockfiles.pinned import PinnedPackage
 from fromsource.lockfiles.pylock import read_pylock
-from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.provenance.statement import ResolvedDependency
 from fromsource.store.blobs import BlobStore, copy_blob
 from fromsource.store.catalog import FileInfo, project_files
@@ -206,11 +206,6 @@ def uv_binary() -> str:
         return found
 
 
-def _requires_dist(metadata: bytes) -> list[str]:
-    message = BytesParser().parsebytes(metadata, headersonly=True)
-    return [str(value) for value in message.get_all("Requires-Dist") or []]
-
-
 class OwnRepository:
     """The wheels of our own ``python`` repository, offered to the resolver."""
 
@@ -253,7 +248,7 @@ class OwnRepository:
             for info in self.wheels(name):
                 found.append(info)
                 if info.metadata_sha256 and self.blobs.exists(info.metadata_sha256):
-                    for text in _requires_dist(self.blobs.read_bytes(info.metadata_sha256)):
+                    for text in requires_dist(self.blobs.read_bytes(info.metadata_sha256)):
                         try:
                             todo.append(normalize(Requirement(text).name))
                         except InvalidRequirement:

@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fromsource.bounded import DEFAULT_LIMITS, Budget, OutputLimits
-from fromsource.distinfo import ZIP_ERRORS, find_dist_info, read_record
+from fromsource.dist.distinfo import ZIP_ERRORS, find_dist_info
+from fromsource.dist.record import RecordEntry, is_record_path, render_record
 from fromsource.errors import InvalidDistributionError
-from fromsource.record import RecordEntry, is_record_path, render_record
 
-__all__ = ["COMPRESS_LEVEL", "normalize_wheel", "wheel_record"]
+__all__ = ["COMPRESS_LEVEL", "normalize_wheel"]
 
 COMPRESS_LEVEL = 6
 """The DEFLATE level of every member of a normalized wheel."""
@@ -79,9 +79,6 @@ def _open(wheel: Path) -> zipfile.ZipFile:
         ) from exc
 
 
-def wheel_record(wheel: Path, limits: OutputLimits = DEFAULT_LIMITS) -> list[RecordEntry]:
-    """The parsed RECORD of *wheel* (:func:`fromsource.distinfo.read_record`)."""
-    return read_record(wheel, limits)
 
 
 def _zip_time(epoch: int) -> tuple[int, int, int, int, int, int]:

@@ -36,7 +36,6 @@ from fromsource.build.context import (
     host_facts,
     pick_version,
     published_wheel,
-    requires_dist,
 )
 from fromsource.build.deps import (
     OwnRepository,
@@ -47,7 +46,7 @@ from fromsource.build.deps import (
     uv_binary,
 )
 from fromsource.build.history import create_build, find_failed, find_succeeded, update_build
-from fromsource.build.normalize import normalize_wheel, wheel_record
+from fromsource.build.normalize import normalize_wheel
 from fromsource.build.outcome import (
     REMEMBERED,
     BuildOutcome,
@@ -60,10 +59,11 @@ from fromsource.build.pep517 import BuildEnvironment, read_build_system
 from fromsource.build.relabel import relabel_wheel, with_local
 from fromsource.build.unpack import read_pkg_info, unpack_sdist
 from fromsource.build.wheelcache import WheelCache
-from fromsource.distinfo import check_wheel
+from fromsource.dist.distinfo import check_wheel, read_record
+from fromsource.dist.metadata import requires_dist
+from fromsource.dist.names import normalize
 from fromsource.errors import BuildError, FromsourceError, LimitError, UpstreamError
 from fromsource.indexclient import redact
-from fromsource.names import normalize
 from fromsource.policy.gate import CATEGORY as POLICY_CATEGORY
 from fromsource.policy.gate import build_refusal, refusal_message
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
@@ -552,7 +552,7 @@ def _steps(
             finished=datetime.now(UTC),
         )
         envelope = sign_statement(
-            build_statement(final.name, digest, wheel_record(final, limits), facts),
+            build_statement(final.name, digest, read_record(final, limits), facts),
             ctx.signing_key,
         )
     requires = requires_dist(read_wheel_metadata(final, limits).raw)

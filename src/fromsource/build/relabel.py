@@ -18,7 +18,7 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from fromsource.bounded import DEFAULT_LIMITS, Budget, OutputLimits, read_member
-from fromsource.distinfo import find_dist_info
+from fromsource.dist.distinfo import find_dist_info
 from fromsource.errors import InvalidDistributionError
 
 __all__ = ["relabel_wheel", "with_local"]

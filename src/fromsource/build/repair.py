@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import IO
 
 from fromsource.build.commands import CommandResult, CommandRunner, SubprocessRunner
+from fromsource.dist.names import Sha256
 from fromsource.errors import BuildError, InvalidDistributionError
-from fromsource.names import Sha256
 
 __all__ = [
     "REPAIR_TIMEOUT",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import bz2
 import calendar
 import contextlib
-import email.parser
 import gzip
 import lzma
 import os
@@ -46,6 +45,7 @@ from fromsource.build.archive_rules import (
     split_name,
     symlink_target,
 )
+from fromsource.dist.metadata import parse_metadata
 from fromsource.errors import (
     BuildError,
     InvalidDistributionError,
@@ -159,22 +159,21 @@ def read_pkg_info(tree: Path) -> PkgInfo:
             "an sdist must carry one (PEP 643), build from a proper sdist",
             tree=str(tree),
         ) from exc
-    msg = email.parser.BytesParser().parsebytes(raw, headersonly=True)
-    name, version = msg.get("Name"), msg.get("Version")
-    if not name or not version:
-        raise InvalidDistributionError(
-            f"{tree.name}/PKG-INFO has no Name or Version field; the sdist is broken",
-            tree=str(tree),
-        )
     try:
-        parsed = Version(str(version).strip())
+        name, version = parse_metadata(raw, headers_only=True).release(f"{tree.name}/PKG-INFO")
+    except InvalidDistributionError as exc:
+        raise InvalidDistributionError(
+            f"{exc.message}; the sdist is broken", tree=str(tree), **exc.facts
+        ) from exc
+    try:
+        parsed = Version(version)
     except InvalidVersion as exc:
         raise InvalidDistributionError(
-            f"{tree.name}/PKG-INFO: version {str(version)!r} is not PEP 440; "
+            f"{tree.name}/PKG-INFO: version {version!r} is not PEP 440; "
             "fromsource builds only PEP 440 versions",
             tree=str(tree),
         ) from exc
-    return PkgInfo(str(name).strip(), parsed, max(EPOCH_FLOOR, mtime))
+    return PkgInfo(name, parsed, max(EPOCH_FLOOR, mtime))
 
 
 def _unsafe(archive: Path, dest: Path, rej: RefusedMemberError) -> UnsafeArchiveError:

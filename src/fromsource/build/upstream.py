@@ -29,6 +29,7 @@ from packaging.version import Version
 
 from fromsource.build.upstream_pages import SDIST_SUFFIXES, dist_of, python_ok
 from fromsource.config import Settings, upstream_url
+from fromsource.dist.names import normalize
 from fromsource.errors import HashMismatchError, IndexClientError, UpstreamError
 from fromsource.indexclient import (
     Answer,
@@ -41,7 +42,6 @@ from fromsource.indexclient import (
     refused_link,
 )
 from fromsource.indexclient.transfer import copy_file
-from fromsource.names import normalize
 
 __all__ = ["Upstream", "upstream_error"]
 

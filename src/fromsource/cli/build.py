@@ -35,7 +35,7 @@ from fromsource.cli.common import (
     settings_from,
 )
 from fromsource.config import REPOSITORIES
-from fromsource.names import Sha256
+from fromsource.dist.names import Sha256
 from fromsource.store.blobs import open_blob_store
 from fromsource.store.db import open_database
 

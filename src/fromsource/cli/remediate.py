@@ -15,7 +15,7 @@ from fromsource.cli.common import (
     recover_lost_builds,
     settings_from,
 )
-from fromsource.names import fs_revision, normalize
+from fromsource.dist.names import fs_revision, normalize
 from fromsource.policy.withdraw import withdraw_malicious
 from fromsource.remediate.feed import REMEDIATED_REPO, release_patches
 from fromsource.remediate.match import classify

@@ -10,10 +10,15 @@ import click
 from rich.console import Console
 
 from fromsource.cli.common import EXIT_FINDINGS, EXIT_OK, handle_errors
+from fromsource.dist.names import normalize
 from fromsource.errors import VerifyError
 from fromsource.indexclient import default_netrc, resolve_credentials
-from fromsource.names import normalize
-from fromsource.verify.fetch import AttestationSource, IndexSource, OfflineSource, load_keys
+from fromsource.verify.fetch import (
+    AttestationSource,
+    IndexSource,
+    OfflineSource,
+    load_keys,
+)
 from fromsource.verify.report import FORMATS, nothing_verified, render, render_rich
 from fromsource.verify.run import Options, verify_artifact
 from fromsource.verify.vulns import read_advisories

@@ -45,12 +45,12 @@ from pydantic import BaseModel, Field
 from fromsource.bounded import OutputLimits
 from fromsource.build.history import log_digest
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
+from fromsource.dist.names import Sha256, normalize, parse_filename
 from fromsource.errors import FromsourceError, StoreError
 from fromsource.index.auth import AuthResult, Decision
 from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import IndexState
 from fromsource.index.statuses import status_for
-from fromsource.names import Sha256, normalize, parse_filename
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.remediate.store import advisories_for, all_advisories
 from fromsource.store.catalog import list_projects, project_files

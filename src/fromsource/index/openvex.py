@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
+from fromsource.dist.names import normalize
 from fromsource.index.api import authorize
 from fromsource.index.state import IndexState
-from fromsource.names import normalize
 from fromsource.remediate.feed import published_releases
 from fromsource.remediate.openvex import openvex_document, remediation_statements
 from fromsource.remediate.store import all_advisories

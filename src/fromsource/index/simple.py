@@ -27,13 +27,13 @@ from starlette.responses import FileResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fromsource.bounded import DEFAULT_LIMITS
+from fromsource.dist.names import Sha256, normalize
 from fromsource.errors import BlobNotFoundError, FromsourceError, OversizedError
 from fromsource.index.auth import Decision
 from fromsource.index.negotiate import choose
 from fromsource.index.ranges import Unsatisfiable, parse_range
 from fromsource.index.ratelimit import client_of, too_many_message
 from fromsource.index.state import CachedPage, IndexState, refusal_body
-from fromsource.names import Sha256, normalize
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.pep740 import to_pep740
 

@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from fromsource.config import ALL_REPOSITORIES, Settings
+from fromsource.dist.names import normalize
 from fromsource.index import pages
 from fromsource.index.auth import Authenticator
 from fromsource.index.ratelimit import FailureBudget, FailurePolicy
-from fromsource.names import normalize
 from fromsource.policy.decide import Decision, Policy, decide, project_refusal
 from fromsource.policy.store import Action, AuditEntry, load_policy, record
 from fromsource.provenance.keys import SigningKey

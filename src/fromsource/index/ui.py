@@ -37,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 
 from fromsource.bounded import DEFAULT_LIMITS
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
+from fromsource.dist.names import Sha256, normalize
 from fromsource.errors import BlobNotFoundError, OversizedError
 from fromsource.index.auth import entitled
 from fromsource.index.ratelimit import client_of, too_many_message
@@ -58,7 +59,6 @@ from fromsource.index.ui_views import (
     search,
     utc,
 )
-from fromsource.names import Sha256, normalize
 from fromsource.provenance.keystore import published_keys
 from fromsource.remediate.feed import release_patches
 from fromsource.remediate.match import classify

@@ -19,8 +19,8 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from packaging.version import InvalidVersion, Version
 
+from fromsource.dist.names import fs_revision, normalize
 from fromsource.errors import FromsourceError, ProvenanceError, SignatureError
-from fromsource.names import fs_revision, normalize
 from fromsource.provenance.dsse import envelope_bytes, parse_envelope
 from fromsource.provenance.pep740 import from_pep740
 from fromsource.provenance.statement import Attestation, verify_attestation

@@ -5,7 +5,7 @@ to the index's origin, retries with backoff, timeouts, byte caps and the
 link rules of :mod:`~fromsource.indexclient.links`.  :mod:`.pages` parses
 project pages into :class:`ProjectPage` values; :mod:`.credentials` finds
 the credentials a client command uses.  This package depends only on
-:mod:`fromsource.names` and :mod:`fromsource.errors`, so ``verify`` and
+:mod:`fromsource.dist.names` and :mod:`fromsource.errors`, so ``verify`` and
 ``lock`` run without the builder.
 """
 

@@ -26,6 +26,7 @@ from typing import BinaryIO, Self, TypedDict, TypeVar
 import httpx
 
 from fromsource import __version__
+from fromsource.dist.names import normalize
 from fromsource.errors import IndexClientError
 from fromsource.indexclient.credentials import Credentials
 from fromsource.indexclient.links import link_allowed, redact, refused_link
@@ -39,7 +40,6 @@ from fromsource.indexclient.transfer import (
     copy_file,
     open_regular,
 )
-from fromsource.names import normalize
 
 _T = TypeVar("_T")
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
+from fromsource.dist.names import Sha256
 from fromsource.errors import IndexClientError
 from fromsource.indexclient.links import redact
-from fromsource.names import Sha256
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"

@@ -16,9 +16,9 @@ from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
 
+from fromsource.dist.names import Sha256
 from fromsource.errors import LockError
 from fromsource.lockfiles.pinned import PinnedPackage
-from fromsource.names import Sha256
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 

@@ -18,6 +18,7 @@ from typing import Self
 import httpx
 from packaging.version import InvalidVersion, Version
 
+from fromsource.dist.names import ProjectName, fs_revision, normalize, parse_filename
 from fromsource.errors import IndexClientError, InvalidDistributionError, LockError
 from fromsource.indexclient import (
     CREDENTIALS_HINT,
@@ -30,7 +31,6 @@ from fromsource.indexclient import (
     split_index_url,
 )
 from fromsource.lockfiles.model import IndexFile, Release
-from fromsource.names import ProjectName, fs_revision, normalize, parse_filename
 
 
 def index_target(url: str, remediated: bool) -> tuple[str, str]:

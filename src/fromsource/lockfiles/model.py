@@ -14,8 +14,8 @@ from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
+from fromsource.dist.names import Kind, ProjectName, Sha256, normalize
 from fromsource.lockfiles.pinned import PinnedPackage
-from fromsource.names import Kind, ProjectName, Sha256, normalize
 
 Status = Literal["updated", "already-ours", "missing", "skipped"]
 """``updated``: the entry now holds our files; ``already-ours``: nothing to change;

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from fromsource.dist.names import normalize
 from fromsource.lockfiles import _fields, _toml
 from fromsource.lockfiles.model import (
     LockUpdate,
@@ -28,7 +29,6 @@ from fromsource.lockfiles.model import (
     same_version,
 )
 from fromsource.lockfiles.pinned import INDEX, PinnedFile, PinnedPackage, Source, SourceKind
-from fromsource.names import normalize
 
 FORMAT = "pdm.lock"
 _ADVICE = "regenerate the file with `pdm lock`"

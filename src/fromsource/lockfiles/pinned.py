@@ -16,7 +16,7 @@ from typing import Literal
 
 from packaging.markers import Marker
 
-from fromsource.names import ProjectName, Sha256
+from fromsource.dist.names import ProjectName, Sha256
 
 SourceKind = Literal["index", "vcs", "path", "url"]
 """``index``: a package index; ``vcs``: a VCS checkout; ``path``: a local directory

@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from fromsource.dist.names import normalize
 from fromsource.errors import LockError
 from fromsource.lockfiles import _fields
 from fromsource.lockfiles.model import (
@@ -35,7 +36,6 @@ from fromsource.lockfiles.model import (
     same_version,
 )
 from fromsource.lockfiles.pinned import INDEX, PinnedPackage, Source, SourceKind
-from fromsource.names import normalize
 
 FORMAT = "Pipfile.lock"
 _ADVICE = "regenerate the file with `pipenv lock`"

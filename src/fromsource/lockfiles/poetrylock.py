@@ -28,10 +28,10 @@ from collections.abc import Mapping
 from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
 
+from fromsource.dist.names import normalize
 from fromsource.lockfiles import _fields, _toml
 from fromsource.lockfiles.model import LockUpdate, Lookup, PackageReport, outcome, same_version
 from fromsource.lockfiles.pinned import INDEX, PinnedFile, PinnedPackage, Source, SourceKind
-from fromsource.names import normalize
 
 FORMAT = "poetry.lock"
 _ADVICE = "regenerate the file with `poetry lock`"

@@ -22,6 +22,7 @@ from datetime import UTC
 
 from tomlkit.items import InlineTable, Table
 
+from fromsource.dist.names import normalize
 from fromsource.errors import LockError
 from fromsource.lockfiles import _fields, _toml
 from fromsource.lockfiles.model import (
@@ -33,7 +34,6 @@ from fromsource.lockfiles.model import (
     same_version,
 )
 from fromsource.lockfiles.pinned import PinnedFile, PinnedPackage, Source
-from fromsource.names import normalize
 
 FORMAT = "pylock.toml"
 _ADVICE = "regenerate the file with the tool that wrote it"

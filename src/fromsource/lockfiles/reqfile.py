@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from fromsource.dist.names import ProjectName, Sha256, normalize
 from fromsource.lockfiles import _fields
 from fromsource.lockfiles.pinned import PinnedPackage, Source
-from fromsource.names import ProjectName, Sha256, normalize
 
 FORMAT = "requirements"
 

@@ -33,6 +33,7 @@ from typing import Any
 from tomlkit.items import InlineTable, Table
 from tomlkit.toml_document import TOMLDocument
 
+from fromsource.dist.names import normalize
 from fromsource.lockfiles import _fields, _toml
 from fromsource.lockfiles.model import (
     IndexFile,
@@ -43,7 +44,6 @@ from fromsource.lockfiles.model import (
     same_version,
 )
 from fromsource.lockfiles.pinned import PinnedFile, PinnedPackage, Source, SourceKind
-from fromsource.names import normalize
 
 FORMAT = "uv.lock"
 _ADVICE = "regenerate the file with `uv lock`"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from fromsource.dist.names import ProjectName, Sha256, normalize
 from fromsource.errors import PolicyError
-from fromsource.names import ProjectName, Sha256, normalize
 from fromsource.policy.malware import MalwareRecord, by_project
 from fromsource.policy.rules import ANY_PROJECT, DEFAULT_COOLDOWN_DAYS, Rule, parse_purl, purl_of
 

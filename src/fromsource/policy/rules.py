@@ -22,8 +22,8 @@ from packageurl import PackageURL
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from fromsource.dist.names import normalize
 from fromsource.errors import PolicyError
-from fromsource.names import normalize
 
 __all__ = [
     "ANY_PROJECT",

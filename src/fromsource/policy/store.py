@@ -18,8 +18,8 @@ from typing import Literal, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from fromsource.dist.names import ProjectName, normalize
 from fromsource.errors import PolicyError
-from fromsource.names import ProjectName, normalize
 from fromsource.policy.decide import Decision, Policy
 from fromsource.policy.malware import MAL_PREFIX, MalwareRecord, malware_record
 from fromsource.policy.rules import ANY_PROJECT, KINDS, Rule, RuleKind, parse_purl, version_spec

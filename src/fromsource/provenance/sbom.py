@@ -56,8 +56,8 @@ from packageurl import PackageURL
 from packaging.version import InvalidVersion, Version
 
 import fromsource
+from fromsource.dist.names import normalize
 from fromsource.errors import ProvenanceError
-from fromsource.names import normalize
 from fromsource.provenance.statement import PatchInfo, ResolvedDependency
 
 __all__ = ["SBOM_MEDIA_TYPE", "SBOM_PATH", "BundledComponent", "SbomInput", "build_sbom"]

@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from packageurl import PackageURL
 
 import fromsource
+from fromsource.dist.names import normalize
+from fromsource.dist.record import RecordEntry, is_record_path
 from fromsource.errors import ProvenanceError
-from fromsource.names import normalize
 from fromsource.provenance._reader import JsonReader
 from fromsource.provenance.dsse import (
     IN_TOTO_PAYLOAD_TYPE,
@@ -32,7 +33,6 @@ from fromsource.provenance.dsse import (
     verify_envelope,
 )
 from fromsource.provenance.keys import SigningKey
-from fromsource.record import RecordEntry, is_record_path
 
 __all__ = [
     "BUILDER_ID",

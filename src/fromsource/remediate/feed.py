@@ -15,8 +15,8 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from fromsource.bounded import DEFAULT_LIMITS
+from fromsource.dist.names import fs_revision
 from fromsource.errors import FromsourceError
-from fromsource.names import fs_revision
 from fromsource.provenance.dsse import parse_envelope
 from fromsource.provenance.pep740 import from_pep740
 from fromsource.provenance.statement import parse_statement

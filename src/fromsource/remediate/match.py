@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
-from fromsource.names import normalize
+from fromsource.dist.names import normalize
 from fromsource.remediate.osv import Advisory, Affected, Range
 
 __all__ = [

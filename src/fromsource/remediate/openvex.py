@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import fromsource
-from fromsource.names import normalize
+from fromsource.dist.names import normalize
 from fromsource.provenance.statement import dependency_purl
 from fromsource.remediate.osv import Advisory
 

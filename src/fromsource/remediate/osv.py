@@ -22,8 +22,8 @@ from typing import Any, Literal, cast
 
 import yaml
 
+from fromsource.dist.names import ProjectName, normalize
 from fromsource.errors import RemediateError
-from fromsource.names import ProjectName, normalize
 
 __all__ = [
     "PYPI",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from fromsource.dist.names import ProjectName, fs_revision, remediated_version
 from fromsource.errors import RemediateError
-from fromsource.names import ProjectName, fs_revision, remediated_version
 from fromsource.provenance.statement import PatchInfo
 from fromsource.remediate.apply import apply_series
 from fromsource.remediate.series import PatchSeries

@@ -37,8 +37,8 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 import fromsource
+from fromsource.dist.names import ProjectName, Sha256, normalize
 from fromsource.errors import RemediateError
-from fromsource.names import ProjectName, Sha256, normalize
 
 __all__ = [
     "OWN_ADVISORIES_DIR",

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from fromsource.names import normalize
+from fromsource.dist.names import normalize
 from fromsource.remediate.osv import Advisory, parse_advisory
 from fromsource.store.db import POLICY_GENERATION, Database, bump_counter, bump_generation
 from fromsource.store.models import AdvisoryRow

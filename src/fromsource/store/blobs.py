@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from fromsource.bounded import read_file
+from fromsource.dist.names import Sha256
 from fromsource.errors import BlobNotFoundError, ConfigError, HashMismatchError, StoreError
-from fromsource.names import Sha256
 
 _CHUNK = 1 << 20
 

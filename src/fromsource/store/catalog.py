@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from fromsource.config import VIRTUAL_REPOSITORIES
-from fromsource.names import ProjectName, Sha256
+from fromsource.dist.names import ProjectName, Sha256
 from fromsource.store.db import Database
 from fromsource.store.models import FileRow
 

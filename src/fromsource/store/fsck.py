@@ -42,8 +42,8 @@ from typing import Literal
 
 import sqlalchemy as sa
 
+from fromsource.dist.names import Sha256
 from fromsource.errors import FromsourceError, StoreError
-from fromsource.names import Sha256
 from fromsource.store.blobs import BlobStore, FileBlobStore, copy_blob
 from fromsource.store.db import Database
 from fromsource.store.models import BuildRow, FileRow

@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits
 from fromsource.config import REPOSITORIES
-from fromsource.distinfo import check_wheel
+from fromsource.dist.distinfo import check_wheel
+from fromsource.dist.names import Sha256, parse_filename
 from fromsource.errors import (
     ImmutableFileError,
     NotPublishedError,
@@ -25,7 +26,6 @@ from fromsource.errors import (
     PublishStorageError,
     StoreError,
 )
-from fromsource.names import Sha256, parse_filename
 from fromsource.store.blobs import BlobStore, sha256_file
 from fromsource.store.db import Database, bump_generation
 from fromsource.store.models import FileRow
@@ -80,7 +80,7 @@ def publish_file(
 
     Idempotent for identical bytes; a different file under an existing
     filename raises ImmutableFileError (files are immutable, as on PyPI).  A
-    wheel is checked first (:func:`~fromsource.distinfo.check_wheel`, within
+    wheel is checked first (:func:`~fromsource.dist.distinfo.check_wheel`, within
     *limits*): one that fails is refused before any blob is written.  A blob
     store that fails raises PublishStorageError; PublishError for an unknown
     *repo*.  Nothing is visible after any of these.

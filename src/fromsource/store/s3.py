@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fromsource.bounded import read_stream
+from fromsource.dist.names import Sha256
 from fromsource.errors import (
     BlobNotFoundError,
     ConfigError,
@@ -40,7 +41,6 @@ from fromsource.errors import (
     OversizedError,
     StoreError,
 )
-from fromsource.names import Sha256
 from fromsource.store.blobs import sha256_file
 
 __all__ = ["S3BlobStore", "object_key", "open_s3_store", "parse_s3_url"]

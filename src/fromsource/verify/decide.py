@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from fromsource.dist.record import is_record_path
 from fromsource.errors import ProvenanceError, SignatureError
 from fromsource.lockfiles.pinned import Lock, PinnedPackage
 from fromsource.provenance.statement import Attestation, verify_attestation
-from fromsource.record import is_record_path
 from fromsource.verify.model import (
     Candidate,
     Excluded,

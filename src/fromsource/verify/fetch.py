@@ -21,6 +21,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion
 
 from fromsource.config import REPOSITORIES
+from fromsource.dist.names import normalize
 from fromsource.errors import IndexClientError, ProvenanceError, RemediateError, VerifyError
 from fromsource.indexclient import (
     CREDENTIALS_HINT,
@@ -32,7 +33,6 @@ from fromsource.indexclient import (
     parse_json_page,
     split_index_url,
 )
-from fromsource.names import normalize
 from fromsource.provenance.dsse import envelope_bytes
 from fromsource.provenance.keys import parse_keys_document
 from fromsource.provenance.pep740 import from_pep740

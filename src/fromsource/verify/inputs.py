@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from types import MappingProxyType
 
+from fromsource.dist.distinfo import parse_wheel_file
+from fromsource.dist.metadata import CoreMetadata, parse_metadata
+from fromsource.dist.names import parse_filename
+from fromsource.dist.record import parse_record
 from fromsource.errors import InvalidDistributionError, VerifyError
-from fromsource.names import parse_filename
-from fromsource.record import parse_record
 from fromsource.verify.model import ArtifactType, InstalledDist, InstalledFile, WheelFile
 from fromsource.verify.rules import installer_rule, shebang_variants
 
@@ -117,16 +118,16 @@ def environment_folders(path: Path) -> list[tuple[Path, Path]]:
     return [(site, folder) for site in sites for folder in dist_folders(site)]
 
 
-def _headers(text: str, keys: Iterable[str]) -> dict[str, str]:
-    wanted = {k.lower(): k for k in keys}
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            break
-        key, sep, value = line.partition(":")
-        if sep and key.lower() in wanted and wanted[key.lower()] not in found:
-            found[wanted[key.lower()]] = value.strip()
-    return found
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _read_metadata(path: Path) -> CoreMetadata:
+    """The header fields of the METADATA or PKG-INFO at *path*; all None when unreadable."""
+    return parse_metadata(_read_bytes(path), headers_only=True)
 
 
 def _read_text(path: Path) -> str | None:
@@ -160,21 +161,15 @@ def read_dist(site: Path, folder: Path, root: Path) -> InstalledDist:
     stem = folder.name.rsplit(".", 1)[0]
     guess_name, _, guess_version = stem.partition("-")
     if folder.name.endswith(".egg-info"):
-        meta = _read_text(folder / "PKG-INFO") if folder.is_dir() else _read_text(folder)
-        head = _headers(meta or "", ("Name", "Version"))
+        head = _read_metadata(folder / "PKG-INFO" if folder.is_dir() else folder)
         return InstalledDist(
-            head.get("Name", guess_name), head.get("Version", guess_version.split("-")[0]),
+            head.name or guess_name, head.version or guess_version.split("-")[0],
             folder.name, location, None,
             problem="installed as .egg-info (a legacy install) without a RECORD",
         )
-    head = _headers(_read_text(folder / "METADATA") or "", ("Name", "Version"))
-    name, version = head.get("Name", guess_name), head.get("Version", guess_version)
-    wheel_text = _read_text(folder / "WHEEL") or ""
-    tags = tuple(
-        line.partition(":")[2].strip()
-        for line in wheel_text.splitlines()
-        if line.lower().startswith("tag:")
-    )
+    head = _read_metadata(folder / "METADATA")
+    name, version = head.name or guess_name, head.version or guess_version
+    tags = parse_wheel_file(_read_bytes(folder / "WHEEL")).tags
     scripts = _script_names(_read_text(folder / "entry_points.txt"))
     record_text = _read_text(folder / "RECORD")
     if record_text is None:

@@ -22,7 +22,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fromsource.names import normalize
+from fromsource.dist.names import normalize
 from fromsource.verify.model import PackageResult, Report, Status, VulnerabilityFinding
 
 SCHEMA_VERSION = 1

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from fromsource.dist.names import ProjectName, fs_revision, normalize
 from fromsource.errors import LockError, VerifyError
 from fromsource.lockfiles.pinned import Lock
 from fromsource.lockfiles.read import read_lock
-from fromsource.names import ProjectName, fs_revision, normalize
 from fromsource.remediate.osv import Advisory
 from fromsource.verify.decide import (
     Checked,

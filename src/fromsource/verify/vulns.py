@@ -15,8 +15,8 @@ from typing import Literal
 
 from packaging.version import InvalidVersion, Version
 
+from fromsource.dist.names import ProjectName, normalize
 from fromsource.errors import RemediateError, VerifyError
-from fromsource.names import ProjectName, normalize
 from fromsource.remediate.match import classify
 from fromsource.remediate.osv import Advisory, load_advisories
 from fromsource.verify.model import VulnerabilityFinding

@@ -18,8 +18,8 @@ from fromsource.build.batch import dependency_requirements
 from fromsource.build.history import create_build
 from fromsource.build.outcome import BuildOutcome
 from fromsource.build.pipeline import BuildContext, Progress, build_one, pick_version
+from fromsource.dist.names import normalize
 from fromsource.errors import BuildError, FromsourceError
-from fromsource.names import normalize
 from fromsource.workers import claims
 from fromsource.workers.request import BuildRequest, RunResult, RunStatus, new_owner
 

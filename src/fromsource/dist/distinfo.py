@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.parser import BytesParser
+from email.parser import Parser
 from pathlib import Path
 
 from packaging.tags import Tag, parse_tag
@@ -29,18 +29,21 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits, read_member
+from fromsource.dist.metadata import parse_metadata
+from fromsource.dist.names import DistFilename, normalize, parse_filename
+from fromsource.dist.record import RecordEntry, parse_record
 from fromsource.errors import InvalidDistributionError
-from fromsource.names import DistFilename, normalize, parse_filename
-from fromsource.record import RecordEntry, parse_record
 
 __all__ = [
     "ZIP_ERRORS",
+    "WheelFields",
     "WheelInfo",
     "check_folder",
     "check_metadata",
     "check_wheel",
     "check_wheel_file",
     "find_dist_info",
+    "parse_wheel_file",
     "read_record",
 ]
 
@@ -136,6 +139,30 @@ def check_folder(filename: str, folder: str, names: Iterable[str] = ()) -> None:
             )
 
 
+@dataclass(frozen=True)
+class WheelFields:
+    """What a wheel's WHEEL file says, as written (stripped), read leniently."""
+
+    wheel_version: str | None
+    root_is_purelib: str | None
+    tags: tuple[str, ...]
+
+
+def parse_wheel_file(raw: bytes) -> WheelFields:
+    """The fields of the WHEEL file *raw* (PEP 427: email headers); never raises.
+
+    Bytes that are not UTF-8 are replaced; a missing field is None.
+    """
+    message = Parser().parsestr(raw.decode("utf-8", errors="replace"), headersonly=True)
+
+    def one(key: str) -> str | None:
+        value = message.get(key)
+        return (str(value).strip() or None) if value is not None else None
+
+    tags = tuple(str(line).strip() for line in message.get_all("Tag") or [])
+    return WheelFields(one("Wheel-Version"), one("Root-Is-Purelib"), tags)
+
+
 def check_wheel_file(filename: str, folder: str, raw: bytes) -> tuple[bool, frozenset[Tag]]:
     """``(Root-Is-Purelib, tags)`` of the WHEEL file *raw*, checked against *filename*.
 
@@ -148,15 +175,15 @@ def check_wheel_file(filename: str, folder: str, raw: bytes) -> tuple[bool, froz
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _refuse(filename, f"{where} is not UTF-8", "invalid-wheel") from exc
-    message = BytesParser().parsebytes(raw, headersonly=True)
-    version = (message.get("Wheel-Version") or "").strip()
+    fields = parse_wheel_file(raw)
+    version = fields.wheel_version or ""
     if not _WHEEL_VERSION.fullmatch(version):
         raise _refuse(
             filename,
             f"{where} says Wheel-Version {version or '(none)'!r}, not 1.x",
             "invalid-wheel",
         )
-    purelib = (message.get("Root-Is-Purelib") or "").strip().lower()
+    purelib = (fields.root_is_purelib or "").lower()
     if purelib not in ("true", "false"):
         raise _refuse(
             filename,
@@ -165,8 +192,7 @@ def check_wheel_file(filename: str, folder: str, raw: bytes) -> tuple[bool, froz
         )
     named = parse_wheel_filename(filename)[3]
     try:
-        lines = message.get_all("Tag") or []
-        listed = frozenset(t for line in lines for t in parse_tag(line.strip()))
+        listed = frozenset(t for line in fields.tags for t in parse_tag(line))
     except ValueError as exc:
         raise _refuse(
             filename, f"{where} has a malformed Tag line ({exc})", "invalid-wheel"
@@ -188,10 +214,11 @@ def check_metadata(filename: str, folder: str, raw: bytes) -> tuple[str, str, st
     Version is missing, ``wheel-mismatch`` when they name another release.
     """
     parsed = parse_filename(filename)
-    message = BytesParser().parsebytes(raw, headersonly=True)
-    name, version = message.get("Name"), message.get("Version")
-    if not name or not version:
-        raise _refuse(filename, f"{folder}/METADATA lacks Name or Version", "invalid-wheel")
+    meta = parse_metadata(raw, headers_only=True)
+    try:
+        name, version = meta.release(f"{folder}/METADATA")
+    except InvalidDistributionError as exc:
+        raise _refuse(filename, exc.message, "invalid-wheel") from exc
     try:
         same = normalize(name) == parsed.project and Version(version) == parsed.version
     except InvalidVersion:
@@ -202,7 +229,7 @@ def check_metadata(filename: str, folder: str, raw: bytes) -> tuple[str, str, st
             f"METADATA says {name} {version}, the filename says {parsed.project} {parsed.version}",
             "wheel-mismatch",
         )
-    return name, version, message.get("Requires-Python")
+    return name, version, meta.requires_python
 
 
 def _open(path: Path) -> zipfile.ZipFile:

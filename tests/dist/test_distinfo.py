@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from fromsource.bounded import DEFAULT_LIMITS, OutputLimits
-from fromsource.distinfo import check_wheel, check_wheel_file, find_dist_info, read_record
+from fromsource.dist.distinfo import (
+    WheelFields,
+    check_wheel,
+    check_wheel_file,
+    find_dist_info,
+    parse_wheel_file,
+    read_record,
+)
 from fromsource.errors import InvalidDistributionError, OversizedError
 from tests.factories import make_wheel
 
@@ -157,6 +164,40 @@ def test_metadata_must_name_the_release(tmp_path: Path) -> None:
         {"other-1.0.dist-info/METADATA": b"Version: 1.0\n", "other-1.0.dist-info/WHEEL": WHEEL},
     )
     assert "lacks Name or Version" in _refused(nameless, "invalid-wheel")
+    # Installers differ on which of two Names wins: such a wheel names no one release.
+    twice = _wheel(
+        tmp_path / "c",
+        "other-1.0-py3-none-any.whl",
+        {
+            "other-1.0.dist-info/METADATA": b"Name: other\nName: honest\nVersion: 1.0\n",
+            "other-1.0.dist-info/WHEEL": WHEEL,
+        },
+    )
+    message = _refused(twice, "invalid-wheel")
+    assert "Name is given 2 times with different values ['other', 'honest']" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (WHEEL, WheelFields("1.0", "true", ("py3-none-any",))),
+        (
+            b"Wheel-Version: 1.0\r\nRoot-Is-Purelib:false \r\n"
+            + b"Tag: cp311-cp311-manylinux_2_17_x86_64\r\n"
+            + b"Tag:  cp311-cp311-manylinux2014_x86_64 \r\n",
+            WheelFields(
+                "1.0",
+                "false",
+                ("cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64"),
+            ),
+        ),
+        (b"Generator: x\n", WheelFields(None, None, ())),
+        (b"Wheel-Version: 1.\xff\n\nTag: py3-none-any\n", WheelFields("1.\ufffd", None, ())),
+        (b"", WheelFields(None, None, ())),
+    ],
+)
+def test_the_wheel_file_is_read_as_written(raw: bytes, expected: WheelFields) -> None:
+    assert parse_wheel_file(raw) == expected
 
 
 @pytest.mark.parametrize("member", ["METADATA", "WHEEL", "entry_points.txt", "RECORD"])

@@ -1,4 +1,4 @@
-"""Tests for fromsource.record: RECORD parsing, rendering and digest conversion."""
+"""Tests for fromsource.dist.record: RECORD parsing, rendering and digest conversion."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fromsource.errors import InvalidDistributionError
-from fromsource.record import (
+from fromsource.dist.record import (
     RecordEntry,
     hex_from_record_hash,
     is_record_path,
@@ -17,6 +16,7 @@ from fromsource.record import (
     record_hash,
     render_record,
 )
+from fromsource.errors import InvalidDistributionError
 
 EMPTY_HEX = hashlib.sha256(b"").hexdigest()
 EMPTY_RECORD_HASH = "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
