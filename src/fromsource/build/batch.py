@@ -21,11 +21,12 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from fromsource.build.context import BuildContext, pick_version
+from fromsource.build.context import BuildContext
 from fromsource.build.deps import DependencyError, ResolvedWheel
 from fromsource.build.history import get_build, latest_succeeded
 from fromsource.build.outcome import BuildOutcome, RebuildReport, compare_wheels
 from fromsource.build.pipeline import Progress, build_one
+from fromsource.build.release import pick_version
 from fromsource.build.wheelcache import WheelCache
 from fromsource.errors import BuildError, FromsourceError
 from fromsource.names import normalize

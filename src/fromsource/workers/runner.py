@@ -17,7 +17,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from fromsource.build.batch import dependency_requirements
 from fromsource.build.history import create_build
 from fromsource.build.outcome import BuildOutcome
-from fromsource.build.pipeline import BuildContext, Progress, build_one, pick_version
+from fromsource.build.pipeline import BuildContext, Progress, build_one
+from fromsource.build.release import pick_version
 from fromsource.errors import BuildError, FromsourceError
 from fromsource.names import normalize
 from fromsource.workers import claims
