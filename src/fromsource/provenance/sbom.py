@@ -6,7 +6,10 @@ dependencies that were installed into the build environment (components with
 ``scope: excluded``: present at build time, not shipped), and for remediated
 builds a ``pedigree`` with the backported patches, the advisories each one
 resolves and the upstream release as ancestor, plus a ``vulnerabilities``
-section that marks each fixed advisory ``resolved_with_pedigree``.
+section that marks each fixed advisory ``resolved_with_pedigree``.  The
+shared libraries manylinux repair grafted into the wheel are components too
+(shipped, ``scope: required``): the copy's file name and sha256, and the
+Debian package and version of the host file it came from where dpkg knows.
 
 The SBOM is embedded in the wheel (PEP 770, ``.dist-info/sboms/``), so it
 cannot contain the wheel's own digest: that digest depends on the SBOM's
@@ -56,7 +59,7 @@ from packaging.version import InvalidVersion, Version
 import fromsource
 from fromsource.errors import ProvenanceError
 from fromsource.names import normalize
-from fromsource.provenance.statement import PatchInfo, ResolvedDependency
+from fromsource.provenance.statement import PatchInfo, ResolvedDependency, SystemLibrary
 
 __all__ = ["SBOM_MEDIA_TYPE", "SBOM_PATH", "SbomInput", "build_sbom"]
 
@@ -90,6 +93,7 @@ class SbomInput:
     epoch: int
     vulnerabilities_fixed: tuple[str, ...] = ()
     patch_texts: Mapping[str, str] = field(default_factory=dict)
+    grafted: tuple[SystemLibrary, ...] = ()
 
 
 def _purl(project: str, version: str, **qualifiers: str) -> PackageURL:
@@ -131,6 +135,31 @@ def _dependency(dep: ResolvedDependency) -> Component:
             Property(name="fromsource:build-dependency", value="true"),
             Property(name="fromsource:source", value=dep.source),
         ],
+    )
+
+
+def _grafted(library: SystemLibrary) -> Component:
+    """A host library copied into the wheel: shipped, named by its Debian package if known."""
+    properties = [Property(name="fromsource:grafted-as", value=library.member)]
+    for name, value in (
+        ("fromsource:soname", library.soname),
+        ("fromsource:source-path", library.source_path),
+        ("fromsource:source-sha256", library.source_sha256),
+    ):
+        if value:
+            properties.append(Property(name=name, value=value))
+    purl = library.purl
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=library.package or library.file_name,
+        version=library.package_version,
+        bom_ref=f"grafted:{library.member}",
+        purl=PackageURL.from_string(purl) if purl else None,
+        scope=ComponentScope.REQUIRED,
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=library.sha256)],
+        description=f"{library.file_name}: a shared library of the build host, copied into "
+        "the wheel by manylinux repair (auditwheel)",
+        properties=properties,
     )
 
 
@@ -203,6 +232,7 @@ def build_sbom(inp: SbomInput) -> bytes:
         bom_ref=f"fromsource@{fromsource.__version__}",
     )
     dependencies = [_dependency(d) for d in inp.dependencies]
+    grafted = [_grafted(g) for g in inp.grafted]
     fixed = sorted(set(inp.vulnerabilities_fixed) | {f for p in inp.patches for f in p.fixes})
     state = (
         ImpactAnalysisState.RESOLVED_WITH_PEDIGREE if inp.patches else ImpactAnalysisState.RESOLVED
@@ -214,7 +244,7 @@ def build_sbom(inp: SbomInput) -> bytes:
             tools=ToolRepository(components=[tool]),
             component=component,
         ),
-        components=dependencies,
+        components=[*dependencies, *grafted],
         vulnerabilities=[
             Vulnerability(
                 bom_ref=f"vulnerability:{advisory}",
@@ -230,7 +260,7 @@ def build_sbom(inp: SbomInput) -> bytes:
     )
     # The build dependencies hang off the package in the graph; their
     # ``excluded`` scope says they were needed to build it, not to run it.
-    bom.register_dependency(component, dependencies)
+    bom.register_dependency(component, [*dependencies, *grafted])
     try:
         text = JsonV1Dot6(bom).output_as_string(indent=2)
     except (ValueError, TypeError) as exc:
