@@ -1,7 +1,8 @@
 """What a build needs from outside: the wiring of settings to services.
 
 :class:`BuildContext` carries the stores, the upstream index, the signing
-key and the sandbox limits, opened from the settings.  Which release to
+key, the sandbox limits and the build targets (interpreters, discovered once),
+opened from the settings.  Which release to
 build and whether it is there is :mod:`fromsource.build.release`; the
 steps themselves are :mod:`fromsource.build.steps`.
 """
@@ -13,15 +14,18 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from fromsource.bounded import OutputLimits
+from fromsource.build.interpreters import discover_targets, running_target
 from fromsource.build.sandbox import SandboxLimits, Tool, choose_tool
+from fromsource.build.targets import Target, selected_targets
 from fromsource.build.upstream import Upstream
 from fromsource.config import Settings, upstream_url
+from fromsource.errors import TargetError
 from fromsource.provenance.keys import SigningKey
 from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.store.blobs import BlobStore, open_blob_store
 from fromsource.store.db import Database, open_database
 
-__all__ = ["BuildContext", "requires_dist"]
+__all__ = ["BuildContext", "build_targets", "requires_dist"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class BuildContext:
     keep_work: bool = False
     output_limits: OutputLimits = field(default_factory=OutputLimits)
     """Caps on what the host reads from a build's output (:mod:`fromsource.bounded`)."""
+    targets: tuple[Target, ...] = ()
+    """The interpreters releases are built for, oldest first (empty: the running one)."""
 
     @classmethod
     def from_settings(
@@ -56,6 +62,7 @@ class BuildContext:
         """Open the database, blob store, upstream and signing key named by *settings*."""
         url = upstream or upstream_url(settings)
         url = url if url.endswith("/") else url + "/"
+        targets = build_targets(settings)
         return cls(
             db=open_database(settings.resolved_database_url),
             blobs=open_blob_store(settings.resolved_blob_url),
@@ -69,6 +76,7 @@ class BuildContext:
             sandbox_tool=sandbox_tool,
             public_url=settings.public_url,
             output_limits=OutputLimits.from_settings(settings),
+            targets=targets,
         )
 
     def close(self) -> None:
@@ -79,6 +87,28 @@ class BuildContext:
     def tool(self) -> Tool:
         """The sandbox tool builds use (SandboxError when none and not allowed)."""
         return choose_tool(allow_unsandboxed=self.allow_unsandboxed, prefer=self.sandbox_tool)
+
+    def build_targets(self) -> tuple[Target, ...]:
+        """The targets releases are built for: :attr:`targets`, else the running interpreter."""
+        return self.targets or (running_target(),)
+
+
+def build_targets(settings: Settings) -> tuple[Target, ...]:
+    """The targets *settings* choose (``pythons``, ``build_pythons``), discovered once.
+
+    Raises TargetError when none is found or chosen.
+    """
+    found = discover_targets(settings.pythons)
+    chosen = selected_targets(found.targets, settings.build_pythons)
+    if not chosen:
+        names = ", ".join(t.name for t in found.targets) or "none"
+        raise TargetError(
+            f"no build target: found {names}, and the build_pythons setting "
+            f"({', '.join(settings.build_pythons) or 'default'}) chooses none of them; "
+            "see fromsource targets (docs/building.md, Targets)",
+            found=names,
+        )
+    return chosen
 
 
 def requires_dist(metadata: bytes) -> tuple[str, ...]:

@@ -2,15 +2,18 @@
 
 :func:`build_one` runs the steps of :mod:`fromsource.build.steps` in order
 (DESIGN.md "The build pipeline": fetch, unpack, patch, resolve build
-dependencies, build in the sandbox, describe (SBOM), normalize (SBOM
-embedded), attest (signed), publish).  It does nothing else itself: it
+dependencies, build in the sandbox, repair (manylinux), describe (SBOM),
+normalize (SBOM embedded), attest (signed), publish) for one target
+(interpreter).  It does nothing else itself: it
 records the build as a row of the history with its log, each step's time and
 facts, and turns an error into the outcome's category from
 :data:`fromsource.build.outcome.CATEGORIES`.
 
-A release already published in the repository, or whose build key already
-built successfully, is skipped (status ``skipped``).  Many builds, with
-their runtime dependencies, are run by :mod:`fromsource.build.batch`.
+A release already published in the repository for the target, or whose
+build key already built successfully, is skipped (status ``skipped``).  A
+release for every target, once per distinct wheel, is
+:mod:`fromsource.build.matrix`; many, with their runtime dependencies,
+:mod:`fromsource.build.batch`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from fromsource.build import steps
 from fromsource.build.context import BuildContext
 from fromsource.build.deps import ResolvedWheel
 from fromsource.build.history import create_build, find_failed, find_succeeded, update_build
+from fromsource.build.interpreters import running_target
 from fromsource.build.outcome import (
     REMEMBERED,
     BuildOutcome,
@@ -43,6 +47,7 @@ from fromsource.build.outcome import (
 from fromsource.build.relabel import with_local
 from fromsource.build.release import pick_version, published_requires, published_wheel
 from fromsource.build.steps import BuildDeps
+from fromsource.build.targets import Target
 from fromsource.errors import BuildError, FromsourceError, LimitError
 from fromsource.names import normalize
 from fromsource.provenance.statement import PatchInfo
@@ -62,6 +67,7 @@ class _Run:
     project: str
     version: str
     progress: Progress | None
+    target: Target | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     clock: float = field(default_factory=time.monotonic)
     lines: list[str] = field(default_factory=list)
@@ -192,6 +198,7 @@ class _Run:
             key=self.key,
             seconds=time.monotonic() - self.clock,
             step_seconds=tuple(self.steps),
+            target=self.target.tag if self.target is not None else None,
             **extra,  # type: ignore[arg-type]
         )
 
@@ -213,8 +220,10 @@ def build_one(
     wheel_dest: Path | None = None,
     build_deps: BuildDeps | None = None,
     retry_failed: bool = False,
+    target: Target | None = None,
 ) -> BuildOutcome:
-    """Build *requirement* (``name==version``, or a range: the newest match) into *repo*.
+    """Build *requirement* (``name==version``, or a range: the newest match) into *repo*
+    with *target*'s interpreter (default: the one fromsource runs on).
 
     *patch_tree* is applied to the unpacked sdist (remediation: *patches*
     describe it, *patch_texts* are their diffs for the SBOM pedigree,
@@ -237,23 +246,27 @@ def build_one(
             f"{requirement!r} is not a requirement such as flask==2.0.0 ({exc})"
         ) from exc
     project = normalize(parsed.name)
+    target = target or running_target()
     try:
-        version = pick_version(ctx.upstream, parsed)
+        version = pick_version(ctx.upstream, parsed, [target.full_version])
         label = with_local(version, local_version) if local_version else version
     except (FromsourceError, ValueError) as exc:
         version = label = str(parsed.specifier) or "latest"
         exc = exc if isinstance(exc, FromsourceError) else BuildError(str(exc))
-        run = _Run(
-            ctx, build_id or create_build(ctx.db, project, label, repo), project, label, progress
-        )
+        build_id = build_id or create_build(ctx.db, project, label, repo)
+        run = _Run(ctx, build_id, project, label, progress, target)
+        run.details["target"] = target.to_json()
         return run.finish("failed", exc.message, category=categorize(exc))
     build_id = build_id or create_build(ctx.db, project, label, repo)
-    run = _Run(ctx, build_id, project, label, progress, publishes=publish)
+    run = _Run(ctx, build_id, project, label, progress, target, publishes=publish)
     run.details["upstream_version"] = version
+    run.details["target"] = target.to_json()
+    run.log(f"   target {target.tag} (Python {target.full_version}, glibc {target.glibc})")
     work = work_dir or ctx.work_root / f"build-{build_id}-{secrets.token_hex(4)}"
     run.details["work"] = str(work)  # if this process dies, build/lost.py removes it
     run.save(status="running", started_at=run.started)
-    if publish and (existing := published_wheel(ctx.db, repo, project, label)) is not None:
+    existing = published_wheel(ctx.db, repo, project, label, target) if publish else None
+    if existing is not None:
         return run.finish(
             "skipped",
             f"{existing.filename} is already published in {repo}",
@@ -264,6 +277,7 @@ def build_one(
         )
     try:
         request = steps.Request(
+            target=target,
             patches=tuple(patches),
             patch_tree=patch_tree,
             patch_texts=dict(patch_texts or {}),
@@ -363,10 +377,16 @@ def _run_steps(
         if deps is not resolved.pins:
             run.details["dependencies"] = [w.to_json() for w in deps]
         raw = steps.build(ctx, release, source, resolved, request)
+    with run.step("repair"):
+        repaired = steps.repair(ctx, raw, source, resolved)
+        if repaired.result is not None:
+            run.details["repair"] = repaired.result.to_json()
+            done = repaired.result
+            run.log(f"   {done.wheel.name}" if done.repaired else f"   not repaired: {done.reason}")
     with run.step("sbom"):
-        sbom = steps.describe(release, sdist, source, raw.name, deps, request)
+        sbom = steps.describe(release, sdist, source, repaired, deps, request)
     with run.step("normalize"):
-        wheel = steps.normalize(ctx, raw, source, sbom, request)
+        wheel = steps.normalize(ctx, repaired.wheel, source, sbom, request)
         run.details["wheel"] = wheel.to_json()
     with run.step("attest"):
         envelope = steps.attest(
@@ -376,6 +396,7 @@ def _run_steps(
             source,
             resolved,
             deps,
+            repaired,
             wheel,
             request,
             invocation_id=f"build-{run.build_id}",

