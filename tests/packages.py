@@ -138,9 +138,16 @@ def _module(name: str) -> str:
 _C_SOURCE = """\
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <unistd.h>
 
 static PyObject *where(PyObject *self, PyObject *args) {
     return PyUnicode_FromString(__FILE__);
+}
+
+/* A C library call: auditwheel tells which libc (glibc) an extension is for
+   from the libraries it links, and one that links none cannot be repaired. */
+static PyObject *pid(PyObject *self, PyObject *args) {
+    return PyLong_FromLong((long)getpid());
 }
 
 static PyObject *add(PyObject *self, PyObject *args) {
@@ -152,6 +159,7 @@ static PyObject *add(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"add", add, METH_VARARGS, "Add two integers."},
     {"where", where, METH_NOARGS, "The source path the compiler saw."},
+    {"pid", pid, METH_NOARGS, "This process's id."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -296,6 +304,8 @@ class LocalIndex:
 
     def __init__(self) -> None:
         self.files: dict[str, list[Path]] = {}
+        self.requires_python: dict[str, str] = {}
+        """Requires-Python listed for a file name (``data-requires-python``)."""
         self.requests: list[str] = []
         self._server: ThreadingHTTPServer | None = None
 
@@ -322,14 +332,21 @@ class LocalIndex:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             files.append((path.name, f"../../files/{path.name}", digest))
         if as_json:
-            body = {
-                "meta": {"api-version": "1.1"},
-                "name": project,
-                "files": [{"filename": n, "url": u, "hashes": {"sha256": d}} for n, u, d in files],
-            }
+            entries = []
+            for n, u, d in files:
+                entry: dict[str, object] = {"filename": n, "url": u, "hashes": {"sha256": d}}
+                if n in self.requires_python:
+                    entry["requires-python"] = self.requires_python[n]
+                entries.append(entry)
+            body = {"meta": {"api-version": "1.1"}, "name": project, "files": entries}
             return json.dumps(body).encode(), "application/vnd.pypi.simple.v1+json"
+
+        def requires(name: str) -> str:
+            spec = self.requires_python.get(name)
+            return f' data-requires-python="{html.escape(spec)}"' if spec else ""
+
         links = "".join(
-            f'<a href="{html.escape(u)}#sha256={d}">{html.escape(n)}</a><br/>\n'
+            f'<a href="{html.escape(u)}#sha256={d}"{requires(n)}>{html.escape(n)}</a><br/>\n'
             for n, u, d in files
         )
         return f"<html><body>\n{links}</body></html>\n".encode(), "text/html"

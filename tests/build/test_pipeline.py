@@ -19,9 +19,10 @@ import pytest
 import sqlalchemy as sa
 
 from fromsource.bounded import OutputLimits
-from fromsource.build.batch import build_many, rebuild_check
+from fromsource.build.batch import build_many
 from fromsource.build.history import get_build
 from fromsource.build.pipeline import BuildContext, build_one
+from fromsource.build.rebuild import rebuild_check
 from fromsource.build.sandbox import SandboxLimits, tool_available
 from fromsource.cli.main import main
 from fromsource.config import Settings, upstream_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,18 @@ def test_build_list_show_and_rebuild_check(
 
     assert run(tmp_path, "rebuild", "--check", "demo-cli==1.0", *upstream) == 0
     assert "identical" in capsys.readouterr().out
+
+    # One check per distinct wheel: the pure wheel serves every target, so asking for
+    # the running Python's checks it once, with the interpreter that built it.
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    args = ["rebuild", "--check", "demo-cli==1.0", "--python", python, "--format", "json"]
+    assert run(tmp_path, *args, *upstream) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["schema_version"] == 2 and report["identical"] is True
+    (check,) = report["checks"]
+    assert check["wheel"] == built["wheel"] and check["target"] == built["target"]
+    assert run(tmp_path, "rebuild", "--check", "demo-cli==1.0", "--python", "2.7", *upstream) == 2
+    assert "names none of the build targets" in capsys.readouterr().err
 
 
 def test_failures_and_usage_errors_have_exit_codes(

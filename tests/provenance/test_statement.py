@@ -20,6 +20,7 @@ from fromsource.provenance import (
     PatchInfo,
     ResolvedDependency,
     SigningKey,
+    SystemLibrary,
     build_statement,
     envelope_bytes,
     key_id,
@@ -71,6 +72,15 @@ FACTS = BuildFacts(
     invocation_id="build-42",
     started=datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
     finished=datetime(2024, 5, 1, 14, 1, 2, tzinfo=timezone(timedelta(hours=2))),
+    target={
+        "version": "3.11",
+        "full_version": "3.11.7",
+        "python_tag": "cp311",
+        "abi_tag": "cp311",
+        "platform_tag": "linux_x86_64",
+        "glibc": "2.36",
+        "tag": "cp311-cp311-linux_x86_64",
+    },
 )
 
 
@@ -236,3 +246,29 @@ def test_dependency_project_is_normalized() -> None:
     statement = build_statement(WHEEL, "a" * 64, RECORD, replace(FACTS, dependencies=(dep,)))
     att = parse_statement(statement_bytes(statement))
     assert att.dependencies[0].project == "setup-tools"
+
+
+def test_grafted_libraries_round_trip_apart_from_the_build_dependencies() -> None:
+    ffi = SystemLibrary(
+        member="demo.libs/libffi-983e72b7.so.8.1.2",
+        sha256=H1,
+        soname="libffi.so.8",
+        source_path="/usr/lib/x86_64-linux-gnu/libffi.so.8.1.2",
+        source_sha256=H2,
+        package="libffi8",
+        package_version="3.4.4-1",
+        architecture="amd64",
+    )
+    unknown = SystemLibrary(member="demo.libs/libodd-12345678.so.1", sha256=H3)
+    repair = {"repaired": True, "platform_tag": "manylinux_2_17_x86_64", "reason": None}
+    facts = replace(FACTS, grafted=(ffi, unknown), repair=repair)
+    statement = build_statement(WHEEL, "a" * 64, RECORD, facts)
+    internal = statement["predicate"]["buildDefinition"]["internalParameters"]
+    assert internal["repair"] == repair and internal["target"]["glibc"] == "2.36"
+    resolved = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert resolved[1]["uri"] == "pkg:deb/debian/libffi8@3.4.4-1?arch=amd64"
+    assert resolved[1]["digest"] == {"sha256": H2}  # the host file it was copied from
+    assert "uri" not in resolved[2] and resolved[2]["digest"] == {"sha256": H3}
+    att = parse_statement(statement_bytes(statement))
+    assert att.dependencies == FACTS.dependencies
+    assert att.grafted == (ffi, unknown)

@@ -5,8 +5,11 @@ importing one small module of the package (``unpack``, ``normalize``) does
 not pull in the whole pipeline:
 
 - :func:`build_one`, :class:`BuildContext` (:mod:`.pipeline`): one release;
-- :func:`build_many`, :func:`rebuild_check` (:mod:`.batch`): many, with
-  their dependencies; bit-for-bit comparison of two builds;
+- :func:`build_release` (:mod:`.matrix`): one release for every target,
+  once per distinct wheel;
+- :func:`build_many` (:mod:`.batch`): many, with their dependencies;
+- :func:`rebuild_check`, :func:`rebuild_matrix` (:mod:`.rebuild`):
+  bit-for-bit comparison of two builds, per target;
 - :class:`BuildOutcome`, :class:`RebuildReport`, :data:`CATEGORIES`,
   :class:`ProgressEvent` (:mod:`.outcome`): what builds report;
 - :func:`list_builds`, :func:`get_build`, :func:`create_build`
@@ -26,10 +29,12 @@ __all__ = [
     "RebuildReport",
     "build_many",
     "build_one",
+    "build_release",
     "create_build",
     "get_build",
     "list_builds",
     "rebuild_check",
+    "rebuild_matrix",
 ]
 
 _WHERE = {
@@ -40,10 +45,12 @@ _WHERE = {
     "RebuildReport": "outcome",
     "build_many": "batch",
     "build_one": "pipeline",
+    "build_release": "matrix",
     "create_build": "history",
     "get_build": "history",
     "list_builds": "history",
-    "rebuild_check": "batch",
+    "rebuild_check": "rebuild",
+    "rebuild_matrix": "rebuild",
 }
 
 

@@ -1,45 +1,45 @@
-"""Many builds at once, with their runtime dependencies, and reproducibility checks.
+"""Many builds at once, with their runtime dependencies, each for every build target.
 
 :func:`build_many` builds requirements on a small thread pool (each build
-mostly waits on its sandbox); with ``with_deps`` it reads each built (or
-already published) wheel's ``Requires-Dist``, evaluates the markers for the
-running Python and the requested extras, and builds the newest upstream
-release matching each one too.  :func:`rebuild_check` builds a release again
-from a different host path with the same pinned build dependencies and
-compares the wheels bit for bit.
+mostly waits on its sandbox), each release once per distinct wheel over the
+targets (:func:`fromsource.build.matrix.build_release`).  With
+``with_deps`` it reads each built (or already published) wheel's
+``Requires-Dist``, evaluates the markers for each target it was built for
+and the requested extras, and builds the newest upstream release matching
+each one for those targets; where the newest release does not support a
+target's Python (its Requires-Python), the newest one that does is built
+for that target.  Reproducibility checks are :mod:`fromsource.build.rebuild`.
 """
 
 from __future__ import annotations
 
-import secrets
-import shutil
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from fromsource.build.context import BuildContext, pick_version
+from fromsource.build.context import BuildContext
 from fromsource.build.deps import ResolvedWheel
-from fromsource.build.history import get_build, latest_succeeded
-from fromsource.build.outcome import BuildOutcome, RebuildReport, compare_wheels
-from fromsource.build.pipeline import Progress, build_one
-from fromsource.build.wheelcache import WheelCache
+from fromsource.build.matrix import build_release
+from fromsource.build.outcome import BuildOutcome
+from fromsource.build.pipeline import Progress
+from fromsource.build.release import pick_versions
+from fromsource.build.targets import Target, marker_environment
 from fromsource.dist.names import normalize
-from fromsource.errors import BuildError, DependencyError, FromsourceError
-from fromsource.provenance.statement import PatchInfo
-from fromsource.store.blobs import copy_blob, sha256_file
-from fromsource.store.catalog import find_file
+from fromsource.errors import BuildError, FromsourceError
 
-__all__ = ["build_many", "dependency_requirements", "rebuild_check"]
+__all__ = ["build_many", "dependency_requirements"]
 
 
 def dependency_requirements(
-    requires_dist: Iterable[str], extras: Iterable[str]
+    requires_dist: Iterable[str],
+    extras: Iterable[str],
+    environment: Mapping[str, str] | None = None,
 ) -> list[Requirement]:
-    """The Requires-Dist entries that apply to the running Python with *extras* requested."""
+    """The Requires-Dist entries that apply with *extras* requested, their markers evaluated
+    for *environment* (a target's :func:`~fromsource.build.targets.marker_environment`;
+    default: the running Python)."""
     wanted = sorted(set(extras)) or [""]
     applicable = []
     for text in requires_dist:
@@ -50,7 +50,9 @@ def dependency_requirements(
         if requirement.url:
             continue
         marker = requirement.marker
-        if marker is None or any(marker.evaluate({"extra": extra}) for extra in wanted):
+        if marker is None or any(
+            marker.evaluate({**(environment or {}), "extra": extra}) for extra in wanted
+        ):
             applicable.append(requirement)
     return applicable
 
@@ -58,46 +60,49 @@ def dependency_requirements(
 class _BuildDepsFirst:
     """The ``build_deps`` hook of :func:`build_one`: build bootstrap build deps from source.
 
-    Each wanted ``(project, version)`` is built once (into ``python``, by the
-    thread that asked first; others wait for it), recursively with this same
-    hook.  A dependency already being built further up this thread's chain
-    (a cycle: setuptools needing setuptools) stays a bootstrap wheel.
+    Each wanted ``(project, version)`` is built once per target (into
+    ``python``, by the thread that asked first; others wait for it),
+    recursively with this same hook.  A dependency already being built
+    further up this thread's chain (a cycle: setuptools needing setuptools)
+    stays a bootstrap wheel.
     """
 
     def __init__(self, ctx: BuildContext, progress: Progress | None) -> None:
         self.ctx = ctx
         self.progress = progress
         self.outcomes: list[BuildOutcome] = []
-        self.done: dict[tuple[str, str], bool] = {}
-        self.locks: dict[tuple[str, str], threading.Lock] = {}
+        self.done: dict[tuple[str, str, str], bool] = {}
+        self.locks: dict[tuple[str, str, str], threading.Lock] = {}
         self.guard = threading.Lock()
         self.chain = threading.local()
 
-    def __call__(self, wheels: Sequence[ResolvedWheel]) -> bool:
+    def __call__(self, wheels: Sequence[ResolvedWheel], target: Target) -> bool:
         stack: tuple[tuple[str, str], ...] = getattr(self.chain, "stack", ())
         any_ours = False
         for wheel in wheels:
             node = (wheel.project, wheel.version)
             if node in stack:
                 continue
+            key = (*node, target.tag)
             with self.guard:
-                lock = self.locks.setdefault(node, threading.Lock())
+                lock = self.locks.setdefault(key, threading.Lock())
             with lock:
-                if node not in self.done:
+                if key not in self.done:
                     self.chain.stack = (*stack, node)
                     try:
-                        outcome = build_one(
+                        outcomes = build_release(
                             self.ctx,
                             f"{node[0]}=={node[1]}",
+                            targets=(target,),
                             progress=self.progress,
                             build_deps=self,
                         )
                     finally:
                         self.chain.stack = stack
                     with self.guard:
-                        self.outcomes.append(outcome)
-                    self.done[node] = outcome.status in ("succeeded", "skipped")
-            any_ours = any_ours or self.done[node]
+                        self.outcomes.extend(outcomes)
+                    self.done[key] = any(o.status in ("succeeded", "skipped") for o in outcomes)
+            any_ours = any_ours or self.done[key]
         return any_ours
 
 
@@ -114,12 +119,15 @@ def build_many(
 ) -> list[BuildOutcome]:
     """Build every requirement (and, with *with_deps*, their runtime dependencies).
 
-    With *with_build_deps* the build dependencies that would come from
-    upstream are built from source first, so the build closure is ours.
-    With *retry_failed* a release whose inputs failed before is built again
-    (see :func:`~fromsource.build.pipeline.build_one`).
-    Each ``(project, version)`` is built at most once per call.  Returns the
-    outcomes in the order the builds finished (build dependencies included).
+    Each release is built for the context's targets, once per distinct wheel;
+    dependencies are followed per target (see the module docstring).  With
+    *with_build_deps* the build dependencies that would come from upstream
+    are built from source first, so the build closure is ours.  With
+    *retry_failed* a release whose inputs failed before is built again
+    (see :func:`~fromsource.build.pipeline.build_one`).  Each
+    ``(project, version)`` is built at most once per target and call.
+    Returns the outcomes in the order the builds finished (build
+    dependencies included).
     """
     parsed = []
     for text in requirements:
@@ -130,178 +138,126 @@ def build_many(
                 f"{text!r} is not a requirement such as flask==2.0.0 ({exc}); nothing was built",
                 requirement=text,
             ) from exc
-    outcomes: list[BuildOutcome] = []
-    extras_of: dict[tuple[str, str], set[str]] = {}
-    requires_of: dict[tuple[str, str], tuple[str, ...]] = {}
-    pending: dict[Future[BuildOutcome], set[str]] = {}
-    failed_texts: set[str] = set()
-    first = _BuildDepsFirst(ctx, progress) if with_build_deps else None
+    return _Batch(ctx, with_deps, with_build_deps, repo, progress, retry_failed).run(parsed, jobs)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as pool:
 
-        def submit(text: str, extras: set[str]) -> None:
-            future = pool.submit(
-                build_one,
-                ctx,
+Node = tuple[str, str]
+
+
+class _Batch:
+    """The state of one :func:`build_many`: which release is wanted for which targets."""
+
+    def __init__(
+        self,
+        ctx: BuildContext,
+        with_deps: bool,
+        with_build_deps: bool,
+        repo: str,
+        progress: Progress | None,
+        retry_failed: bool,
+    ) -> None:
+        self.ctx = ctx
+        self.targets = ctx.build_targets()
+        self.with_deps = with_deps
+        self.repo = repo
+        self.progress = progress
+        self.retry_failed = retry_failed
+        self.first = _BuildDepsFirst(ctx, progress) if with_build_deps else None
+        self.outcomes: list[BuildOutcome] = []
+        self.wanted: dict[Node, set[str]] = {}  # target tags each release is built for
+        self.extras_of: dict[Node, set[str]] = {}
+        self.requires_of: dict[Node, tuple[str, ...]] = {}
+        self.failed_texts: set[str] = set()
+        self.locks: dict[Node, threading.Lock] = {}
+        self.guard = threading.Lock()
+        self.pending: dict[
+            Future[tuple[BuildOutcome, ...]], tuple[Node | None, tuple[Target, ...]]
+        ] = {}
+        self.pool: ThreadPoolExecutor | None = None
+
+    def run(self, requirements: Sequence[Requirement], jobs: int) -> list[BuildOutcome]:
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as pool:
+            self.pool = pool
+            for requirement in requirements:
+                self.follow(requirement, self.targets)
+            while self.pending:
+                done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+                for future in done:
+                    node, targets = self.pending.pop(future)
+                    self.finished(node, targets, future.result())
+        return [*(self.first.outcomes if self.first else []), *self.outcomes]
+
+    def build(
+        self, text: str, node: Node | None, targets: tuple[Target, ...]
+    ) -> tuple[BuildOutcome, ...]:
+        """One release for *targets*; builds of the same release wait for each other, so a
+        wheel one made (a pure one) serves the next."""
+        with self.guard:
+            lock = self.locks.setdefault(node or ("", text), threading.Lock())
+        with lock:
+            return build_release(
+                self.ctx,
                 text,
-                repo=repo,
-                progress=progress,
-                build_deps=first,
-                retry_failed=retry_failed,
+                targets=targets,
+                repo=self.repo,
+                progress=self.progress,
+                build_deps=self.first,
+                retry_failed=self.retry_failed,
             )
-            pending[future] = extras
 
-        def follow(requirement: Requirement) -> None:
-            extras = set(requirement.extras)
-            try:
-                version = pick_version(ctx.upstream, requirement)
-            except FromsourceError:
-                text = f"{requirement.name}{requirement.specifier}"
-                if text not in failed_texts:  # build_one records the failure
-                    failed_texts.add(text)
-                    submit(text, extras)
-                return
+    def submit(self, text: str, node: Node | None, targets: tuple[Target, ...]) -> None:
+        assert self.pool is not None
+        future = self.pool.submit(self.build, text, node, targets)
+        self.pending[future] = (node, targets)
+
+    def follow(self, requirement: Requirement, targets: Sequence[Target]) -> None:
+        """Build the release *requirement* picks for each of *targets* (those not yet wanted)."""
+        extras = set(requirement.extras)
+        pythons = {t.tag: t.full_version for t in targets}
+        try:
+            versions = pick_versions(self.ctx.upstream, requirement, list(pythons.values()))
+        except FromsourceError:
+            text = f"{requirement.name}{requirement.specifier}"
+            if text not in self.failed_texts:  # build_one records the failure
+                self.failed_texts.add(text)
+                self.submit(text, None, tuple(targets))
+            return
+        by_version: dict[str, list[Target]] = {}
+        for target in targets:
+            version = versions.get(target.full_version)
+            if version is not None:
+                by_version.setdefault(version, []).append(target)
+        for version, chosen in by_version.items():
             node = (normalize(requirement.name), version)
-            if node not in extras_of:
-                extras_of[node] = extras
-                submit(f"{node[0]}=={version}", extras)
-            elif not extras <= extras_of[node]:
-                extras_of[node] |= extras
-                if with_deps and node in requires_of:
-                    for dep in dependency_requirements(requires_of[node], extras_of[node]):
-                        follow(dep)
+            wanted = self.wanted.setdefault(node, set())
+            new = tuple(t for t in chosen if t.tag not in wanted)
+            grew = not extras <= self.extras_of.setdefault(node, set())
+            wanted.update(t.tag for t in new)
+            self.extras_of[node] |= extras
+            if new:
+                self.submit(f"{node[0]}=={version}", node, new)
+            elif grew and self.with_deps and node in self.requires_of:
+                self.follow_deps(node, [t for t in self.targets if t.tag in wanted])
 
-        for requirement in parsed:
-            follow(requirement)
-        while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for future in done:
-                pending.pop(future)
-                outcome = future.result()
-                outcomes.append(outcome)
-                node = (outcome.project, outcome.version)
-                requires_of[node] = outcome.requires_dist
-                if with_deps and outcome.status in ("succeeded", "skipped"):
-                    extras = extras_of.get(node, set())
-                    for dep in dependency_requirements(outcome.requires_dist, extras):
-                        follow(dep)
-    return [*(first.outcomes if first else []), *outcomes]
+    def finished(
+        self, node: Node | None, targets: tuple[Target, ...], outcomes: tuple[BuildOutcome, ...]
+    ) -> None:
+        self.outcomes.extend(outcomes)
+        if node is None:
+            return
+        self.requires_of[node] = next((o.requires_dist for o in outcomes if o.requires_dist), ())
+        if self.with_deps and any(o.status in ("succeeded", "skipped") for o in outcomes):
+            self.follow_deps(node, targets)
 
-
-def _recorded_pins(
-    ctx: BuildContext, build_id: int | None, details: Mapping[str, object]
-) -> list[ResolvedWheel]:
-    """The build dependencies build *build_id* recorded, each fetched into the wheel cache.
-
-    Fetched here, before anything is built, so a rebuild that cannot have
-    its exact inputs says so at once (and the build then finds them cached).
-    """
-    recorded = details.get("dependencies")
-    if not isinstance(recorded, list):
-        raise DependencyError(
-            f"build {build_id} recorded no build dependencies, so it cannot be rebuilt with "
-            "the same inputs; build the release again to record them",
-            category="inputs-unavailable",
-            build_id=build_id,
-        )
-    pins = [ResolvedWheel.from_json(d) for d in recorded]
-    cache = WheelCache(ctx.cache_dir / "wheels", ctx.upstream)
-    for pin in pins:
-        cache.fetch_recorded(pin, ctx.blobs)
-    return pins
-
-
-def rebuild_check(
-    ctx: BuildContext,
-    requirement: str,
-    *,
-    repo: str = "python",
-    progress: Progress | None = None,
-    patches: Sequence[PatchInfo] = (),
-    patch_tree: Callable[[Path], None] | None = None,
-    patch_texts: Mapping[str, str] | None = None,
-    local_version: str | None = None,
-) -> RebuildReport:
-    """Build *requirement* again from another host path and compare with the reference.
-
-    The reference is the published wheel of the newest successful build of
-    that release in *repo*, rebuilt with exactly the build dependencies it
-    recorded (the same files by sha256, never another wheel of the same name
-    built or published since); without one, the release is built twice (the
-    second time with the first build's pins).  Nothing is published.  Raises
-    BuildError when a build fails, DependencyError (category
-    ``inputs-unavailable``) naming the wheel when a recorded one is gone.
-    """
-    start = time.monotonic()
-    parsed = Requirement(requirement)
-    project = normalize(parsed.name)
-    version = pick_version(ctx.upstream, parsed)
-    label_version = version
-    if local_version:
-        from fromsource.build.relabel import with_local
-
-        label_version = with_local(version, local_version)
-    scratch = ctx.work_root / f"rebuild-check-{secrets.token_hex(4)}"
-    outcomes: list[BuildOutcome] = []
-
-    def build(pins: Sequence[ResolvedWheel] | None, name: str) -> tuple[Path, BuildOutcome]:
-        # Each build gets its own, differently long host path.
-        work = scratch / f"{name}-{secrets.token_hex(8 if name == 'second' else 3)}"
-        outcome = build_one(
-            ctx,
-            f"{project}=={version}",
-            repo=repo,
-            pinned=pins,
-            publish=False,
-            work_dir=work,
-            wheel_dest=scratch / f"{name}-wheel",
-            progress=progress,
-            patches=patches,
-            patch_tree=patch_tree,
-            patch_texts=patch_texts,
-            local_version=local_version,
-        )
-        outcomes.append(outcome)
-        if outcome.status != "succeeded" or outcome.wheel is None:
-            raise BuildError(
-                f"rebuild of {project} {version} failed ({outcome.category}): {outcome.message}",
-                category=outcome.category,
-                build_id=outcome.build_id,
-            )
-        return scratch / f"{name}-wheel" / outcome.wheel, outcome
-
-    try:
-        prior = latest_succeeded(ctx.db, project, label_version, repo)
-        filename = (prior.details.get("wheel") or {}).get("filename") if prior else None
-        info = find_file(ctx.db, repo, project, filename) if filename else None
-        if prior is not None and info is not None:
-            reference = scratch / "reference" / info.filename
-            reference.parent.mkdir(parents=True, exist_ok=True)
-            copy_blob(ctx.blobs, info.sha256, reference)
-            pins = _recorded_pins(ctx, prior.id, prior.details)
-            rebuilt, _ = build(pins, "second")
-            reference_name = f"published {info.filename} (build {prior.id})"
-        else:
-            reference, first = build(None, "first")
-            record = get_build(ctx.db, first.build_id) if first.build_id else None
-            pins = _recorded_pins(ctx, first.build_id, record.details if record else {})
-            rebuilt, _ = build(pins, "second")
-            reference_name = f"first build (build {first.build_id})"
-        differing, only_ref, only_new = compare_wheels(reference, rebuilt)
-        ref_sha, new_sha = sha256_file(reference)[0], sha256_file(rebuilt)[0]
-        return RebuildReport(
-            project=project,
-            version=label_version,
-            identical=ref_sha == new_sha,
-            reference=reference_name,
-            reference_sha256=ref_sha,
-            rebuilt_sha256=new_sha,
-            differing=tuple(differing),
-            only_in_reference=tuple(only_ref),
-            only_in_rebuild=tuple(only_new),
-            seconds=time.monotonic() - start,
-            outcomes=tuple(outcomes),
-        )
-    finally:
-        if not ctx.keep_work:
-            shutil.rmtree(scratch, ignore_errors=True)
+    def follow_deps(self, node: Node, targets: Sequence[Target]) -> None:
+        """Follow *node*'s dependencies, each for the targets whose markers select it."""
+        for_targets: dict[str, tuple[Requirement, list[Target]]] = {}
+        for target in targets:
+            environment = marker_environment(target)
+            requires = self.requires_of.get(node, ())
+            for dep in dependency_requirements(
+                requires, self.extras_of.get(node, set()), environment
+            ):
+                for_targets.setdefault(str(dep), (dep, []))[1].append(target)
+        for dep, chosen in for_targets.values():
+            self.follow(dep, chosen)

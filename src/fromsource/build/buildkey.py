@@ -4,9 +4,10 @@ Two builds with the same key are expected to give the same wheel, so a key
 that already built successfully is never built again (DESIGN.md "A build
 whose inputs ... were built before is not built again").  The inputs are the
 sdist digest, the patches, the local version label, the repository, the
-exact build dependencies (file name and digest), the Python, the platform
-and compiler, the builder's version and the sandbox's shape (tool, network,
-fixed build path).  Limits (timeout, memory) are left out: they decide
+exact build dependencies (file name and digest), the target (the Python,
+its wheel tags and glibc), the platform and compiler, the manylinux repair
+tools, the builder's version and the sandbox's shape (tool, network, fixed
+build path).  Limits (timeout, memory) are left out: they decide
 whether a build finishes, not what it produces, and only successful keys
 are remembered.
 
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 __all__ = ["KEY_SCHEMA", "BuildInputs", "build_key"]
 
-KEY_SCHEMA = 1
+KEY_SCHEMA = 2
 """Bumped whenever the meaning of the key changes (old keys then never match)."""
 
 
@@ -45,6 +46,12 @@ class BuildInputs:
     sandbox_tool: str
     sandbox_network: str
     build_path: str | None
+    target: str = ""
+    """The target's wheel tag (``cp312-cp312-linux_x86_64``): the ABI the build is for."""
+    glibc: str | None = None
+    """The target's C library version (manylinux repair depends on it)."""
+    repair_tools: str = ""
+    """The versions of the manylinux repair tools (auditwheel, patchelf)."""
 
     @staticmethod
     def pins(wheels: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

@@ -134,9 +134,13 @@ def check_requirements(requirements: Iterable[str], *, what: str) -> list[Requir
     return parsed
 
 
-def applicable(requirements: Iterable[Requirement]) -> list[Requirement]:
-    """Those of *requirements* whose marker holds for the running Python."""
-    return [r for r in requirements if r.marker is None or r.marker.evaluate()]
+def applicable(
+    requirements: Iterable[Requirement], environment: Mapping[str, str] | None = None
+) -> list[Requirement]:
+    """Those of *requirements* whose marker holds for *environment* (PEP 508 marker values;
+    default: the running Python's)."""
+    env = dict(environment) if environment is not None else None
+    return [r for r in requirements if r.marker is None or r.marker.evaluate(env)]
 
 
 def read_resolution(text: str) -> list[PinnedPackage]:
@@ -292,6 +296,7 @@ class Resolver:
         uv_cache: Path | None = None,
         python: str | None = None,
         tags: Sequence[Tag] | None = None,
+        markers: Mapping[str, str] | None = None,
     ) -> None:
         self.upstream_url = upstream_url
         self.work_dir = work_dir
@@ -299,6 +304,7 @@ class Resolver:
         self.uv_cache = uv_cache
         self.python = python or sys.executable
         self.tags = list(tags) if tags is not None else list(sys_tags())
+        self.markers = markers
         self.log: list[str] = []
 
     def resolve(self, requirements: Sequence[Requirement], *, what: str) -> list[ResolvedWheel]:
@@ -307,7 +313,7 @@ class Resolver:
         Raises DependencyError (category ``build-deps-unresolvable``) with
         uv's message when no set of binary wheels satisfies them.
         """
-        requirements = applicable(requirements)
+        requirements = applicable(requirements, self.markers)
         if not requirements:
             return []
         own_dir = self.work_dir / "own-wheels"
@@ -420,10 +426,14 @@ class Resolver:
         return sorted(chosen, key=lambda w: w.project)
 
 
-def satisfied(requirements: Iterable[Requirement], installed: Iterable[ResolvedWheel]) -> bool:
-    """Whether every applicable requirement is met by a wheel of *installed*."""
+def satisfied(
+    requirements: Iterable[Requirement],
+    installed: Iterable[ResolvedWheel],
+    environment: Mapping[str, str] | None = None,
+) -> bool:
+    """Whether every requirement applicable in *environment* is met by a wheel of *installed*."""
     versions = {w.project: w.version for w in installed}
-    for requirement in applicable(requirements):
+    for requirement in applicable(requirements, environment):
         version = versions.get(normalize(requirement.name))
         if version is None or not requirement.specifier.contains(version, prereleases=True):
             return False

@@ -29,11 +29,13 @@ import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from fromsource.build.commands import CommandRunner, SubprocessRunner
 from fromsource.build.targets import MIN_PYTHON, Target
+from fromsource.errors import TargetError
 
 __all__ = [
     "PROBE",
@@ -41,6 +43,7 @@ __all__ = [
     "Skipped",
     "discover_targets",
     "probe_interpreter",
+    "running_target",
     "target_from_probe",
 ]
 
@@ -246,6 +249,23 @@ def probe_interpreter(
 
 def _running_interpreter() -> Path:
     return Path(getattr(sys, "_base_executable", None) or sys.executable)
+
+
+@cache
+def running_target() -> Target:
+    """The target of the interpreter fromsource runs on (its base one), probed once.
+
+    What a build uses when no target is chosen: the one builds used before
+    targets existed.  Raises TargetError when it cannot be probed.
+    """
+    found = probe_interpreter(_running_interpreter())
+    if isinstance(found, str):
+        raise TargetError(
+            f"{_running_interpreter()}: the interpreter fromsource runs on is no build "
+            f"target ({found}); name one with FROMSOURCE_PYTHONS",
+            interpreter=str(_running_interpreter()),
+        )
+    return found
 
 
 def _explicit_candidates(

@@ -38,7 +38,18 @@ __all__ = [
     "explain",
 ]
 
-STEPS = ("fetch", "unpack", "patch", "deps", "build", "sbom", "normalize", "attest", "publish")
+STEPS = (
+    "fetch",
+    "unpack",
+    "patch",
+    "deps",
+    "build",
+    "repair",
+    "sbom",
+    "normalize",
+    "attest",
+    "publish",
+)
 """The pipeline's steps in order (DESIGN.md "The build pipeline")."""
 
 Status = Literal["queued", "running", "succeeded", "failed", "skipped"]
@@ -195,12 +206,15 @@ class BuildOutcome:
     seconds: float = 0.0
     step_seconds: tuple[tuple[str, float], ...] = ()
     requires_dist: tuple[str, ...] = ()
+    target: str | None = None
+    """The wheel tag of the target built for (``cp312-cp312-linux_x86_64``)."""
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready mapping with stable keys."""
         return {
             "project": self.project,
             "version": self.version,
+            "target": self.target,
             "status": self.status,
             "build_id": self.build_id,
             "category": self.category,
@@ -228,6 +242,10 @@ class RebuildReport:
     only_in_rebuild: tuple[str, ...] = ()
     seconds: float = 0.0
     outcomes: tuple[BuildOutcome, ...] = field(default=())
+    target: str | None = None
+    """The wheel tag of the target the wheel was built for (``cp312-cp312-linux_x86_64``)."""
+    wheel: str | None = None
+    """The file name of the reference wheel."""
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready mapping with stable keys."""
@@ -235,6 +253,8 @@ class RebuildReport:
             "schema_version": 1,
             "project": self.project,
             "version": self.version,
+            "target": self.target,
+            "wheel": self.wheel,
             "identical": self.identical,
             "reference": self.reference,
             "reference_sha256": self.reference_sha256,

@@ -10,7 +10,7 @@ A :class:`BuildEnvironment` owns one build's host work tree::
 Every step runs in the sandbox with a cleared environment (SOURCE_DATE_EPOCH,
 PYTHONHASHSEED=0, LC_ALL=C.UTF-8, TZ=UTC, no pip or uv configuration, CC and
 CXX set to the compiler wrapper of :mod:`fromsource.build.ccwrap`): create
-the venv from the base Python, install the pinned wheels offline with
+the venv from the build target's interpreter, install the pinned wheels offline with
 ``uv pip sync --require-hashes``, then call ``get_requires_for_build_wheel``
 and ``build_wheel`` through :mod:`pyproject_hooks` with no build isolation.
 The hook caller's subprocess runner translates its paths into the sandbox.
@@ -178,6 +178,7 @@ class BuildEnvironment:
         epoch: int,
         uv: str,
         output_limits: OutputLimits = DEFAULT_LIMITS,
+        python: Path | None = None,
     ) -> None:
         self.work = work.resolve()
         self.output_limits = output_limits
@@ -195,8 +196,17 @@ class BuildEnvironment:
             (self.tools / "uv").touch()
             binds.append(Bind(Path(uv), f"{TOOLS_ROOT}/uv"))
             self.uv_inside = f"{TOOLS_ROOT}/uv"
-        self.sandbox = Sandbox(self.build_root, tool=tool, limits=limits, binds=binds)
-        self.python = base_python()
+        # The venv is made from the target's interpreter; the compiler wrapper runs on
+        # the base Python fromsource runs on.  Both installations are seen read-only.
+        self.python = python.resolve() if python is not None else base_python()
+        self.tool_python = base_python()
+        self.sandbox = Sandbox(
+            self.build_root,
+            tool=tool,
+            limits=limits,
+            binds=binds,
+            prefixes=[self.python.parent.parent],
+        )
         self._write_tools()
         self.env = build_environ(
             root=self.sandbox.root,
@@ -219,7 +229,7 @@ class BuildEnvironment:
 
     def _write_tools(self) -> None:
         wrapper = Path(ccwrap.__file__).read_text(encoding="utf-8")
-        script = f"#!{self.python} -IS\n{wrapper}"
+        script = f"#!{self.tool_python} -IS\n{wrapper}"
         for name in _WRAPPER_NAMES:
             path = self.tools / "bin" / name
             path.write_text(script, encoding="utf-8")
@@ -265,7 +275,7 @@ class BuildEnvironment:
         )
 
     def create_venv(self) -> None:
-        """Create the build venv (no pip) from the base Python."""
+        """Create the build venv (no pip) from the target's interpreter (*python*)."""
         self._run("create venv", [str(self.python), "-m", "venv", "--without-pip", self.venv])
 
     def install(self, requirements: Path) -> None:

@@ -1,14 +1,19 @@
-"""The build pipeline: one ``name==version`` from upstream sdist to published wheel.
+"""The build orchestrator: one ``name==version`` from upstream sdist to published wheel.
 
-:func:`build_one` runs the nine steps of DESIGN.md "The build pipeline" —
-fetch, unpack, patch, resolve build dependencies, build in the sandbox,
-describe (SBOM), normalize (SBOM embedded), attest (signed), publish — and
-records the build as a row of the history with its log, its facts and, on
-failure, a category from :data:`fromsource.build.outcome.CATEGORIES`.
+:func:`build_one` runs the steps of :mod:`fromsource.build.steps` in order
+(DESIGN.md "The build pipeline": fetch, unpack, patch, resolve build
+dependencies, build in the sandbox, repair (manylinux), describe (SBOM),
+normalize (SBOM embedded), attest (signed), publish) for one target
+(interpreter).  It does nothing else itself: it
+records the build as a row of the history with its log, each step's time and
+facts, and turns an error into the outcome's category from
+:data:`fromsource.build.outcome.CATEGORIES`.
 
-A release already published in the repository, or whose build key already
-built successfully, is skipped (status ``skipped``).  Many builds, with
-their runtime dependencies, are run by :mod:`fromsource.build.batch`.
+A release already published in the repository for the target, or whose
+build key already built successfully, is skipped (status ``skipped``).  A
+release for every target, once per distinct wheel, is
+:mod:`fromsource.build.matrix`; many, with their runtime dependencies,
+:mod:`fromsource.build.batch`.
 """
 
 from __future__ import annotations
@@ -24,29 +29,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import parse_wheel_filename
-from packaging.version import Version
 
-import fromsource
 from fromsource.bounded import copy_head, read_tail
-from fromsource.build.buildkey import BuildInputs, build_key
-from fromsource.build.context import (
-    BuildContext,
-    find_sdist,
-    host_facts,
-    pick_version,
-    published_wheel,
-)
+from fromsource.build import steps
+from fromsource.build.context import BuildContext
 from fromsource.build.deps import (
-    OwnRepository,
     ResolvedWheel,
-    Resolver,
-    check_requirements,
-    satisfied,
-    uv_binary,
 )
 from fromsource.build.history import create_build, find_failed, find_succeeded, update_build
-from fromsource.build.normalize import normalize_wheel
+from fromsource.build.interpreters import running_target
 from fromsource.build.outcome import (
     REMEMBERED,
     BuildOutcome,
@@ -55,29 +46,20 @@ from fromsource.build.outcome import (
     categorize,
     explain,
 )
-from fromsource.build.pep517 import BuildEnvironment, read_build_system
-from fromsource.build.relabel import relabel_wheel, with_local
-from fromsource.build.unpack import read_pkg_info, unpack_sdist
-from fromsource.build.wheelcache import WheelCache
-from fromsource.dist.distinfo import check_wheel, read_record
-from fromsource.dist.metadata import requires_dist
+from fromsource.build.relabel import with_local
+from fromsource.build.release import pick_version, published_requires, published_wheel
+from fromsource.build.steps import BuildDeps
+from fromsource.build.targets import Target
 from fromsource.dist.names import normalize
-from fromsource.errors import BuildError, FromsourceError, LimitError, UpstreamError
-from fromsource.indexclient import redact
+from fromsource.errors import BuildError, FromsourceError, LimitError
 from fromsource.policy.gate import CATEGORY as POLICY_CATEGORY
 from fromsource.policy.gate import build_refusal, refusal_message
-from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
-from fromsource.provenance.statement import BuildFacts, PatchInfo, build_statement, sign_statement
-from fromsource.store.blobs import sha256_file
-from fromsource.store.catalog import FileInfo
-from fromsource.store.publish import publish_file, read_wheel_metadata
+from fromsource.provenance.statement import PatchInfo
 
-__all__ = ["BuildContext", "BuildDeps", "Progress", "build_one", "host_facts", "pick_version"]
+__all__ = ["BuildContext", "BuildDeps", "Progress", "build_one"]
 
 
 Progress = Callable[[ProgressEvent], None]
-BuildDeps = Callable[[Sequence[ResolvedWheel]], bool]
-"""Builds bootstrap build dependencies from source first; True when any now is ours."""
 
 
 @dataclass
@@ -89,6 +71,7 @@ class _Run:
     project: str
     version: str
     progress: Progress | None
+    target: Target | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     clock: float = field(default_factory=time.monotonic)
     lines: list[str] = field(default_factory=list)
@@ -219,6 +202,7 @@ class _Run:
             key=self.key,
             seconds=time.monotonic() - self.clock,
             step_seconds=tuple(self.steps),
+            target=self.target.tag if self.target is not None else None,
             **extra,  # type: ignore[arg-type]
         )
 
@@ -240,8 +224,10 @@ def build_one(
     wheel_dest: Path | None = None,
     build_deps: BuildDeps | None = None,
     retry_failed: bool = False,
+    target: Target | None = None,
 ) -> BuildOutcome:
-    """Build *requirement* (``name==version``, or a range: the newest match) into *repo*.
+    """Build *requirement* (``name==version``, or a range: the newest match) into *repo*
+    with *target*'s interpreter (default: the one fromsource runs on).
 
     *patch_tree* is applied to the unpacked sdist (remediation: *patches*
     describe it, *patch_texts* are their diffs for the SBOM pedigree,
@@ -264,36 +250,40 @@ def build_one(
             f"{requirement!r} is not a requirement such as flask==2.0.0 ({exc})"
         ) from exc
     project = normalize(parsed.name)
+    target = target or running_target()
     try:
-        version = pick_version(ctx.upstream, parsed)
+        version = pick_version(ctx.upstream, parsed, [target.full_version])
         label = with_local(version, local_version) if local_version else version
     except (FromsourceError, ValueError) as exc:
         version = label = str(parsed.specifier) or "latest"
         exc = exc if isinstance(exc, FromsourceError) else BuildError(str(exc))
-        run = _Run(
-            ctx, build_id or create_build(ctx.db, project, label, repo), project, label, progress
-        )
+        build_id = build_id or create_build(ctx.db, project, label, repo)
+        run = _Run(ctx, build_id, project, label, progress, target)
+        run.details["target"] = target.to_json()
         return run.finish("failed", exc.message, category=categorize(exc))
     build_id = build_id or create_build(ctx.db, project, label, repo)
-    run = _Run(ctx, build_id, project, label, progress, publishes=publish)
+    run = _Run(ctx, build_id, project, label, progress, target, publishes=publish)
     run.details["upstream_version"] = version
+    run.details["target"] = target.to_json()
+    run.log(f"   target {target.tag} (Python {target.full_version}, glibc {target.glibc})")
     work = work_dir or ctx.work_root / f"build-{build_id}-{secrets.token_hex(4)}"
     run.details["work"] = str(work)  # if this process dies, build/lost.py removes it
     run.save(status="running", started_at=run.started)
     if (refusal := build_refusal(ctx.db, project, version, repo=repo)) is not None:
         return run.finish("failed", refusal_message(refusal), category=POLICY_CATEGORY)
-    if publish and (existing := published_wheel(ctx.db, repo, project, label)) is not None:
+    existing = published_wheel(ctx.db, repo, project, label, target) if publish else None
+    if existing is not None:
         return run.finish(
             "skipped",
             f"{existing.filename} is already published in {repo}",
             wheel=existing.filename,
             sha256=existing.sha256,
             file_id=existing.id,
-            requires_dist=_published_requires(ctx, existing),
+            requires_dist=published_requires(ctx.blobs, existing, ctx.output_limits),
         )
     try:
-        request = _Request(
-            repo=repo,
+        request = steps.Request(
+            target=target,
             patches=tuple(patches),
             patch_tree=patch_tree,
             patch_texts=dict(patch_texts or {}),
@@ -305,7 +295,7 @@ def build_one(
             build_deps=build_deps,
             retry_failed=retry_failed,
         )
-        return _steps(ctx, run, project, version, label, request)
+        return _run_steps(ctx, run, steps.Release(project, version, label, repo), request)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded outcome
         if not isinstance(exc, FromsourceError):
             run.log(traceback.format_exc())
@@ -326,260 +316,115 @@ def build_one(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _published_requires(ctx: BuildContext, info: FileInfo) -> tuple[str, ...]:
-    if info.metadata_sha256 and ctx.blobs.exists(info.metadata_sha256):
-        return requires_dist(
-            ctx.blobs.read_bytes(info.metadata_sha256, limit=ctx.output_limits.metadata_bytes)
-        )
-    return ()
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What :func:`build_one` was asked to do, beyond the release itself."""
-
-    repo: str
-    patches: tuple[PatchInfo, ...]
-    patch_tree: Callable[[Path], None] | None
-    patch_texts: Mapping[str, str]
-    local_version: str | None
-    pinned: tuple[ResolvedWheel, ...] | None
-    publish: bool
-    work: Path
-    wheel_dest: Path | None
-    build_deps: BuildDeps | None
-    retry_failed: bool = False
-
-
-def _from_source(
-    request: _Request, wheels: list[ResolvedWheel], again: Callable[[], list[ResolvedWheel]]
-) -> list[ResolvedWheel]:
-    """*wheels*, resolved *again* after *request.build_deps* built the bootstrap ones."""
-    bootstrap = [w for w in wheels if w.source == "bootstrap"]
-    if request.build_deps is not None and bootstrap and request.build_deps(bootstrap):
-        return again()
-    return wheels
-
-
-def _steps(
-    ctx: BuildContext, run: _Run, project: str, version: str, label: str, request: _Request
-) -> BuildOutcome:
-    repo, patches, pinned, work = request.repo, request.patches, request.pinned, request.work
-    local_version, publish = request.local_version, request.publish
-    limits = ctx.output_limits
-    with run.step("fetch"):
-        sdist = find_sdist(ctx.upstream, project, version)
-        if sdist.sha256 is None:
-            raise UpstreamError(
-                f"{sdist.filename}: the upstream index lists no sha256; "
-                "it cannot be checked, the build was refused",
-                category="no-sdist",
-            )
-        sdist_url, sdist_sha = redact(sdist.url), sdist.sha256
-        local = ctx.blobs.local_path(sdist_sha)
-        (work / "sdist").mkdir(parents=True, exist_ok=True)
-        if local is not None:
-            archive = work / "sdist" / sdist.filename
-            shutil.copyfile(local, archive)
-            run.log(f"   {sdist.filename} sha256 {sdist_sha} (archived before)")
-        else:
-            archive = ctx.upstream.download(sdist, work / "sdist")
-            ctx.blobs.put_file(archive, expected=sdist_sha)
-            run.log(f"   {sdist.filename} sha256 {sdist_sha} from {sdist_url}")
-        run.details["sdist"] = {"filename": sdist.filename, "url": sdist_url, "sha256": sdist_sha}
-    with run.step("unpack"):
-        unpacked = unpack_sdist(archive, work / "build" / "src")
-        tree, epoch = unpacked.root, unpacked.epoch
-        info = read_pkg_info(tree)
-        if normalize(info.name) != project or info.version != Version(version):
-            raise BuildError(
-                f"{sdist.filename}: PKG-INFO says {info.name} {info.version}, not "
-                f"{project} {version}; nothing was built",
-                category="sdist-mismatch",
-            )
-        run.details["source_date_epoch"] = epoch
-    with run.step("patch"):
-        if request.patch_tree is not None:
-            request.patch_tree(tree)
-            run.log("   " + ", ".join(p.name for p in patches))
-        run.details["patches"] = [
-            {"name": p.name, "sha256": p.sha256, "fixes": list(p.fixes)} for p in patches
-        ]
-    with run.step("deps"):
-        system = read_build_system(tree)
-        run.requirements = system.requires
-        requirements = check_requirements(system.requires, what=sdist.filename)
-        own = OwnRepository(ctx.db, ctx.blobs, public_url=ctx.public_url)
-        resolver = Resolver(
-            upstream_url=ctx.upstream_url,
-            work_dir=work / "resolve",
-            own=own,
-            uv_cache=ctx.cache_dir / "uv",
-        )
-        if pinned is not None:
-            static = list(pinned)
-        else:
-            static = resolver.resolve(requirements, what=sdist.filename)
-            static = _from_source(
-                request, static, lambda: resolver.resolve(requirements, what=sdist.filename)
-            )
-        tool = ctx.tool()
-        env = BuildEnvironment(
-            work,
-            tool=tool,
-            limits=ctx.limits,
-            epoch=epoch,
-            uv=uv_binary(),
-            output_limits=limits,
-        )
-        python, plat, toolchain = host_facts()
-        run.key = build_key(
-            BuildInputs(
-                project=project,
-                version=version,
-                repo=repo,
-                sdist_sha256=sdist_sha,
-                patch_sha256=tuple(p.sha256 for p in patches),
-                local_version=local_version,
-                dependencies=BuildInputs.pins((w.filename, w.sha256) for w in static),
-                python=python,
-                platform=plat,
-                toolchain=toolchain,
-                builder_version=fromsource.__version__,
-                sandbox_tool=tool,
-                sandbox_network=env.sandbox.facts.network,
-                build_path=env.sandbox.facts.build_path,
-            )
-        )
-        run.details["build_system"] = {"requires": list(system.requires), "backend": system.backend}
-        run.details["dependencies"] = [w.to_json() for w in static]
-        for wheel in static:
-            run.log(f"   {wheel.filename} ({wheel.source}) sha256 {wheel.sha256}")
-    if publish and pinned is None and (prior := find_succeeded(ctx.db, run.key)) is not None:
+def _remembered(ctx: BuildContext, run: _Run, request: steps.Request) -> BuildOutcome | None:
+    """The outcome of a build whose key built, or failed reproducibly, before; else None."""
+    if not request.publish or request.pinned is not None or run.key is None:
+        return None
+    if (prior := find_succeeded(ctx.db, run.key)) is not None:
         return run.finish(
             "skipped",
             f"built before with the same inputs (build {prior.id})",
             file_id=prior.file_id,
         )
-    if publish and pinned is None and not request.retry_failed:
-        failed = find_failed(ctx.db, run.key, REMEMBERED)
-        if failed is not None:
-            run.details["remembered_from"] = failed.id
-            category = str(failed.details.get("category"))
-            return run.finish(
-                "failed",
-                f"not built again: build {failed.id} failed with the same inputs "
-                f"[{category}] (fromsource build --retry-failed tries again): "
-                f"{failed.error or ''}",
-                category=category,
-            )
-    cache = WheelCache(ctx.cache_dir / "wheels", ctx.upstream)
+    if request.retry_failed:
+        return None
+    failed = find_failed(ctx.db, run.key, REMEMBERED)
+    if failed is None:
+        return None
+    run.details["remembered_from"] = failed.id
+    category = str(failed.details.get("category"))
+    return run.finish(
+        "failed",
+        f"not built again: build {failed.id} failed with the same inputs "
+        f"[{category}] (fromsource build --retry-failed tries again): "
+        f"{failed.error or ''}",
+        category=category,
+    )
+
+
+def _run_steps(
+    ctx: BuildContext, run: _Run, release: steps.Release, request: steps.Request
+) -> BuildOutcome:
+    """Run the steps in order, recording what each returned; the outcome."""
+    with run.step("fetch"):
+        sdist = steps.fetch(ctx, release, request.work)
+        origin = "(archived before)" if sdist.archived_before else f"from {sdist.url}"
+        run.log(f"   {sdist.filename} sha256 {sdist.sha256} {origin}")
+        run.details["sdist"] = sdist.to_json()
+    with run.step("unpack"):
+        source = steps.unpack(release, sdist, request.work)
+        run.details["source_date_epoch"] = source.epoch
+    with run.step("patch"):
+        source = steps.patch(source, request)
+        if request.patch_tree is not None:
+            run.log("   " + ", ".join(p.name for p in request.patches))
+        run.details["patches"] = [
+            {"name": p.name, "sha256": p.sha256, "fixes": list(p.fixes)} for p in request.patches
+        ]
+    with run.step("deps"):
+        system = steps.read_system(source)
+        run.requirements = system.requires
+        resolved = steps.resolve(ctx, release, sdist, source, system, request)
+        run.key = resolved.key
+        run.details["build_system"] = {"requires": list(system.requires), "backend": system.backend}
+        run.details["dependencies"] = [w.to_json() for w in resolved.pins]
+        for pin in resolved.pins:
+            run.log(f"   {pin.filename} ({pin.source}) sha256 {pin.sha256}")
+    if (remembered := _remembered(ctx, run, request)) is not None:
+        return remembered
     with run.step("build"):
-        run.tool_log = env.log_path
-        run.details["sandbox"] = env.sandbox.facts.to_json()
-        env.create_venv()
-        env.install(cache.wheelhouse(static, env.wheelhouse, ctx.blobs))
-        extra = check_requirements(env.get_requires(tree, system), what=sdist.filename)
+        run.tool_log = resolved.env.log_path
+        run.details["sandbox"] = resolved.env.sandbox.facts.to_json()
+        steps.prepare(ctx, resolved)
+        extra = steps.backend_requires(sdist, source, resolved)
         run.requirements = (*system.requires, *map(str, extra))
         run.details["dynamic_requires"] = [str(r) for r in extra]
-        deps = static
-        if not satisfied(extra, static):
-            if pinned is not None:
-                raise BuildError(
-                    f"the backend asks for {', '.join(map(str, extra))}, which the "
-                    "pinned build dependencies do not satisfy",
-                    category="build-deps-unresolvable",
-                )
-            deps = resolver.resolve([*requirements, *extra], what=sdist.filename)
-            deps = _from_source(
-                request,
-                deps,
-                lambda: resolver.resolve([*requirements, *extra], what=sdist.filename),
-            )
+        deps = steps.complete(ctx, sdist, resolved, extra, request)
+        if deps is not resolved.pins:
             run.details["dependencies"] = [w.to_json() for w in deps]
-            env.install(cache.wheelhouse(deps, env.wheelhouse, ctx.blobs))
-        raw = env.build_wheel(tree, system, work / "dist" / "raw")
-        name, built_version, _build, _tags = parse_wheel_filename(raw.name)
-        if name != project or built_version != Version(version):
-            raise BuildError(
-                f"the backend built {raw.name}, not {project} {version}", category="wheel-mismatch"
-            )
-        # Its .dist-info, WHEEL and METADATA must name the same release, within their
-        # caps, before anything describes or signs the wheel (issue 18).
-        check_wheel(raw, limits)
-        if local_version:
-            raw = relabel_wheel(raw, local_version, work / "dist" / "relabel", limits)
+        raw = steps.build(ctx, release, source, resolved, request)
+    with run.step("repair"):
+        repaired = steps.repair(ctx, raw, source, resolved)
+        if repaired.result is not None:
+            run.details["repair"] = repaired.result.to_json()
+            done = repaired.result
+            run.log(f"   {done.wheel.name}" if done.repaired else f"   not repaired: {done.reason}")
     with run.step("sbom"):
-        dependencies = tuple(w.dependency() for w in deps)
-        sbom = build_sbom(
-            SbomInput(
-                project=project,
-                version=label,
-                wheel_filename=raw.name,
-                sdist_url=sdist_url,
-                sdist_sha256=sdist_sha,
-                dependencies=dependencies,
-                patches=patches,
-                epoch=epoch,
-                patch_texts=request.patch_texts,
-            )
-        )
+        sbom = steps.describe(release, sdist, source, repaired, deps, request)
     with run.step("normalize"):
-        final = normalize_wheel(
-            raw, work / "dist" / "final", epoch=epoch, add_files={SBOM_PATH: sbom}, limits=limits
-        )
-        digest, size = sha256_file(final)
-        run.details["wheel"] = {"filename": final.name, "sha256": digest, "size": size}
-        if request.wheel_dest is not None:
-            request.wheel_dest.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(final, request.wheel_dest / final.name)
+        wheel = steps.normalize(ctx, repaired.wheel, source, sbom, request)
+        run.details["wheel"] = wheel.to_json()
     with run.step("attest"):
-        facts = BuildFacts(
-            project=project,
-            version=label,
-            repository=repo,
-            sdist_url=sdist_url,
-            sdist_sha256=sdist_sha,
-            patches=patches,
-            dependencies=dependencies,
-            build_key=run.key,
-            python=python,
-            platform=plat,
-            source_date_epoch=epoch,
-            sandbox=env.sandbox.facts.to_json(),
+        envelope = steps.attest(
+            ctx,
+            release,
+            sdist,
+            source,
+            resolved,
+            deps,
+            repaired,
+            wheel,
+            request,
             invocation_id=f"build-{run.build_id}",
             started=run.started,
-            finished=datetime.now(UTC),
         )
-        envelope = sign_statement(
-            build_statement(final.name, digest, read_record(final, limits), facts),
-            ctx.signing_key,
-        )
-    requires = requires_dist(read_wheel_metadata(final, limits).raw)
-    if not publish:
+    requires = steps.requires_of(ctx, wheel)
+    filename = wheel.path.name
+    if not request.publish:
         return run.finish(
             "succeeded",
-            f"built {final.name} (not published)",
-            wheel=final.name,
-            sha256=digest,
+            f"built {filename} (not published)",
+            wheel=filename,
+            sha256=wheel.sha256,
             requires_dist=requires,
         )
     with run.step("publish"):
-        published = publish_file(
-            ctx.db,
-            ctx.blobs,
-            final,
-            repo,
-            provenance=envelope,
-            sbom=sbom,
-            build_id=run.build_id,
-            limits=limits,
-        )
+        file_id = steps.publish(ctx, release, wheel, envelope, sbom, run.build_id)
     return run.finish(
         "succeeded",
-        f"published {final.name} in {repo}",
-        wheel=final.name,
-        sha256=digest,
-        file_id=published.file_id,
+        f"published {filename} in {release.repo}",
+        wheel=filename,
+        sha256=wheel.sha256,
+        file_id=file_id,
         requires_dist=requires,
     )

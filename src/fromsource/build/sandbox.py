@@ -247,8 +247,8 @@ class RunResult:
         return self.returncode == 0 and not self.timed_out and not self.process_limit_hit
 
 
-def _system_binds(python_prefix: Path) -> list[str]:
-    """bwrap arguments for the read-only system: /usr, top-level links, /etc files, Python."""
+def _system_binds(python_prefix: Path, extra_prefixes: Sequence[Path] = ()) -> list[str]:
+    """bwrap arguments for the read-only system: /usr, top-level links, /etc files, Pythons."""
     args = ["--ro-bind", "/usr", "/usr"]
     for name in _TOP_LEVEL:
         host = Path("/") / name
@@ -258,9 +258,11 @@ def _system_binds(python_prefix: Path) -> list[str]:
             args += ["--ro-bind", str(host), str(host)]
     for name in _ETC_FILES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    prefix = python_prefix.resolve()
-    if not prefix.is_relative_to("/usr"):
-        args += ["--ro-bind", str(prefix), str(prefix)]
+    seen: set[Path] = set()
+    for prefix in (python_prefix.resolve(), *(p.resolve() for p in extra_prefixes)):
+        if not prefix.is_relative_to("/usr") and prefix not in seen:
+            seen.add(prefix)
+            args += ["--ro-bind", str(prefix), str(prefix)]
     return args
 
 
@@ -273,8 +275,13 @@ def bwrap_command(
     python_prefix: Path,
     drop_uid: int | None = None,
     tmpfs_bytes: int = SandboxLimits.tmpfs_bytes,
+    extra_prefixes: Sequence[Path] = (),
 ) -> list[str]:
     """The bwrap command line that runs *argv* in a fresh sandbox (pure but for reading links).
+
+    *python_prefix* and *extra_prefixes* (the installations of the
+    interpreters a build uses: a target's, besides the one running the
+    compiler wrapper) are bound read-only at their own paths, as ``/usr`` is.
 
     *binds* are mounted in order after the system, so a later bind may sit
     inside an earlier one.  ``/tmp`` and ``/dev/shm`` are fresh tmpfs of
@@ -342,13 +349,17 @@ def bwrap_command(
     # Permission denied" with no path, issue 18).  Sized: they are memory.
     for folder in ("/tmp", "/dev/shm"):
         args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", folder]
-    args += _system_binds(python_prefix)
+    args += _system_binds(python_prefix, extra_prefixes)
     for bind in binds:
         args += ["--bind" if bind.writable else "--ro-bind", str(bind.source), bind.target]
     if drop_uid is not None:
         # Folders bwrap creates for mount points are root-only by default:
         # make every ancestor of a mount point traversable for the build's uid.
-        targets = [str(python_prefix.resolve()), *(b.target for b in binds)]
+        prefixes = [python_prefix, *extra_prefixes]
+        targets = [*(str(p.resolve()) for p in prefixes), *(b.target for b in binds)]
+        # /etc too: the library search path (ld.so.conf, read by auditwheel) and the
+        # user database are read by the build's uid.
+        targets += [f"/etc/{name}" for name in _ETC_FILES]
         parents = sorted({str(p) for t in targets for p in Path(t).parents if str(p) != "/"})
         dirs = [arg for parent in parents for arg in ("--perms", "0755", "--dir", parent)]
         first_bind = args.index("--ro-bind")
@@ -454,6 +465,9 @@ def _count_in_namespace(namespace: str) -> int:
 class Sandbox:
     """The sandbox of one build: *host_root* seen at :data:`BUILD_ROOT`.
 
+    *prefixes* are Python installations bound read-only at their own paths
+    besides the one fromsource runs on (a build target's interpreter).
+
     With tool "unshare" or "none" there is no mount namespace, so paths inside
     are the host paths; :meth:`inside` translates either way.
     """
@@ -465,11 +479,13 @@ class Sandbox:
         tool: Tool,
         limits: SandboxLimits = SandboxLimits(),
         binds: Sequence[Bind] = (),
+        prefixes: Sequence[Path] = (),
     ) -> None:
         self.host_root = host_root.resolve()
         self.tool: Tool = tool
         self.limits = limits
         self.binds = tuple(binds)
+        self.prefixes = tuple(prefixes)
 
     @property
     def facts(self) -> SandboxFacts:
@@ -526,6 +542,7 @@ class Sandbox:
                 python_prefix=Path(sys.base_prefix),
                 drop_uid=self.build_uid,
                 tmpfs_bytes=self.limits.tmpfs_bytes,
+                extra_prefixes=self.prefixes,
             )
         elif self.tool == "unshare":
             inner = unshare_command(argv)

@@ -12,7 +12,8 @@ module holds the value and the decisions over it, all pure:
   wheel" -- a pure wheel (``py3-none-any``) is built once, an ``abi3`` wheel
   once with the oldest interpreter, any other extension wheel once per
   interpreter;
-- :func:`assign_wheels`: which built wheel serves which target.
+- :func:`assign_wheels`: which built wheel serves which target;
+- :func:`marker_environment`: the PEP 508 marker values of a target.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "assign_wheels",
     "builds_target",
     "covers",
+    "marker_environment",
     "requires_python_allows",
     "selected_targets",
     "supported_tags",
@@ -301,3 +303,29 @@ def assign_wheels(targets: Iterable[Target], filenames: Iterable[str]) -> dict[s
                 best = (min(scores), filename)
         result[target.tag] = best[1] if best else None
     return result
+
+
+def marker_environment(target: Target) -> dict[str, str]:
+    """The PEP 508 environment markers of *target*, as its own interpreter would report them.
+
+    What a requirement's marker (``python_version < "3.11"``) is evaluated
+    against when building for *target* rather than for the running Python.
+    The kernel's release and version are not known for another interpreter
+    and are left empty (no build requirement depends on them).
+    """
+    platform = target.platform_tag
+    system, _, machine = platform.partition("_")
+    system_names = {"linux": "Linux", "macosx": "Darwin", "win": "Windows"}
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": target.full_version,
+        "os_name": "nt" if system == "win" else "posix",
+        "platform_machine": machine,
+        "platform_release": "",
+        "platform_system": system_names.get(system, system),
+        "platform_version": "",
+        "python_full_version": target.full_version,
+        "platform_python_implementation": "CPython",
+        "python_version": target.version,
+        "sys_platform": {"macosx": "darwin", "win": "win32"}.get(system, system),
+    }

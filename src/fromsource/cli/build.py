@@ -15,13 +15,15 @@ from typing import Self
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fromsource.build.batch import build_many, rebuild_check
+from fromsource.build.batch import build_many
 from fromsource.build.history import get_build, list_builds, log_digest
 from fromsource.build.outcome import STEPS, BuildOutcome, ProgressEvent
 from fromsource.build.pipeline import BuildContext
+from fromsource.build.rebuild import rebuild_matrix
 from fromsource.build.sandbox import SandboxLimits
 from fromsource.cli.common import (
     EXIT_CODES_HELP,
@@ -102,13 +104,23 @@ def _limits(timeout: float, memory: int, processes: int) -> SandboxLimits:
 
 def _summary(outcomes: Sequence[BuildOutcome]) -> Table:
     table = Table(title="builds")
-    for column in ("project", "version", "status", "category", "seconds", "wheel", "build"):
-        table.add_column(column, justify="right" if column in ("seconds", "build") else "left")
-    for outcome in sorted(outcomes, key=lambda o: (o.project, o.version)):
+    categories = max((len(o.category or "") for o in outcomes), default=0)
+    columns = ("project", "version", "abi", "status", "category", "seconds", "wheel", "build")
+    for column in columns:
+        table.add_column(
+            column,
+            justify="right" if column in ("seconds", "build") else "left",
+            min_width=categories if column == "category" else None,
+        )
+    for outcome in sorted(outcomes, key=lambda o: (o.project, o.version, o.target or "")):
         style = {"succeeded": "green", "failed": "red", "skipped": "yellow"}.get(outcome.status)
+        # The target's ABI tag (cp312, cp313t): the python tag repeats it, the platform is
+        # the host's.
+        abi = outcome.target.split("-")[1] if outcome.target else ""
         table.add_row(
             outcome.project,
             outcome.version,
+            abi,
             f"[{style}]{outcome.status}[/]",
             outcome.category or "",
             f"{outcome.seconds:.1f}",
@@ -252,14 +264,22 @@ def build(
 
 @click.command(
     help="Build NAME==VERSION again from another path with exactly the recorded build "
-    "dependencies (the same files by sha256) and compare it bit for bit with the published "
-    "wheel (or, if none, with a first build). Nothing is published.\n\n"
+    "dependencies (the same files by sha256) and interpreter, and compare it bit for bit with "
+    "the published wheel (or, if none, with a first build): once per distinct wheel over the "
+    "build targets (--python: only those). Nothing is published.\n\n"
     + EXIT_CODES_HELP
     + " (1: the wheels differ; 2 also when a recorded build dependency is gone everywhere: "
     "the message names it)"
 )
 @click.argument("requirement")
 @click.option("--check", is_flag=True, required=True, help="Compare (the only mode for now).")
+@click.option(
+    "--python",
+    "pythons",
+    multiple=True,
+    metavar="VERSION",
+    help="Check only the wheel this target installs (3.12, 3.13t or an ABI tag); repeatable.",
+)
 @click.option("--repo", type=click.Choice(REPOSITORIES), default="python", show_default=True)
 @_sandbox_options
 @click.option(
@@ -271,6 +291,7 @@ def rebuild(
     ctx: click.Context,
     requirement: str,
     check: bool,
+    pythons: tuple[str, ...],
     repo: str,
     upstream: str | None,
     allow_unsandboxed: bool,
@@ -289,23 +310,30 @@ def rebuild(
     )
     try:
         build_ctx.tool()
-        report = rebuild_check(build_ctx, requirement, repo=repo)
+        reports = rebuild_matrix(build_ctx, requirement, pythons=pythons, repo=repo)
     finally:
         build_ctx.close()
+    identical = all(r.identical for r in reports)
     if fmt == "json":
-        print_json(report.to_json())
+        checks = [r.to_json() for r in reports]
+        print_json({"schema_version": 2, "identical": identical, "checks": checks})
     else:
-        verdict = "[green]identical[/]" if report.identical else "[red]DIFFERENT[/]"
-        out.print(f"{report.project} {report.version}: {verdict}", highlight=False)
-        out.print(f"  reference  {report.reference_sha256}  {report.reference}", highlight=False)
-        out.print(f"  rebuilt    {report.rebuilt_sha256}", highlight=False)
-        for name in report.differing:
-            out.print(f"  differs:   {name}", highlight=False)
-        for name in report.only_in_reference:
-            out.print(f"  only in reference: {name}", highlight=False)
-        for name in report.only_in_rebuild:
-            out.print(f"  only in rebuild:   {name}", highlight=False)
-    if not report.identical:
+        for report in reports:
+            verdict = "[green]identical[/]" if report.identical else "[red]DIFFERENT[/]"
+            target = escape(report.target or "")
+            out.print(f"{report.project} {report.version} {target}: {verdict}", highlight=False)
+            out.print(f"  wheel      {report.wheel}", highlight=False, markup=False)
+            out.print(
+                f"  reference  {report.reference_sha256}  {report.reference}", highlight=False
+            )
+            out.print(f"  rebuilt    {report.rebuilt_sha256}", highlight=False)
+            for name in report.differing:
+                out.print(f"  differs:   {name}", highlight=False)
+            for name in report.only_in_reference:
+                out.print(f"  only in reference: {name}", highlight=False)
+            for name in report.only_in_rebuild:
+                out.print(f"  only in rebuild:   {name}", highlight=False)
+    if not identical:
         sys.exit(EXIT_FINDINGS)
 
 

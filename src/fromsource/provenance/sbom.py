@@ -8,7 +8,10 @@ other ecosystems compiled into the wheel (Rust crates, ``pkg:cargo/...``:
 :class:`BundledComponent`, ``scope: required``), and for remediated
 builds a ``pedigree`` with the backported patches, the advisories each one
 resolves and the upstream release as ancestor, plus a ``vulnerabilities``
-section that marks each fixed advisory ``resolved_with_pedigree``.
+section that marks each fixed advisory ``resolved_with_pedigree``.  The
+shared libraries manylinux repair grafted into the wheel are components too
+(shipped, ``scope: required``): the copy's file name and sha256, and the
+Debian package and version of the host file it came from where dpkg knows.
 
 The SBOM is embedded in the wheel (PEP 770, ``.dist-info/sboms/``), so it
 cannot contain the wheel's own digest: that digest depends on the SBOM's
@@ -58,7 +61,7 @@ from packaging.version import InvalidVersion, Version
 import fromsource
 from fromsource.dist.names import normalize
 from fromsource.errors import ProvenanceError
-from fromsource.provenance.statement import PatchInfo, ResolvedDependency
+from fromsource.provenance.statement import PatchInfo, ResolvedDependency, SystemLibrary
 
 __all__ = ["SBOM_MEDIA_TYPE", "SBOM_PATH", "BundledComponent", "SbomInput", "build_sbom"]
 
@@ -108,6 +111,7 @@ class SbomInput:
     patch_texts: Mapping[str, str] = field(default_factory=dict)
     bundled: tuple[BundledComponent, ...] = ()
     """Packages compiled into the wheel (Rust crates): shipped, so ``scope: required``."""
+    grafted: tuple[SystemLibrary, ...] = ()
 
 
 def _purl(project: str, version: str, **qualifiers: str) -> PackageURL:
@@ -163,6 +167,31 @@ def _bundled(item: BundledComponent) -> Component:
         scope=ComponentScope.REQUIRED,
         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=item.sha256)] if item.sha256 else [],
         properties=[Property(name=name, value=value) for name, value in item.properties],
+    )
+
+
+def _grafted(library: SystemLibrary) -> Component:
+    """A host library copied into the wheel: shipped, named by its Debian package if known."""
+    properties = [Property(name="fromsource:grafted-as", value=library.member)]
+    for name, value in (
+        ("fromsource:soname", library.soname),
+        ("fromsource:source-path", library.source_path),
+        ("fromsource:source-sha256", library.source_sha256),
+    ):
+        if value:
+            properties.append(Property(name=name, value=value))
+    purl = library.purl
+    return Component(
+        type=ComponentType.LIBRARY,
+        name=library.package or library.file_name,
+        version=library.package_version,
+        bom_ref=f"grafted:{library.member}",
+        purl=PackageURL.from_string(purl) if purl else None,
+        scope=ComponentScope.REQUIRED,
+        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=library.sha256)],
+        description=f"{library.file_name}: a shared library of the build host, copied into "
+        "the wheel by manylinux repair (auditwheel)",
+        properties=properties,
     )
 
 
@@ -236,6 +265,7 @@ def build_sbom(inp: SbomInput) -> bytes:
     )
     dependencies = [_dependency(d) for d in inp.dependencies]
     bundled = [_bundled(b) for b in inp.bundled]
+    grafted = [_grafted(g) for g in inp.grafted]
     fixed = sorted(set(inp.vulnerabilities_fixed) | {f for p in inp.patches for f in p.fixes})
     state = (
         ImpactAnalysisState.RESOLVED_WITH_PEDIGREE if inp.patches else ImpactAnalysisState.RESOLVED
@@ -247,7 +277,7 @@ def build_sbom(inp: SbomInput) -> bytes:
             tools=ToolRepository(components=[tool]),
             component=component,
         ),
-        components=[*dependencies, *bundled],
+        components=[*dependencies, *bundled, *grafted],
         vulnerabilities=[
             Vulnerability(
                 bom_ref=f"vulnerability:{advisory}",
@@ -263,8 +293,8 @@ def build_sbom(inp: SbomInput) -> bytes:
     )
     # The build dependencies hang off the package in the graph; their
     # ``excluded`` scope says they were needed to build it, not to run it.
-    # Bundled crates are compiled into it (``required``).
-    bom.register_dependency(component, [*dependencies, *bundled])
+    # Bundled crates and grafted libraries are compiled or copied into it (``required``).
+    bom.register_dependency(component, [*dependencies, *bundled, *grafted])
     try:
         text = JsonV1Dot6(bom).output_as_string(indent=2)
     except (ValueError, TypeError) as exc:

@@ -43,6 +43,7 @@ __all__ = [
     "BuildFacts",
     "PatchInfo",
     "ResolvedDependency",
+    "SystemLibrary",
     "build_statement",
     "dependency_purl",
     "parse_statement",
@@ -88,11 +89,54 @@ class ResolvedDependency:
 
 
 @dataclass(frozen=True)
+class SystemLibrary:
+    """A shared library of the build host that manylinux repair copied into the wheel.
+
+    *member* is its path in the wheel and *sha256* the digest of that copy
+    (patchelf changed it); *source_path* and *source_sha256* name the host
+    file it was copied from; *package*, *package_version* and *architecture*
+    the Debian package owning that file where dpkg knows; *distro* the
+    purl namespace of that package (``debian``, ``ubuntu``).
+    """
+
+    member: str
+    sha256: str
+    soname: str | None = None
+    source_path: str | None = None
+    source_sha256: str | None = None
+    package: str | None = None
+    package_version: str | None = None
+    architecture: str | None = None
+    distro: str = "debian"
+
+    @property
+    def file_name(self) -> str:
+        """The library's file name in the wheel (``libffi-983e72b7.so.8.1.2``)."""
+        return self.member.rsplit("/", 1)[-1]
+
+    @property
+    def purl(self) -> str | None:
+        """``pkg:deb/debian/libffi8@3.4.4-1?arch=amd64``, when the package is known."""
+        if not self.package:
+            return None
+        qualifiers = {"arch": self.architecture} if self.architecture else None
+        return PackageURL(
+            type="deb",
+            namespace=self.distro,
+            name=self.package,
+            version=self.package_version,
+            qualifiers=qualifiers,
+        ).to_string()
+
+
+@dataclass(frozen=True)
 class BuildFacts:
     """Everything the statement says about one build, besides the wheel itself.
 
-    *started* and *finished* must be timezone-aware.  *sandbox* must be
-    JSON-serializable (it is copied into the statement as is).
+    *started* and *finished* must be timezone-aware.  *sandbox*, *target*
+    (the interpreter's tags and glibc) and *repair* (what manylinux repair
+    did) must be JSON-serializable (they are copied into the statement as
+    is); *grafted* are the host libraries repair copied into the wheel.
     """
 
     project: str
@@ -112,6 +156,9 @@ class BuildFacts:
     finished: datetime
     builder_id: str = BUILDER_ID
     builder_version: str = fromsource.__version__
+    target: Mapping[str, object] | None = None
+    repair: Mapping[str, object] | None = None
+    grafted: tuple[SystemLibrary, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +191,7 @@ class Attestation:
     platform: str = ""
     source_date_epoch: int | None = None
     byproduct_sizes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    grafted: tuple[SystemLibrary, ...] = ()
 
 
 def dependency_purl(project: str, version: str) -> str:
@@ -222,22 +270,19 @@ def build_statement(
                         for p in facts.patches
                     ],
                 },
-                "internalParameters": {
-                    "build_key": facts.build_key,
-                    "python": facts.python,
-                    "platform": facts.platform,
-                    "source_date_epoch": facts.source_date_epoch,
-                    "sandbox": dict(facts.sandbox),
-                },
+                "internalParameters": _internal(facts),
                 "resolvedDependencies": [
-                    {
-                        "name": d.filename,
-                        "uri": dependency_purl(d.project, d.version),
-                        "digest": {"sha256": _hex(d.sha256, d.filename)},
-                        "downloadLocation": d.uri,
-                        "annotations": {"source": d.source},
-                    }
-                    for d in facts.dependencies
+                    *(
+                        {
+                            "name": d.filename,
+                            "uri": dependency_purl(d.project, d.version),
+                            "digest": {"sha256": _hex(d.sha256, d.filename)},
+                            "downloadLocation": d.uri,
+                            "annotations": {"source": d.source},
+                        }
+                        for d in facts.dependencies
+                    ),
+                    *(_grafted_item(g) for g in facts.grafted),
                 ],
             },
             "runDetails": {
@@ -254,6 +299,51 @@ def build_statement(
             },
         },
     }
+
+
+def _internal(facts: BuildFacts) -> dict[str, Any]:
+    internal: dict[str, Any] = {
+        "build_key": facts.build_key,
+        "python": facts.python,
+        "platform": facts.platform,
+        "source_date_epoch": facts.source_date_epoch,
+        "sandbox": dict(facts.sandbox),
+    }
+    if facts.target is not None:
+        internal["target"] = dict(facts.target)
+    if facts.repair is not None:
+        internal["repair"] = dict(facts.repair)
+    return internal
+
+
+def _grafted_item(library: SystemLibrary) -> dict[str, Any]:
+    """A grafted library as a resolved dependency: the host file (its package's purl and
+    digest) the wheel's copy came from; ``annotations.source`` is ``system``."""
+    item: dict[str, Any] = {
+        "name": library.file_name,
+        "annotations": {
+            "source": "system",
+            "member": library.member,
+            "digest_in_wheel": {"sha256": _hex(library.sha256, library.member)},
+            "soname": library.soname,
+            "source_path": library.source_path,
+            "source_digest": (
+                {"sha256": _hex(library.source_sha256, library.member)}
+                if library.source_sha256
+                else None
+            ),
+            "package": library.package,
+            "package_version": library.package_version,
+            "architecture": library.architecture,
+            "distro": library.distro,
+        },
+    }
+    if library.purl is not None:
+        item["uri"] = library.purl
+    # The input is the host file; when it is unknown, the copy (a ResourceDescriptor
+    # needs a uri or a digest).
+    item["digest"] = {"sha256": _hex(library.source_sha256 or library.sha256, library.member)}
+    return item
 
 
 def statement_bytes(statement: Mapping[str, Any]) -> bytes:
@@ -321,6 +411,34 @@ def _dependency(item: JsonReader) -> ResolvedDependency:
     )
 
 
+def _optional_text(value: object, path: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ProvenanceError(f"attestation: {path} is not a string or null", field=path)
+
+
+def _system_library(item: JsonReader) -> SystemLibrary:
+    notes = item["annotations"]
+    raw = notes.obj()
+    path = f"{item.path}.annotations"
+    return SystemLibrary(
+        member=notes["member"].text(),
+        sha256=notes["digest_in_wheel"].sha256(),
+        soname=_optional_text(raw.get("soname"), f"{path}.soname"),
+        source_path=_optional_text(raw.get("source_path"), f"{path}.source_path"),
+        source_sha256=notes["source_digest"].sha256() if raw.get("source_digest") else None,
+        package=_optional_text(raw.get("package"), f"{path}.package"),
+        package_version=_optional_text(raw.get("package_version"), f"{path}.package_version"),
+        architecture=_optional_text(raw.get("architecture"), f"{path}.architecture"),
+        distro=_optional_text(raw.get("distro"), f"{path}.distro") or "debian",
+    )
+
+
+def _is_system(item: JsonReader) -> bool:
+    notes = item.obj().get("annotations")
+    return isinstance(notes, dict) and notes.get("source") == "system"
+
+
 def parse_statement(payload: bytes) -> Attestation:
     """Parse a statement produced by :func:`build_statement` (the DSSE payload).
 
@@ -380,7 +498,12 @@ def parse_statement(payload: bytes) -> Attestation:
             )
             for p in external["patches"].items()
         ),
-        dependencies=tuple(_dependency(d) for d in definition["resolvedDependencies"].items()),
+        dependencies=tuple(
+            _dependency(d) for d in definition["resolvedDependencies"].items() if not _is_system(d)
+        ),
+        grafted=tuple(
+            _system_library(d) for d in definition["resolvedDependencies"].items() if _is_system(d)
+        ),
         byproducts=MappingProxyType(byproducts),
         build_key=internal["build_key"].text(),
         invocation_id=run["metadata"]["invocationId"].text(),

@@ -2,7 +2,8 @@
 
 The one I/O entry point of remediation: reads what is published, plans the
 next ``+fs.N`` (:mod:`fromsource.remediate.plan`) and hands the build to
-:func:`fromsource.build.pipeline.build_one` with ``repo="python-remediated"``,
+:func:`fromsource.build.matrix.build_release` (every build target, once per
+distinct wheel) with ``repo="python-remediated"``,
 the series as the ``patch_tree`` step, the patches (name, sha256, fixes) for
 the SBOM pedigree and the provenance, and ``fs.N`` as the local label the
 built wheel receives.
@@ -12,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fromsource.build.matrix import build_release, overall
 from fromsource.build.outcome import BuildOutcome
-from fromsource.build.pipeline import BuildContext, Progress, build_one
+from fromsource.build.pipeline import BuildContext, Progress
 from fromsource.remediate.feed import REMEDIATED_REPO
 from fromsource.remediate.plan import RemediationPlan, plan_remediation
 from fromsource.remediate.series import PatchSeries
@@ -24,10 +26,12 @@ __all__ = ["RemediationOutcome", "remediate_release"]
 
 @dataclass(frozen=True)
 class RemediationOutcome:
-    """The plan that was built and what the pipeline made of it."""
+    """The plan that was built and what the pipeline made of it: *builds* one per
+    distinct wheel, *build* all of them folded into one."""
 
     plan: RemediationPlan
     build: BuildOutcome
+    builds: tuple[BuildOutcome, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -75,7 +79,7 @@ def remediate_release(
     """
     published = [f.version for f in project_files(ctx.db, REMEDIATED_REPO, series.project)]
     plan = plan_remediation(series, published, revision=revision)
-    outcome = build_one(
+    outcomes = build_release(
         ctx,
         plan.requirement,
         repo=REMEDIATED_REPO,
@@ -84,4 +88,4 @@ def remediate_release(
         local_version=plan.local_label,
         progress=progress,
     )
-    return RemediationOutcome(plan, outcome)
+    return RemediationOutcome(plan, overall(outcomes), outcomes)

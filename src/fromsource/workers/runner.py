@@ -1,8 +1,8 @@
 """Running one build request under a claim: what a worker (Celery or in-process) does.
 
 :func:`run_request` resolves the release, acquires its claim
-(:mod:`fromsource.workers.claims`), runs :func:`~fromsource.build.pipeline.build_one`
-with a heartbeat, settles the claim and says which dependency builds to
+(:mod:`fromsource.workers.claims`), runs :func:`~fromsource.build.matrix.build_release`
+(every build target, once per distinct wheel) with a heartbeat, settles the claim and says which dependency builds to
 request next (``with_deps``).  A release another builder holds is answered
 ``busy`` (the caller tries again later); one already settled is answered
 ``done`` without a second build row.
@@ -11,13 +11,17 @@ request next (``with_deps``).  A release another builder holds is answered
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from fromsource.build.batch import dependency_requirements
 from fromsource.build.history import create_build
+from fromsource.build.matrix import build_release, overall
 from fromsource.build.outcome import BuildOutcome
-from fromsource.build.pipeline import BuildContext, Progress, build_one, pick_version
+from fromsource.build.pipeline import BuildContext, Progress
+from fromsource.build.release import pick_version
+from fromsource.build.targets import Target, marker_environment
 from fromsource.dist.names import normalize
 from fromsource.errors import BuildError, FromsourceError
 from fromsource.workers import claims
@@ -29,12 +33,19 @@ log = logging.getLogger("fromsource.workers")
 
 
 def _follow_ups(
-    request: BuildRequest, parsed: Requirement, outcome: BuildOutcome
+    request: BuildRequest, parsed: Requirement, outcome: BuildOutcome, targets: Sequence[Target]
 ) -> tuple[BuildRequest, ...]:
     if not request.with_deps or outcome.status not in ("succeeded", "skipped"):
         return ()
     found = []
-    for dep in dependency_requirements(outcome.requires_dist, parsed.extras):
+    deps: dict[str, Requirement] = {}
+    # A dependency any build target's markers select is requested (it is built for all).
+    for target in targets:
+        for dep in dependency_requirements(
+            outcome.requires_dist, parsed.extras, marker_environment(target)
+        ):
+            deps.setdefault(str(dep), dep)
+    for dep in deps.values():
         extras = f"[{','.join(sorted(dep.extras))}]" if dep.extras else ""
         found.append(
             BuildRequest(
@@ -48,8 +59,12 @@ def _follow_ups(
 
 
 def _from_outcome(
-    request: BuildRequest, parsed: Requirement | None, outcome: BuildOutcome
+    request: BuildRequest,
+    parsed: Requirement | None,
+    outcomes: Sequence[BuildOutcome],
+    targets: Sequence[Target],
 ) -> RunResult:
+    outcome = overall(outcomes)
     statuses: dict[str, RunStatus] = {"succeeded": "succeeded", "skipped": "skipped"}
     return RunResult(
         status=statuses.get(outcome.status, "failed"),
@@ -58,7 +73,7 @@ def _from_outcome(
         version=outcome.version,
         build_id=outcome.build_id,
         message=outcome.message,
-        follow_up=_follow_ups(request, parsed, outcome) if parsed is not None else (),
+        follow_up=_follow_ups(request, parsed, outcome, targets) if parsed is not None else (),
     )
 
 
@@ -95,13 +110,13 @@ def run_request(
             repo=request.repo,
         )
     project = normalize(parsed.name)
+    targets = ctx.build_targets()
     try:
-        version = pick_version(ctx.upstream, parsed)
+        version = pick_version(ctx.upstream, parsed, [t.full_version for t in targets])
     except FromsourceError:
         # Nothing to claim: let the pipeline record why (not found, no sdist, ...).
-        return _from_outcome(
-            request, parsed, build_one(ctx, request.requirement, repo=request.repo)
-        )
+        outcomes = build_release(ctx, request.requirement, repo=request.repo)
+        return _from_outcome(request, parsed, outcomes, targets)
     target = claims.Target(request.repo, project, version)
     claim = claims.acquire(
         ctx.db,
@@ -142,7 +157,7 @@ def run_request(
     )
     with claims.Heartbeat(ctx.db, claim.key, owner, lease_seconds):
         try:
-            outcome = build_one(
+            outcomes = build_release(
                 ctx,
                 f"{project}=={version}",
                 repo=request.repo,
@@ -156,7 +171,7 @@ def run_request(
         ctx.db,
         claim.key,
         owner,
-        succeeded=outcome.status in ("succeeded", "skipped"),
+        succeeded=overall(outcomes).status in ("succeeded", "skipped"),
         build_id=build_id,
     )
-    return _from_outcome(request, parsed, outcome)
+    return _from_outcome(request, parsed, outcomes, targets)
