@@ -64,6 +64,8 @@ class BuildContext:
     keep_work: bool = False
     output_limits: OutputLimits = field(default_factory=OutputLimits)
     """Caps on what the host reads from a build's output (:mod:`fromsource.bounded`)."""
+    serve_sdists: bool = True
+    """Publish the release's sdist beside its wheel (:mod:`fromsource.build.sdists`)."""
 
     @classmethod
     def from_settings(
@@ -91,6 +93,7 @@ class BuildContext:
             sandbox_tool=sandbox_tool,
             public_url=settings.public_url,
             output_limits=OutputLimits.from_settings(settings),
+            serve_sdists=settings.serve_sdists,
         )
 
     def close(self) -> None:

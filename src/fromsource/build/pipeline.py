@@ -58,6 +58,7 @@ from fromsource.build.outcome import (
 )
 from fromsource.build.pep517 import BuildEnvironment, read_build_system
 from fromsource.build.relabel import relabel_wheel, with_local
+from fromsource.build.sdists import publish_sdist
 from fromsource.build.unpack import read_pkg_info, unpack_sdist
 from fromsource.build.wheelcache import WheelCache
 from fromsource.distinfo import check_wheel
@@ -565,6 +566,23 @@ def _steps(
             requires_dist=requires,
         )
     with run.step("publish"):
+        # The sdist first: a failure here leaves no wheel either, so a retry repeats both.
+        run.log(
+            publish_sdist(
+                ctx,
+                repo,
+                archive,
+                project=project,
+                version=label,
+                upstream_url=sdist_url,
+                upstream_sha256=sdist_sha,
+                build_id=run.build_id,
+                work=work,
+                epoch=epoch,
+                patches=patches,
+                patch_tree=request.patch_tree,
+            )
+        )
         published = publish_file(
             ctx.db,
             ctx.blobs,
