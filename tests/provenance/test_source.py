@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tests.provenance.test_statement import FACTS, RECORD, WHEEL
 
 from fromsource.errors import ProvenanceError, SignatureError
 from fromsource.provenance import (
@@ -28,7 +29,6 @@ from fromsource.provenance import (
     verify_attestation,
     verify_source_attestation,
 )
-from tests.provenance.test_statement import FACTS, RECORD, WHEEL
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "attestations.md"
 UPSTREAM = "a" * 64
