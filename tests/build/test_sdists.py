@@ -214,3 +214,24 @@ def test_a_remediated_build_publishes_a_reproducible_repack(
     finally:
         first.close()
         second.close()
+
+
+def test_an_sdist_the_index_cannot_serve_is_left_out_with_the_reason(tmp_path: Path) -> None:
+    from fromsource.build.sdists import publish_sdist
+
+    archive = make_sdist(tmp_path / "up", NAME, "1.0", "in-tree")
+    legacy = archive.with_name(f"{NAME}-1.0.tar.bz2")  # a format pages do not list
+    archive.rename(legacy)
+    ctx = build_context(tmp_path / "data", "http://127.0.0.1:9/simple/")
+    try:
+        line = publish_sdist(
+            ctx, "python", legacy, project=NAME, version="1.0",
+            upstream_url="http://user:secret@127.0.0.1:9/files/x",
+            upstream_sha256=hashlib.sha256(legacy.read_bytes()).hexdigest(),
+            build_id=1, work=tmp_path / "work", epoch=SDIST_EPOCH,
+        )
+        assert line.startswith("   sdist not published: ") and "secret" not in line
+        assert "only .whl, .tar.gz and .zip distributions are accepted" in line
+        assert project_files(ctx.db, "python", NAME) == []
+    finally:
+        ctx.close()

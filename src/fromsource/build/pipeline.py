@@ -566,7 +566,17 @@ def _steps(
             requires_dist=requires,
         )
     with run.step("publish"):
-        # The sdist first: a failure here leaves no wheel either, so a retry repeats both.
+        published = publish_file(
+            ctx.db,
+            ctx.blobs,
+            final,
+            repo,
+            provenance=envelope,
+            sbom=sbom,
+            build_id=run.build_id,
+            limits=limits,
+        )
+        # After the wheel, so no client sees the sdist alone; it never fails the build.
         run.log(
             publish_sdist(
                 ctx,
@@ -582,16 +592,6 @@ def _steps(
                 patches=patches,
                 patch_tree=request.patch_tree,
             )
-        )
-        published = publish_file(
-            ctx.db,
-            ctx.blobs,
-            final,
-            repo,
-            provenance=envelope,
-            sbom=sbom,
-            build_id=run.build_id,
-            limits=limits,
         )
     return run.finish(
         "succeeded",

@@ -23,7 +23,7 @@ from packaging.version import Version
 
 from fromsource.build.context import BuildContext
 from fromsource.build.repack import repack_sdist
-from fromsource.errors import InvalidDistributionError, LimitError, UnsafeArchiveError
+from fromsource.errors import FromsourceError
 from fromsource.indexclient import redact
 from fromsource.provenance.source import SourceFacts, source_statement
 from fromsource.provenance.statement import PatchInfo, sign_statement
@@ -72,52 +72,53 @@ def publish_sdist(
     *archive* is the upstream sdist as fetched (sha256 *upstream_sha256*,
     from *upstream_url*).  With *patch_tree* (a remediated build, *version*
     ``X.Y.Z+fs.N``) the patched tree is repacked under *work* with mtimes
-    *epoch*; otherwise *archive* itself is published.  Publishing again the
-    same bytes is a no-op, so every target's build may call this.
+    *epoch*; otherwise *archive* itself is published.  Publishing the same
+    bytes again is a no-op, so every target's build may call this.
 
-    An sdist the index cannot serve (an old format such as ``.tar.bz2``, a
-    filename or PKG-INFO that disagrees with the release, an archive the
-    unpack rules refuse) is left out and the line says why: the wheel does
-    not depend on it.  A store that fails raises PublishError, as the
-    wheel's publish would.
+    Never raises for what fromsource refuses: the wheel is already
+    published and does not depend on its sdist.  An sdist the index cannot
+    serve (an old format such as ``.tar.bz2``, a filename or PKG-INFO that
+    disagrees with the release, an archive the unpack rules refuse), a
+    repack that fails or a store that fails leaves the sdist out, and the
+    line says why.
     """
     if not ctx.serve_sdists:
         return "   sdist not published: serve_sdists is off (FROMSOURCE_SERVE_SDISTS=0)"
-    repacked = patch_tree is not None or Version(version).local is not None
-    note = ""
-    if repacked:
-        result = repack_sdist(
-            archive,
-            work / "sdist-repack",
+    try:
+        repacked = patch_tree is not None or Version(version).local is not None
+        note = ""
+        if repacked:
+            result = repack_sdist(
+                archive,
+                work / "sdist-repack",
+                project=project,
+                version=version,
+                epoch=epoch,
+                patch_tree=patch_tree,
+            )
+            path = result.path
+            if not result.static_version:
+                note = (
+                    f"; only PKG-INFO says {version}: the backend computes the version, so a "
+                    "local build from this sdist reports the upstream one"
+                )
+        else:
+            path = archive
+        digest, _size = sha256_file(path)
+        now = datetime.now(UTC)
+        facts = SourceFacts(
             project=project,
             version=version,
-            epoch=epoch,
-            patch_tree=patch_tree,
+            repository=repo,
+            upstream_url=redact(upstream_url),
+            upstream_sha256=upstream_sha256,
+            fetched=first_fetched(ctx.db, project, upstream_sha256) or now,
+            published=now,
+            invocation_id=f"build-{build_id}",
+            patches=tuple(patches) if repacked else (),
+            source_date_epoch=epoch if repacked else None,
         )
-        path = result.path
-        if not result.static_version:
-            note = (
-                f"; only PKG-INFO says {version}: the backend computes the version, so a "
-                "local build from this sdist reports the upstream one"
-            )
-    else:
-        path = archive
-    digest, _size = sha256_file(path)
-    now = datetime.now(UTC)
-    facts = SourceFacts(
-        project=project,
-        version=version,
-        repository=repo,
-        upstream_url=redact(upstream_url),
-        upstream_sha256=upstream_sha256,
-        fetched=first_fetched(ctx.db, project, upstream_sha256) or now,
-        published=now,
-        invocation_id=f"build-{build_id}",
-        patches=tuple(patches) if repacked else (),
-        source_date_epoch=epoch if repacked else None,
-    )
-    envelope = sign_statement(source_statement(path.name, digest, facts), ctx.signing_key)
-    try:
+        envelope = sign_statement(source_statement(path.name, digest, facts), ctx.signing_key)
         published = publish_file(
             ctx.db,
             ctx.blobs,
@@ -127,7 +128,7 @@ def publish_sdist(
             build_id=build_id,
             limits=ctx.output_limits,
         )
-    except (InvalidDistributionError, UnsafeArchiveError, LimitError) as exc:
+    except FromsourceError as exc:
         return f"   sdist not published: {exc.message}"
     what = "repacked with the patches" if repacked else "mirrored source"
     again = "already " if published.already_present else ""
