@@ -40,10 +40,13 @@ def test_pkg_info_gives_requires_python(tmp_path: Path) -> None:
 
 
 def test_the_top_pkg_info_wins_over_an_egg_info_one(tmp_path: Path) -> None:
-    sdist = _tar(tmp_path / "demo-2.0.tar.gz", {
-        "demo-2.0/src/demo.egg-info/PKG-INFO": b"Name: demo\nVersion: 0.0\n",
-        "demo-2.0/PKG-INFO": b"Metadata-Version: 2.2\nName: demo\nVersion: 2.0\n",
-    })
+    sdist = _tar(
+        tmp_path / "demo-2.0.tar.gz",
+        {
+            "demo-2.0/src/demo.egg-info/PKG-INFO": b"Name: demo\nVersion: 0.0\n",
+            "demo-2.0/PKG-INFO": b"Metadata-Version: 2.2\nName: demo\nVersion: 2.0\n",
+        },
+    )
     assert check_sdist(sdist).version == "2.0"
 
 
@@ -76,8 +79,11 @@ def test_pkg_info_is_read_within_its_cap_and_members_are_checked(tmp_path: Path)
         check_sdist(big, OutputLimits(metadata_bytes=1024))
     escaping = tmp_path / "evil" / "demo-1.0.tar.gz"
     escaping.parent.mkdir()
-    _tar(escaping, {"demo-1.0/PKG-INFO": b"Name: demo\nVersion: 1.0\n"},
-         link=("demo-1.0/leak", "/etc/passwd"))
+    _tar(
+        escaping,
+        {"demo-1.0/PKG-INFO": b"Name: demo\nVersion: 1.0\n"},
+        link=("demo-1.0/leak", "/etc/passwd"),
+    )
     with pytest.raises(UnsafeArchiveError):
         check_sdist(escaping)
 
@@ -85,7 +91,9 @@ def test_pkg_info_is_read_within_its_cap_and_members_are_checked(tmp_path: Path)
 def test_publish_lists_requires_python_and_refuses_a_lying_sdist(tmp_path: Path) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'db.sqlite'}")
     blobs = FileBlobStore(tmp_path / "blobs")
-    good = make_sdist(tmp_path / "good", "demo", "1.0", "in-tree", pkg_info="Requires-Python: >=3.9\n")
+    good = make_sdist(
+        tmp_path / "good", "demo", "1.0", "in-tree", pkg_info="Requires-Python: >=3.9\n"
+    )
     publish_file(db, blobs, good, "python")
     liar = _tar(tmp_path / "demo-2.0.tar.gz", {"demo-2.0/PKG-INFO": b"Name: demo\nVersion: 9\n"})
     with pytest.raises(InvalidDistributionError):

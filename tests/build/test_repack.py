@@ -33,8 +33,11 @@ def test_the_same_tree_packs_to_the_same_bytes(tmp_path: Path) -> None:
     with tarfile.open(one) as tar:
         members = tar.getmembers()
     assert [m.name for m in members] == [
-        "demo-1.0+fs.1/PKG-INFO", "demo-1.0+fs.1/a.py", "demo-1.0+fs.1/b/z.py",
-        "demo-1.0+fs.1/link.py", "demo-1.0+fs.1/run.sh",
+        "demo-1.0+fs.1/PKG-INFO",
+        "demo-1.0+fs.1/a.py",
+        "demo-1.0+fs.1/b/z.py",
+        "demo-1.0+fs.1/link.py",
+        "demo-1.0+fs.1/run.sh",
     ]
     assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members} == {
         (SDIST_EPOCH, 0, 0, "", "")
@@ -78,10 +81,22 @@ def test_repack_unpacks_patches_and_relabels(tmp_path: Path) -> None:
     def patch(tree: Path) -> None:
         (tree / "demo_fix" / "__init__.py").write_text('__version__ = "1.0"  # fixed\n')
 
-    first = repack_sdist(archive, tmp_path / "w1", project="demo-fix", version="1.0+fs.1",
-                         epoch=SDIST_EPOCH, patch_tree=patch)
-    again = repack_sdist(archive, tmp_path / "w2", project="demo-fix", version="1.0+fs.1",
-                         epoch=SDIST_EPOCH, patch_tree=patch)
+    first = repack_sdist(
+        archive,
+        tmp_path / "w1",
+        project="demo-fix",
+        version="1.0+fs.1",
+        epoch=SDIST_EPOCH,
+        patch_tree=patch,
+    )
+    again = repack_sdist(
+        archive,
+        tmp_path / "w2",
+        project="demo-fix",
+        version="1.0+fs.1",
+        epoch=SDIST_EPOCH,
+        patch_tree=patch,
+    )
     assert first.path.name == "demo_fix-1.0+fs.1.tar.gz" and first.static_version
     assert first.path.read_bytes() == again.path.read_bytes()
     assert check_sdist(first.path).version == "1.0+fs.1"

@@ -112,17 +112,35 @@ def test_its_provenance_verifies_against_the_index_key(served: Served) -> None:
     digest = hashlib.sha256(served.sdist.read_bytes()).hexdigest()
     assert (attestation.subject_name, attestation.subject_sha256) == (served.sdist.name, digest)
     assert attestation.sdist_sha256 == digest and not attestation.repacked
-    assert attestation.sdist_url == served.upstream.url.replace("simple/", "files/") + served.sdist.name
+    assert (
+        attestation.sdist_url
+        == served.upstream.url.replace("simple/", "files/") + served.sdist.name
+    )
     assert (attestation.project, attestation.version, attestation.repository) == (
-        NAME, "1.0", "python")
+        NAME,
+        "1.0",
+        "python",
+    )
     assert attestation.fetched <= attestation.published
 
 
 def _verify(venv: Path, served: Served, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     """The one result of ``verify --format json`` on *venv*."""
     token = served.token
-    code = main(["verify", str(venv), "--index", served.server.url, "--username", token[0],
-                 "--password", token[1], "--format", "json"])
+    code = main(
+        [
+            "verify",
+            str(venv),
+            "--index",
+            served.server.url,
+            "--username",
+            token[0],
+            "--password",
+            token[1],
+            "--format",
+            "json",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, out + err
     (result,) = json.loads(out)["results"]
@@ -135,11 +153,24 @@ def test_pip_builds_it_from_the_sdist_and_verify_says_so(
 ) -> None:
     env = clean_env(tmp_path / "home")
     url = served.server.cred_url("python", served.token)
-    for venv, extra in ((tmp_path / "from-sdist", ["--no-binary", ":all:"]),
-                        (tmp_path / "from-wheel", [])):
+    for venv, extra in (
+        (tmp_path / "from-sdist", ["--no-binary", ":all:"]),
+        (tmp_path / "from-wheel", []),
+    ):
         python = bare_venv(venv)
-        done = run([*pip_for(python), "install", "-q", "--no-cache-dir", "--index-url", url,
-                    *extra, f"{NAME}==1.0"], env)
+        done = run(
+            [
+                *pip_for(python),
+                "install",
+                "-q",
+                "--no-cache-dir",
+                "--index-url",
+                url,
+                *extra,
+                f"{NAME}==1.0",
+            ],
+            env,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
     local = _verify(tmp_path / "from-sdist", served, capsys)
     assert local["status"] == "not-built-by-index"
@@ -179,8 +210,14 @@ def _remediate(served: Served, base: Path) -> tuple[BuildContext, bytes, str]:
 
     ctx = build_context(base, served.upstream.url)
     fix = PatchInfo("0001-fix.patch", "ab" * 32, ("CVE-2099-0001",))
-    outcome = build_one(ctx, f"{NAME}==1.0", repo="python-remediated", patches=[fix],
-                        patch_tree=patch, local_version="fs.1")
+    outcome = build_one(
+        ctx,
+        f"{NAME}==1.0",
+        repo="python-remediated",
+        patches=[fix],
+        patch_tree=patch,
+        local_version="fs.1",
+    )
     assert outcome.status == "succeeded", outcome.message
     (info,) = [f for f in project_files(ctx.db, "python-remediated", NAME) if f.kind == "sdist"]
     assert info.provenance_sha256 is not None
@@ -188,21 +225,21 @@ def _remediate(served: Served, base: Path) -> tuple[BuildContext, bytes, str]:
     return ctx, ctx.blobs.read_bytes(info.sha256), envelope.decode()
 
 
-def test_a_remediated_build_publishes_a_reproducible_repack(
-    served: Served, tmp_path: Path
-) -> None:
+def test_a_remediated_build_publishes_a_reproducible_repack(served: Served, tmp_path: Path) -> None:
     first, one, envelope = _remediate(served, tmp_path / "one")
     second, two, _ = _remediate(served, tmp_path / "two")
     try:
         assert one == two  # two builds, the same bytes
-        (info,) = [f for f in project_files(first.db, "python-remediated", NAME)
-                   if f.kind == "sdist"]
+        (info,) = [
+            f for f in project_files(first.db, "python-remediated", NAME) if f.kind == "sdist"
+        ]
         assert info.filename == "sdist_demo-1.0+fs.1.tar.gz" and info.requires_python == ">=3.9"
         key = first.signing_key
         attestation, _ = verify_source_attestation(envelope, {key.keyid: key.public})
         assert attestation.repacked and attestation.source_date_epoch == SDIST_EPOCH
         assert [(p.name, p.fixes) for p in attestation.patches] == [
-            ("0001-fix.patch", ("CVE-2099-0001",))]
+            ("0001-fix.patch", ("CVE-2099-0001",))
+        ]
         assert attestation.sdist_sha256 == hashlib.sha256(served.sdist.read_bytes()).hexdigest()
         with tarfile.open(first.blobs.local_path(info.sha256) or "") as tar:
             pkg_info = tar.extractfile("sdist_demo-1.0+fs.1/PKG-INFO")
@@ -225,10 +262,16 @@ def test_an_sdist_the_index_cannot_serve_is_left_out_with_the_reason(tmp_path: P
     ctx = build_context(tmp_path / "data", "http://127.0.0.1:9/simple/")
     try:
         line = publish_sdist(
-            ctx, "python", legacy, project=NAME, version="1.0",
+            ctx,
+            "python",
+            legacy,
+            project=NAME,
+            version="1.0",
             upstream_url="http://user:secret@127.0.0.1:9/files/x",
             upstream_sha256=hashlib.sha256(legacy.read_bytes()).hexdigest(),
-            build_id=1, work=tmp_path / "work", epoch=SDIST_EPOCH,
+            build_id=1,
+            work=tmp_path / "work",
+            epoch=SDIST_EPOCH,
         )
         assert line.startswith("   sdist not published: ") and "secret" not in line
         assert "only .whl, .tar.gz and .zip distributions are accepted" in line

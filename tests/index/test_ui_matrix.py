@@ -34,9 +34,18 @@ def _build(server: IndexServer, status: str, details: dict[str, Any]) -> int:
     db = open_database(server.database_url)
     now = datetime.now(UTC)
     with db.session() as session, session.begin():
-        row = BuildRow(project="mat-pkg", version="1.0", repo="python", status=status,
-                       error="it broke" if status == "failed" else None, log="", details=details,
-                       created_at=now, started_at=now, finished_at=now + timedelta(seconds=2))
+        row = BuildRow(
+            project="mat-pkg",
+            version="1.0",
+            repo="python",
+            status=status,
+            error="it broke" if status == "failed" else None,
+            log="",
+            details=details,
+            created_at=now,
+            started_at=now,
+            finished_at=now + timedelta(seconds=2),
+        )
         session.add(row)
         session.flush()
         build_id = row.id
@@ -64,9 +73,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
         sdist = make_sdist(base / "up", "mat-pkg", "1.0", "in-tree")
         digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
         moment = datetime(2025, 3, 4, 5, 6, tzinfo=UTC)
-        facts = SourceFacts(project="mat-pkg", version="1.0", repository="python",
-                            upstream_url=UPSTREAM, upstream_sha256=digest, fetched=moment,
-                            published=moment, invocation_id="build-1")
+        facts = SourceFacts(
+            project="mat-pkg",
+            version="1.0",
+            repository="python",
+            upstream_url=UPSTREAM,
+            upstream_sha256=digest,
+            fetched=moment,
+            published=moment,
+            invocation_id="build-1",
+        )
         key = load_or_create_signing_key(server.data_dir / "keys")
         envelope = sign_statement(source_statement(sdist.name, digest, facts), key)
         server.publish(sdist, provenance=envelope, build_id=1)
@@ -98,13 +114,16 @@ def test_the_version_page_shows_the_matrix_and_the_sdist(server: IndexServer) ->
         ["source", "any", "any", "mirrored source"],
     ]
     assert [r[4] for r in rows] == [
-        "mat_pkg-1.0-cp311-cp311-linux_x86_64.whl", "mat_pkg-1.0-cp312-cp312-linux_x86_64.whl",
-        "no file", "mat_pkg-1.0.tar.gz",
+        "mat_pkg-1.0-cp311-cp311-linux_x86_64.whl",
+        "mat_pkg-1.0-cp312-cp312-linux_x86_64.whl",
+        "no file",
+        "mat_pkg-1.0.tar.gz",
     ]
     assert rows[0][5] == "SBOM · build #1" and rows[3][5] == "provenance · build #1"
     assert 'href="/python/integrity/mat-pkg/1.0/mat_pkg-1.0.tar.gz/provenance"' in response.text
     assert 'href="/python/files/mat-pkg/1.0/mat_pkg-1.0-cp312-cp312-linux_x86_64.whl"' in (
-        response.text)
+        response.text
+    )
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.text)).split())
     # Every build row of the version, with its status, is listed below the matrix.
     assert "Builds of this version (4)" in text

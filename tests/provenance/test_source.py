@@ -44,7 +44,10 @@ MIRRORED = SourceFacts(
 )
 PATCH = PatchInfo("0001-vary-cookie.patch", "4" * 64, ("PYSEC-2023-62",))
 REPACKED = replace(
-    MIRRORED, version="2.0.0+fs.1", repository="python-remediated", patches=(PATCH,),
+    MIRRORED,
+    version="2.0.0+fs.1",
+    repository="python-remediated",
+    patches=(PATCH,),
     source_date_epoch=1_620_000_000,
 )
 
@@ -60,7 +63,10 @@ def test_a_mirrored_sdist_round_trips_through_a_signature() -> None:
     att, keyid = verify_source_attestation(envelope, {key.keyid: key.public})
     assert keyid == key.keyid
     assert (att.subject_name, att.subject_sha256, att.sdist_sha256) == (
-        "flask-2.0.0.tar.gz", UPSTREAM, UPSTREAM)
+        "flask-2.0.0.tar.gz",
+        UPSTREAM,
+        UPSTREAM,
+    )
     assert (att.project, att.version, att.repository) == ("flask", "2.0.0", "python")
     assert att.sdist_url == MIRRORED.upstream_url and att.fetched == MIRRORED.fetched
     assert att.invocation_id == "build-42" and not att.repacked and att.patches == ()

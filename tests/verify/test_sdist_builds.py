@@ -19,9 +19,14 @@ from fromsource.verify.model import Candidate, PackageResult, Provenance, Status
 DIGEST = "a" * 64
 MOMENT = datetime(2025, 1, 1, tzinfo=UTC)
 FACTS = SourceFacts(
-    project="demo-pkg", version="1.0", repository="python",
-    upstream_url="http://127.0.0.1:9/files/demo_pkg-1.0.tar.gz", upstream_sha256=DIGEST,
-    fetched=MOMENT, published=MOMENT, invocation_id="build-7",
+    project="demo-pkg",
+    version="1.0",
+    repository="python",
+    upstream_url="http://127.0.0.1:9/files/demo_pkg-1.0.tar.gz",
+    upstream_sha256=DIGEST,
+    fetched=MOMENT,
+    published=MOMENT,
+    invocation_id="build-7",
 )
 OTHER_BUILD = PackageResult("demo-pkg", "1.0", Status.NOT_BUILT, "another build is installed", ".")
 
@@ -58,11 +63,20 @@ def test_nothing_changes_without_a_valid_statement_for_this_file(signing_key: Si
     ]
     assert all(c.attestation is None and c.problem for c in checks)
     assert built_from_sdist(OTHER_BUILD, checks) == OTHER_BUILD
-    verified = PackageResult("demo-pkg", "1.0", Status.VERIFIED, "built", ".",
-                             Provenance("w", DIGEST, "python", "build-1", "u", DIGEST, "k"))
+    verified = PackageResult(
+        "demo-pkg",
+        "1.0",
+        Status.VERIFIED,
+        "built",
+        ".",
+        Provenance("w", DIGEST, "python", "build-1", "u", DIGEST, "k"),
+    )
     good = check_source_candidate(
-        Candidate("demo_pkg-1.0.tar.gz", "t", _envelope(signing_key), DIGEST), keys,
-        "demo-pkg", "1.0")
+        Candidate("demo_pkg-1.0.tar.gz", "t", _envelope(signing_key), DIGEST),
+        keys,
+        "demo-pkg",
+        "1.0",
+    )
     assert built_from_sdist(verified, [good]) == verified
 
 

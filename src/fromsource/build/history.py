@@ -207,9 +207,7 @@ def version_builds(
     """The builds of *project* *version* into any of *repos*, newest first (at most *limit*)."""
     query = (
         sa.select(BuildRow)
-        .where(
-            BuildRow.project == project, BuildRow.version == version, BuildRow.repo.in_(repos)
-        )
+        .where(BuildRow.project == project, BuildRow.version == version, BuildRow.repo.in_(repos))
         .order_by(BuildRow.id.desc())
         .limit(limit)
     )
