@@ -266,23 +266,30 @@ def make_sdist(
     dependencies: Sequence[str] = (),
     backend_code: str = "",
     extra_files: Mapping[str, str] | None = None,
+    pkg_info: str = "",
 ) -> Path:
     """Write ``<name>-<version>.tar.gz`` for *backend* into *dest*; return its path.
 
     ``in-tree`` uses *backend_code* (a module ``backend`` with the PEP 517
-    hooks; default: a minimal one that needs nothing installed).
+    hooks; default: a minimal one that needs nothing installed).  *pkg_info*
+    is appended to PKG-INFO's fields (``Requires-Python: >=3.9\n``).
     """
     files = _backend_files(name, version, backend, dependencies, backend_code)
     files.update(extra_files or {})
-    return write_sdist(dest, name, version, files)
+    return write_sdist(dest, name, version, files, pkg_info=pkg_info)
 
 
-def write_sdist(dest: Path, name: str, version: str, files: Mapping[str, str]) -> Path:
+def write_sdist(
+    dest: Path, name: str, version: str, files: Mapping[str, str], *, pkg_info: str = ""
+) -> Path:
     """Write ``<name>-<version>.tar.gz`` holding *files* and a PKG-INFO into *dest*.
 
     Deterministic: sorted members, mode 0644, every mtime :data:`SDIST_EPOCH`.
     """
-    files = {**files, "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"}
+    files = {
+        **files,
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{pkg_info}",
+    }
     top = f"{_module(name)}-{version}"
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{top}.tar.gz"

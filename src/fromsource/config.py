@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     anonymous_repos: list[str] = Field(default_factory=list)
     realm: str = "fromsource"
     build_on_demand: bool = False
+    serve_sdists: bool = True
+    """Publish the upstream sdist of every build beside its wheels and list sdists on the simple
+    pages (``FROMSOURCE_SERVE_SDISTS=0``: strict deployments serve built wheels only)."""
     poll_interval: float = 0.5
     """Seconds between checks of the change counter (cache invalidation across replicas)."""
     blob_redirect: bool = False

@@ -342,7 +342,8 @@ def test_remediated_build_carries_the_local_version_and_patch(
     )
     assert outcome.status == "succeeded", outcome.message
     assert outcome.wheel == "demo_fixme-1.0+fs.1-py3-none-any.whl"
-    (info,) = project_files(ctx.db, "python-remediated", "demo-fixme")
+    (info,) = [f for f in project_files(ctx.db, "python-remediated", "demo-fixme")
+               if f.kind == "wheel"]
     assert info.version == "1.0+fs.1"
     with zipfile.ZipFile(ctx.blobs.local_path(info.sha256) or "") as archive:
         assert archive.read("demo_fixme/__init__.py").startswith(b'"""Fixed')
@@ -609,7 +610,8 @@ def test_rebuild_uses_exactly_the_recorded_build_dependencies(
 
     # Since then the backend was built into python: another wheel with the same name.
     assert build_one(ctx, "demo-rebuild-backend==1.0").status == "succeeded"
-    (ours,) = project_files(ctx.db, "python", "demo-rebuild-backend")
+    (ours,) = [f for f in project_files(ctx.db, "python", "demo-rebuild-backend")
+               if f.kind == "wheel"]
     assert ours.filename == recorded["filename"] and ours.sha256 != recorded["sha256"]
 
     # The rebuild fetches the recorded wheel by its digest (not the cached copy, not ours).

@@ -80,8 +80,10 @@ def test_a_missing_project_is_built_in_process_and_then_served(
     assert httpx.get(page, auth=reader).status_code == 404
     _until(120, lambda: httpx.get(page, auth=reader).status_code == 200)
     doc = httpx.get(page, auth=reader, headers={"Accept": JSON}).json()
-    assert [f["filename"] for f in doc["files"]] == ["wanted_pkg-1.0-py3-none-any.whl"]
-    assert doc["files"][0]["provenance"]
+    # The wheel is published first (the sdist beside it a moment later).
+    wheels = [f for f in doc["files"] if f["filename"].endswith(".whl")]
+    assert [f["filename"] for f in wheels] == ["wanted_pkg-1.0-py3-none-any.whl"]
+    assert wheels[0]["provenance"]
 
     queued = httpx.post(f"{server.url}api/builds", auth=admin,
                         json={"requirements": ["asked-pkg==1.0"]})

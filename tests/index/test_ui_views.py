@@ -121,3 +121,55 @@ def test_build_log_keeps_its_end() -> None:
     view = build_view(1, "succeeded", None, "x" * LOG_LIMIT + "END", T, T, T)
     assert view.log_truncated and view.log.endswith("END") and len(view.log) == LOG_LIMIT
     assert view.duration == "0.0 s"
+
+
+# -- the build matrix ---------------------------------------------------------------------
+
+
+def test_matrix_rows_per_wheel_per_failed_target_and_the_sdist() -> None:
+    from fromsource.index.ui_views import MatrixBuild, build_matrix, target_of
+
+    cp311 = _file("1.0", "demo-1.0-cp311-cp311-linux_x86_64.whl", id=1, build_id=10)
+    cp312 = _file("1.0", "demo-1.0-cp312-cp312-linux_x86_64.whl", id=2)  # published by hand
+    sdist = _file("1.0", "demo-1.0.tar.gz", id=3, kind="sdist", build_id=10)
+    failed_target = {"target": {"python_tag": "cp313", "abi_tag": "cp313",
+                                "platform_tag": "linux_x86_64"}}
+    builds = [
+        MatrixBuild(14, "failed", "build-failed", target_of(failed_target), None),
+        MatrixBuild(13, "failed", "timeout", target_of(failed_target), None),  # older, same target
+        MatrixBuild(12, "skipped", None, None, None),
+        MatrixBuild(11, "failed", "timeout", ("cp311", "cp311", "linux_x86_64"), None),  # has a wheel
+        MatrixBuild(10, "succeeded", None, target_of({"wheel": {"filename": cp311.filename}}), 1),
+    ]
+    rows = build_matrix([sdist, cp312, cp311], builds, {3: "mirrored source"})
+    assert [(r.python, r.abi, r.platform, r.status, r.file.id if r.file else None,
+             r.build.id if r.build else None, r.note) for r in rows] == [
+        ("cp311", "cp311", "linux_x86_64", "succeeded", 1, 10, ""),
+        ("cp312", "cp312", "linux_x86_64", "published", 2, None, ""),
+        ("cp313", "cp313", "linux_x86_64", "failed", None, 14, "build-failed"),
+        ("source", "any", "any", "mirrored source", 3, 10, ""),
+    ]
+    assert target_of({}) is None and target_of({"target": "3.12"}) is None
+    multi = target_of({"wheel": {"filename": "demo-1.0-py2.py3-none-any.whl"}})
+    assert multi == ("py2.py3", "none", "any")
+
+
+def test_an_sdist_provenance_is_checked_as_mirrored_source() -> None:
+    from fromsource.provenance.source import SourceFacts, source_statement
+
+    private = Ed25519PrivateKey.generate()
+    key = SigningKey(private, key_id(private.public_key()))
+    facts = SourceFacts(
+        project="demo", version="1.0", repository="python", upstream_url="http://x/demo-1.0.tar.gz",
+        upstream_sha256="a" * 64, fetched=T, published=T, invocation_id="build-10",
+    )
+    envelope = sign_statement(source_statement("demo-1.0.tar.gz", "a" * 64, facts), key)
+    info = _file("1.0", "demo-1.0.tar.gz", kind="sdist")
+    view = provenance_view(envelope, {key.keyid: key.public}, info)
+    assert view.status == "verified" and view.source is not None and view.attestation is None
+    assert view.source.sdist_url == "http://x/demo-1.0.tar.gz" and not view.source.repacked
+    other = provenance_view(envelope, {key.keyid: key.public}, replace(info, filename="demo-1.0.zip"))
+    assert other.status == "invalid" and "not this file" in other.message
+    # A wheel statement served for an sdist (or the other way round) is not read as one.
+    as_wheel = provenance_view(envelope, {key.keyid: key.public}, _file("1.0"))
+    assert as_wheel.status == "unreadable"

@@ -47,6 +47,8 @@ class BuildContext:
     """Caps on what the host reads from a build's output (:mod:`fromsource.bounded`)."""
     targets: tuple[Target, ...] = ()
     """The interpreters releases are built for, oldest first (empty: the running one)."""
+    serve_sdists: bool = True
+    """Publish the release's sdist beside its wheel (:mod:`fromsource.build.sdists`)."""
 
     @classmethod
     def from_settings(
@@ -76,6 +78,7 @@ class BuildContext:
             public_url=settings.public_url,
             output_limits=OutputLimits.from_settings(settings),
             targets=targets,
+            serve_sdists=settings.serve_sdists,
         )
 
     def close(self) -> None:

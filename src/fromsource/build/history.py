@@ -32,6 +32,7 @@ __all__ = [
     "log_digest",
     "open_builds",
     "update_build",
+    "version_builds",
 ]
 
 
@@ -198,6 +199,20 @@ def latest_succeeded(db: Database, project: str, version: str, repo: str) -> Bui
             .limit(1)
         )
         return BuildRecord.from_row(row) if row else None
+
+
+def version_builds(
+    db: Database, project: str, version: str, repos: Collection[str], *, limit: int = 200
+) -> list[BuildRecord]:
+    """The builds of *project* *version* into any of *repos*, newest first (at most *limit*)."""
+    query = (
+        sa.select(BuildRow)
+        .where(BuildRow.project == project, BuildRow.version == version, BuildRow.repo.in_(repos))
+        .order_by(BuildRow.id.desc())
+        .limit(limit)
+    )
+    with db.session() as session:
+        return [BuildRecord.from_row(r) for r in session.scalars(query)]
 
 
 def open_builds(db: Database) -> list[BuildRecord]:

@@ -48,6 +48,7 @@ from fromsource.build.outcome import (
 )
 from fromsource.build.relabel import with_local
 from fromsource.build.release import pick_version, published_requires, published_wheel
+from fromsource.build.sdists import publish_sdist
 from fromsource.build.steps import BuildDeps
 from fromsource.build.targets import Target
 from fromsource.dist.names import normalize
@@ -420,6 +421,23 @@ def _run_steps(
         )
     with run.step("publish"):
         file_id = steps.publish(ctx, release, wheel, envelope, sbom, run.build_id)
+        # After the wheel, so no client sees the sdist alone; it never fails the build.
+        run.log(
+            publish_sdist(
+                ctx,
+                release.repo,
+                sdist.archive,
+                project=release.project,
+                version=release.label,
+                upstream_url=sdist.url,
+                upstream_sha256=sdist.sha256,
+                build_id=run.build_id,
+                work=request.work,
+                epoch=source.epoch,
+                patches=request.patches,
+                patch_tree=request.patch_tree,
+            )
+        )
     return run.finish(
         "succeeded",
         f"published {filename} in {release.repo}",

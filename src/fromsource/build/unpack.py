@@ -35,6 +35,7 @@ from typing import IO, NamedTuple, Self, cast
 
 from packaging.version import InvalidVersion, Version
 
+from fromsource.bounded import read_stream
 from fromsource.build.archive_rules import (
     EPOCH_FLOOR,
     Member,
@@ -59,6 +60,7 @@ __all__ = [
     "UnpackLimits",
     "Unpacked",
     "read_pkg_info",
+    "read_sdist_pkg_info",
     "unpack_sdist",
 ]
 
@@ -190,7 +192,39 @@ def _unsafe(archive: Path, dest: Path, rej: RefusedMemberError) -> UnsafeArchive
 # -- pass 1: read everything, write nothing -------------------------------------------
 
 
-def _scan(archive: Path, limits: UnpackLimits, dest: Path) -> list[Member]:
+def read_sdist_pkg_info(archive: Path, limit: int, limits: UnpackLimits = UnpackLimits()) -> bytes:
+    """The top ``PKG-INFO`` of the sdist *archive* (``name-1.0/PKG-INFO``), without unpacking.
+
+    Every member is held to the rules and limits of :func:`unpack_sdist`'s
+    first pass, so an sdist this accepts is one the pipeline would unpack.
+    The least deep PKG-INFO at most one folder down is read through the
+    bounded reader, at most *limit* bytes.  Raises UnsafeArchiveError for a
+    refused member or an unreadable archive, OversizedError for a PKG-INFO
+    over *limit*, InvalidDistributionError when there is no top PKG-INFO.
+    """
+    found: dict[tuple[str, ...], bytes] = {}
+    # Nothing is written: the folder only anchors tarfile's data filter.
+    _scan(archive, limits, archive.parent / f".{archive.name}.check", (found, limit))
+    if not found:
+        raise InvalidDistributionError(
+            f"{archive.name}: no PKG-INFO at the top of the sdist; an sdist must carry one "
+            "(PEP 643), nothing was published",
+            filename=archive.name,
+        )
+    return found[min(found, key=len)]
+
+
+def _is_top_pkg_info(member: Member) -> bool:
+    return member.kind == "file" and member.parts[-1] == "PKG-INFO" and len(member.parts) <= 2
+
+
+def _scan(
+    archive: Path,
+    limits: UnpackLimits,
+    dest: Path,
+    keep: tuple[dict[tuple[str, ...], bytes], int] | None = None,
+) -> list[Member]:
+    """Check every member (pass 1); with *keep* (found, cap), also read the top PKG-INFOs."""
     members: list[Member] = []
     budget = _Budget(limits, archive)
     try:
@@ -200,7 +234,14 @@ def _scan(archive: Path, limits: UnpackLimits, dest: Path) -> list[Member]:
                 budget.count(member)
                 if member.kind == "file":
                     try:
-                        _drain(opener(), None, member, budget)
+                        if keep is not None and _is_top_pkg_info(member):
+                            what = f"{archive.name}: {member.name}"
+                            with opener() as stream:
+                                data = read_stream(stream, keep[1], what=what)
+                            budget.add(member, len(data))
+                            keep[0][member.parts] = data
+                        else:
+                            _drain(opener(), None, member, budget)
                     except _UNREADABLE as exc:  # e.g. a zip whose directory and headers disagree
                         raise RefusedMemberError(member.name, f"cannot be read ({exc})") from exc
                 members.append(member)

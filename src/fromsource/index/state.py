@@ -196,11 +196,16 @@ class IndexState:
         self._audited.update(key for key, _entry in fresh)
 
     def files(self, repo: str, project: str) -> list[FileInfo]:
-        """Files of *project* in *repo* (cached until the next change)."""
+        """Files of *project* in *repo* (cached until the next change).
+
+        Without ``serve_sdists`` no sdist is among them: none is listed or served.
+        """
         key = (repo, project)
         cached = self._files.get(key)
         if cached is None:
             cached = project_files(self.db, repo, project)
+            if not self.settings.serve_sdists:
+                cached = [f for f in cached if f.kind != "sdist"]
             self._files[key] = cached
         return cached
 

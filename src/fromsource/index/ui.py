@@ -36,6 +36,7 @@ from packaging.version import InvalidVersion, Version
 from starlette.staticfiles import StaticFiles
 
 from fromsource.bounded import DEFAULT_LIMITS
+from fromsource.build.history import version_builds
 from fromsource.config import ALL_REPOSITORIES, REPOSITORIES
 from fromsource.dist.names import Sha256, normalize
 from fromsource.errors import BlobNotFoundError, OversizedError
@@ -50,6 +51,8 @@ from fromsource.index.ui_session import (
     session_expiry,
 )
 from fromsource.index.ui_views import (
+    MatrixBuild,
+    build_matrix,
     build_view,
     fixed_advisories,
     group_versions,
@@ -57,13 +60,14 @@ from fromsource.index.ui_views import (
     provenance_view,
     sbom_view,
     search,
+    target_of,
     utc,
 )
 from fromsource.provenance.keystore import published_keys
 from fromsource.remediate.feed import release_patches
 from fromsource.remediate.match import classify
 from fromsource.remediate.store import advisories_for
-from fromsource.store.catalog import FileInfo, list_projects
+from fromsource.store.catalog import FileInfo, backing_repos, list_projects
 from fromsource.store.models import BuildRow
 from fromsource.store.tokens import TokenInfo, load_tokens
 
@@ -250,6 +254,12 @@ class WebUI:
             if any(v.remediated for v in group_versions(files)):
                 root = self.state.settings.series_root
                 patches = [(n, tuple(f)) for n, f in release_patches(files, series_root=root)]
+        builds = self._builds(repo, project, version)
+        sources = {
+            d["info"].id: "repacked with patches" if source.repacked else "mirrored source"
+            for d in details if (source := d["provenance"].source) is not None
+        }
+        matrix = build_matrix(files, builds, sources)
         advisories = advisories_for(self.state.db, project)
         fixed = fixed_advisories(patches, advisories)
         try:
@@ -261,7 +271,15 @@ class WebUI:
             "version.html", token, repo=repo, project=project, version=version,
             summary=group_versions(files)[0], details=details, fixed=fixed, affecting=affecting,
             remedies=self._remedies(token, project, version) if affecting else [],
+            matrix=matrix, builds=builds,
         )
+
+    def _builds(self, repo: str, project: str, version: str) -> list[MatrixBuild]:
+        """The build rows of *project* *version* behind *repo*, newest first, as the matrix needs."""
+        return [
+            MatrixBuild(b.id, b.status, b.details.get("category"), target_of(b.details), b.file_id)
+            for b in version_builds(self.state.db, project, version, backing_repos(repo))
+        ]
 
     def _file_detail(self, info: FileInfo, keys: Any) -> dict[str, Any]:
         provenance = self._blob(info.provenance_sha256)

@@ -17,12 +17,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from fromsource.dist.names import fs_revision, normalize
 from fromsource.errors import FromsourceError, ProvenanceError, SignatureError
 from fromsource.provenance.dsse import envelope_bytes, parse_envelope
 from fromsource.provenance.pep740 import from_pep740
+from fromsource.provenance.source import SourceAttestation, verify_source_attestation
 from fromsource.provenance.statement import Attestation, verify_attestation
 from fromsource.remediate.osv import Advisory
 from fromsource.store.catalog import FileInfo
@@ -137,12 +139,17 @@ ProvenanceStatus = Literal["verified", "invalid", "unreadable", "missing"]
 
 @dataclass(frozen=True)
 class ProvenanceView:
-    """The signature check of one file's attestation and, when it holds, its contents."""
+    """The signature check of one file's attestation and, when it holds, its contents.
+
+    A wheel's verified statement is *attestation*; an sdist's ("mirrored
+    source", :mod:`fromsource.provenance.source`) is *source*.
+    """
 
     status: ProvenanceStatus
     message: str
     keyid: str | None = None
     attestation: Attestation | None = None
+    source: SourceAttestation | None = None
 
 
 def _envelope(raw: bytes) -> dict[str, Any]:
@@ -162,20 +169,133 @@ def provenance_view(
     """Check *raw* (the stored provenance of *info*) against the index's *keys*."""
     if raw is None:
         return ProvenanceView("missing", "no provenance was published for this file")
+    attestation: Attestation | None = None
+    source: SourceAttestation | None = None
     try:
-        attestation, keyid = verify_attestation(envelope_bytes(_envelope(raw)), keys)
+        envelope = envelope_bytes(_envelope(raw))
+        if info.kind == "sdist":
+            source, keyid = verify_source_attestation(envelope, keys)
+            subject = (source.subject_name, source.subject_sha256)
+        else:
+            attestation, keyid = verify_attestation(envelope, keys)
+            subject = (attestation.subject_name, attestation.subject_sha256)
     except SignatureError as exc:
         return ProvenanceView("invalid", exc.message)
     except FromsourceError as exc:
         return ProvenanceView("unreadable", exc.message)
-    if attestation.subject_sha256 != info.sha256 or attestation.subject_name != info.filename:
+    if subject != (info.filename, info.sha256):
         return ProvenanceView(
             "invalid",
-            f"the signature is valid but it is about {attestation.subject_name} "
-            f"(sha256 {attestation.subject_sha256[:16]}…), not this file",
+            f"the signature is valid but it is about {subject[0]} "
+            f"(sha256 {subject[1][:16]}…), not this file",
             keyid,
         )
-    return ProvenanceView("verified", f"signature verified with key {keyid}", keyid, attestation)
+    return ProvenanceView(
+        "verified", f"signature verified with key {keyid}", keyid, attestation, source
+    )
+
+
+# -- the build matrix ----------------------------------------------------------
+
+
+Triple = tuple[str, str, str]
+"""(python tag, ABI tag, platform tag), each ``.``-joined when a wheel has several."""
+_OPEN_OR_FAILED = ("failed", "running", "queued")
+
+
+@dataclass(frozen=True)
+class MatrixBuild:
+    """One build of a version as the matrix needs it (from the build history)."""
+
+    id: int
+    status: str
+    category: str | None
+    target: Triple | None
+    """What the build was for (:func:`target_of` its facts), when they say."""
+    file_id: int | None
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """One line of a version's matrix: a target, its status, and the file built for it.
+
+    For a wheel *python*, *abi* and *platform* are its filename's tags (each
+    joined with ``.`` when the wheel has several); for the sdist they say it
+    serves any target.  *file* is None for a build that made no file.
+    """
+
+    python: str
+    abi: str
+    platform: str
+    status: str
+    file: FileInfo | None
+    build: MatrixBuild | None = None
+    note: str = ""
+
+
+def _tags(filename: str) -> Triple:
+    try:
+        tags = parse_wheel_filename(filename)[3]
+    except (InvalidWheelFilename, InvalidVersion):
+        return ("?", "?", "?")
+
+    def join(values: set[str]) -> str:
+        return ".".join(sorted(values))
+
+    return (
+        join({t.interpreter for t in tags}),
+        join({t.abi for t in tags}),
+        join({t.platform for t in tags}),
+    )
+
+
+def target_of(details: Mapping[str, Any]) -> Triple | None:
+    """The target a build row's facts name: ``target`` (python_tag, abi_tag, platform_tag, as
+    :meth:`fromsource.build.targets.Target.to_json` writes it), else its wheel's tags."""
+    target = details.get("target")
+    if isinstance(target, Mapping):
+        fields = [target.get(k) for k in ("python_tag", "abi_tag", "platform_tag")]
+        if all(isinstance(f, str) and f for f in fields):
+            return (str(fields[0]), str(fields[1]), str(fields[2]))
+    wheel = details.get("wheel")
+    filename = wheel.get("filename") if isinstance(wheel, Mapping) else None
+    return _tags(filename) if isinstance(filename, str) else None
+
+
+def build_matrix(
+    files: Sequence[FileInfo], builds: Sequence[MatrixBuild], sources: Mapping[int, str]
+) -> list[MatrixRow]:
+    """The matrix of one version: a row per wheel, per build that made none, per sdist.
+
+    *files* are the version's published files, *builds* its build rows (newest
+    first), *sources* the verified sdist statements' kind per file id
+    (``mirrored source`` or ``repacked with patches``).  A wheel's status is
+    its build's (``published`` when an operator published it).  Of the builds
+    that made no file, the newest failed, running or queued one per target
+    without a wheel is shown (a skipped build or a ``rebuild --check`` made
+    nothing new).  Wheels are sorted by tags, the sdist comes last.
+    """
+    by_id = {b.id: b for b in builds}
+    by_file = {b.file_id: b for b in builds if b.file_id is not None}
+    rows: list[MatrixRow] = []
+    for info in sorted((f for f in files if f.kind == "wheel"), key=lambda f: _tags(f.filename)):
+        build = by_id.get(info.build_id) if info.build_id is not None else by_file.get(info.id)
+        status = build.status if build is not None else "published"
+        rows.append(MatrixRow(*_tags(info.filename), status, info, build))
+    shown: set[Triple | None] = {(r.python, r.abi, r.platform) for r in rows}
+    for build in builds:
+        made = build.file_id is not None or any(f.build_id == build.id for f in files)
+        if made or build.status not in _OPEN_OR_FAILED or build.target in shown:
+            continue
+        shown.add(build.target)
+        note = build.category or ""
+        where = build.target or ("?", "?", "?")
+        rows.append(MatrixRow(*where, build.status, None, build, note))
+    for info in sorted((f for f in files if f.kind == "sdist"), key=lambda f: f.filename):
+        build = by_id.get(info.build_id) if info.build_id is not None else None
+        kind = sources.get(info.id, "no verified statement")
+        rows.append(MatrixRow("source", "any", "any", kind, info, build))
+    return rows
 
 
 # -- SBOM ----------------------------------------------------------------------

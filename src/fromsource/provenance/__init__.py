@@ -22,6 +22,14 @@ from fromsource.provenance.keys import (
 )
 from fromsource.provenance.pep740 import from_pep740, to_pep740
 from fromsource.provenance.sbom import SBOM_MEDIA_TYPE, SBOM_PATH, SbomInput, build_sbom
+from fromsource.provenance.source import (
+    SOURCE_BUILD_TYPE,
+    SourceAttestation,
+    SourceFacts,
+    parse_source_statement,
+    source_statement,
+    verify_source_attestation,
+)
 from fromsource.provenance.statement import (
     BUILD_TYPE,
     BUILDER_ID,
@@ -47,6 +55,7 @@ __all__ = [
     "PREDICATE_TYPE",
     "SBOM_MEDIA_TYPE",
     "SBOM_PATH",
+    "SOURCE_BUILD_TYPE",
     "STATEMENT_TYPE",
     "Attestation",
     "BuildFacts",
@@ -54,6 +63,8 @@ __all__ = [
     "ResolvedDependency",
     "SbomInput",
     "SigningKey",
+    "SourceAttestation",
+    "SourceFacts",
     "SystemLibrary",
     "build_sbom",
     "build_statement",
@@ -65,11 +76,14 @@ __all__ = [
     "pae",
     "parse_envelope",
     "parse_keys_document",
+    "parse_source_statement",
     "parse_statement",
     "sign_envelope",
     "sign_statement",
+    "source_statement",
     "statement_bytes",
     "to_pep740",
     "verify_attestation",
     "verify_envelope",
+    "verify_source_attestation",
 ]

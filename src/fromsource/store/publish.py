@@ -19,6 +19,7 @@ from fromsource.bounded import DEFAULT_LIMITS, OutputLimits
 from fromsource.config import REPOSITORIES
 from fromsource.dist.distinfo import check_wheel
 from fromsource.dist.names import Sha256, parse_filename
+from fromsource.dist.sdistinfo import check_sdist
 from fromsource.errors import (
     ImmutableFileError,
     NotPublishedError,
@@ -81,7 +82,9 @@ def publish_file(
     Idempotent for identical bytes; a different file under an existing
     filename raises ImmutableFileError (files are immutable, as on PyPI).  A
     wheel is checked first (:func:`~fromsource.dist.distinfo.check_wheel`, within
-    *limits*): one that fails is refused before any blob is written.  A blob
+    *limits*), an sdist too (:func:`~fromsource.dist.sdistinfo.check_sdist`: its
+    PKG-INFO must name the filename's release, and gives ``requires-python``):
+    one that fails is refused before any blob is written.  A blob
     store that fails raises PublishStorageError; PublishError for an unknown
     *repo*.  Nothing is visible after any of these.
     """
@@ -92,6 +95,7 @@ def publish_file(
         )
     parsed = parse_filename(path.name)
     meta = read_wheel_metadata(path, limits) if parsed.kind == "wheel" else None
+    requires_python = meta.requires_python if meta else check_sdist(path, limits).requires_python
     digest, _size = sha256_file(path)
 
     with db.session() as session:
@@ -121,7 +125,7 @@ def publish_file(
         kind=parsed.kind,
         sha256=stored,
         size=size,
-        requires_python=meta.requires_python if meta else None,
+        requires_python=requires_python,
         yanked=False,
         metadata_sha256=metadata_digest,
         provenance_sha256=provenance_digest,

@@ -18,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 from fromsource.dist.record import is_record_path
 from fromsource.errors import ProvenanceError, SignatureError
 from fromsource.lockfiles.pinned import Lock, PinnedPackage
+from fromsource.provenance.source import SourceAttestation, verify_source_attestation
 from fromsource.provenance.statement import Attestation, verify_attestation
 from fromsource.verify.model import (
     Candidate,
@@ -268,6 +269,75 @@ def decide_installed(dist: InstalledDist, checked: Sequence[Checked], source: st
         details=f"another build of {name}=={version} is installed: its RECORD differs from "
         f"every attested wheel ({att.subject_name} differs in {_listing(best.other_build)})",
         files=best.differences,
+    )
+
+
+# -- installed from our sdist ---------------------------------------------------------------
+
+LOCAL_BUILD_REASON = "built locally from the sdist served by the index (no wheel for this platform)"
+
+
+@dataclass(frozen=True)
+class CheckedSource:
+    """An sdist's candidate after its signature and identity were checked.
+
+    Exactly one of *attestation* (with *keyid*) and *problem* is set.
+    """
+
+    candidate: Candidate
+    attestation: SourceAttestation | None = None
+    keyid: str | None = None
+    problem: str | None = None
+
+
+def check_source_candidate(
+    candidate: Candidate, keys: Mapping[str, Ed25519PublicKey], name: str, version: str
+) -> CheckedSource:
+    """Verify that *candidate* is a signed "mirrored source" statement for this very sdist.
+
+    Never raises: the reason lands in ``CheckedSource.problem``.
+    """
+    if candidate.envelope is None:
+        return CheckedSource(candidate, problem=candidate.problem or "no provenance")
+    try:
+        att, keyid = verify_source_attestation(candidate.envelope, keys)
+    except (SignatureError, ProvenanceError) as exc:
+        return CheckedSource(candidate, problem=f"{candidate.filename}: {exc.message}")
+    if canonicalize_name(att.project) != canonicalize_name(name) or not same_version(
+        version, att.version
+    ):
+        problem = f"the attestation is for {att.project} {att.version}, not {name} {version}"
+    elif att.subject_name != candidate.filename:
+        problem = f"the attestation is for {att.subject_name}, not this file"
+    elif candidate.listed_sha256 is not None and candidate.listed_sha256 != att.subject_sha256:
+        problem = "the index lists another sha256 for this file than the attestation signs"
+    else:
+        return CheckedSource(candidate, att, keyid)
+    return CheckedSource(candidate, problem=f"{candidate.filename}: {problem}")
+
+
+def built_from_sdist(result: PackageResult, sources: Sequence[CheckedSource]) -> PackageResult:
+    """*result* restated when no attested wheel matches but the index serves the sdist.
+
+    An installed distribution that is ``not-built-by-index`` while the index
+    lists a signed sdist of that very version was, as far as anyone can
+    tell, built by the client from that sdist: it stays not-built-by-index
+    (nothing the index signed covers the files the client's build made), and
+    its details say so, naming the sdist.  Any other result is returned as is.
+    """
+    valid = [s.attestation for s in sources if s.attestation is not None]
+    if result.status is not Status.NOT_BUILT or not valid:
+        return result
+    att = valid[0]
+    origin = (
+        f"repacked with {len(att.patches)} patch(es) from {att.sdist_url}"
+        if att.repacked
+        else f"mirrored from {att.sdist_url}"
+    )
+    return replace(
+        result,
+        details=f"{LOCAL_BUILD_REASON}: {att.subject_name}, {origin}, "
+        f"sha256:{att.subject_sha256}",
     )
 
 

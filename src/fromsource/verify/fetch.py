@@ -21,8 +21,14 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion
 
 from fromsource.config import REPOSITORIES
-from fromsource.dist.names import normalize
-from fromsource.errors import IndexClientError, ProvenanceError, RemediateError, VerifyError
+from fromsource.dist.names import normalize, parse_filename
+from fromsource.errors import (
+    IndexClientError,
+    InvalidDistributionError,
+    ProvenanceError,
+    RemediateError,
+    VerifyError,
+)
 from fromsource.indexclient import (
     CREDENTIALS_HINT,
     JSON_TYPE,
@@ -55,6 +61,10 @@ class AttestationSource(Protocol):
 
     def listing(self, project: str, version: str, *, allow_local: bool = False) -> list[Listed]:
         """Wheels of *project* at *version* (see ``decide.same_version``) the source has."""
+        ...
+
+    def sdists(self, project: str, version: str) -> list[Listed]:
+        """Sdists of *project* at exactly *version* the source has (with their provenance)."""
         ...
 
     def fetch(self, listed: Listed) -> Candidate:
@@ -96,6 +106,14 @@ def _wheel_key(filename: str) -> tuple[str, str] | None:
     return str(name), str(version)
 
 
+def _sdist_key(filename: str) -> tuple[str, str] | None:
+    try:
+        parsed = parse_filename(filename)
+    except InvalidDistributionError:
+        return None
+    return (str(parsed.project), str(parsed.version)) if parsed.kind == "sdist" else None
+
+
 def envelope_from_document(data: bytes) -> bytes:
     """The DSSE envelope bytes in *data*: a PEP 740 provenance object or a raw envelope.
 
@@ -115,7 +133,7 @@ def envelope_from_document(data: bytes) -> bytes:
 
 
 class OfflineSource:
-    """Attestations in a folder: ``<wheel filename>.provenance.json`` or ``.dsse.json``.
+    """Attestations in a folder: ``<wheel or sdist filename>.provenance.json`` or ``.dsse.json``.
 
     *keys* are the pinned trusted keys (offline use always pins them).
     """
@@ -133,15 +151,20 @@ class OfflineSource:
         self._keys = dict(keys)
         self.warnings: list[str] = []
         self._by_key: dict[tuple[str, str], list[Path]] = {}
+        self._sdists: dict[tuple[str, str], list[Path]] = {}
         for path in sorted(folder.iterdir()):
             suffix = next((s for s in self.SUFFIXES if path.name.endswith(s)), None)
             if suffix is None:
                 continue
             key = _wheel_key(path.name.removesuffix(suffix))
-            if key is None:
-                self.warnings.append(f"{path}: ignored, the name is not <wheel filename>{suffix}")
-                continue
-            self._by_key.setdefault(key, []).append(path)
+            if key is not None:
+                self._by_key.setdefault(key, []).append(path)
+            elif (key := _sdist_key(path.name.removesuffix(suffix))) is not None:
+                self._sdists.setdefault(key, []).append(path)
+            else:
+                self.warnings.append(
+                    f"{path}: ignored, the name is not <wheel or sdist filename>{suffix}"
+                )
 
     def trusted_keys(self) -> Mapping[str, Ed25519PublicKey]:
         """The pinned keys."""
@@ -172,6 +195,19 @@ class OfflineSource:
                 )
                 found.append(Listed(filename, str(path), ref=str(path)))
         return found
+
+    def sdists(self, project: str, version: str) -> list[Listed]:
+        """Attestation files for sdists of *project* at exactly *version*."""
+        wanted = normalize(project)
+        return [
+            Listed(self._filename(path), str(path), ref=str(path))
+            for (name, file_version), paths in self._sdists.items()
+            if name == wanted and same_version(version, file_version)
+            for path in paths
+        ]
+
+    def _filename(self, path: Path) -> str:
+        return next(path.name.removesuffix(s) for s in self.SUFFIXES if path.name.endswith(s))
 
     def fetch(self, listed: Listed) -> Candidate:
         """Read the attestation file; VerifyError when it cannot be read."""
@@ -347,8 +383,19 @@ class IndexSource:
                 found.append(Listed(f.filename, url, f.sha256, repo, f.provenance_url))
         return found
 
+    def sdists(self, project: str, version: str) -> list[Listed]:
+        """Sdists of *project* at exactly *version* listed in every repository searched."""
+        found: list[Listed] = []
+        for repo in self.repos:
+            url, page = self._page(repo, project)
+            for f in page.files if page else ():
+                key = _sdist_key(f.filename)
+                if key is not None and same_version(version, key[1]):
+                    found.append(Listed(f.filename, url, f.sha256, repo, f.provenance_url))
+        return found
+
     def fetch(self, listed: Listed) -> Candidate:
-        """The provenance of a listed wheel, as a DSSE envelope."""
+        """The provenance of a listed wheel or sdist, as a DSSE envelope."""
         if listed.ref is None:
             return Candidate(
                 listed.filename,

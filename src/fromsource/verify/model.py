@@ -119,7 +119,7 @@ class Excluded:
 
 @dataclass(frozen=True)
 class Listed:
-    """A wheel a source lists for a project version, before its provenance is fetched.
+    """A wheel (or sdist) a source lists for a project version, before its provenance is fetched.
 
     *listed_sha256* is the digest the index lists (None offline); *ref* is
     where the source finds the provenance (a URL or a path; None when the

@@ -26,7 +26,9 @@ from fromsource.lockfiles.read import read_lock
 from fromsource.remediate.osv import Advisory
 from fromsource.verify.decide import (
     Checked,
+    built_from_sdist,
     check_candidate,
+    check_source_candidate,
     decide_installed,
     decide_locked,
     decide_wheel,
@@ -42,6 +44,7 @@ from fromsource.verify.model import (
     LockedPackage,
     PackageResult,
     Report,
+    Status,
     WheelFile,
 )
 from fromsource.verify.vulns import by_project, findings
@@ -132,7 +135,16 @@ def _installed(checker: _Checker, dist: InstalledDist, source: str) -> PackageRe
     listed = checker.source.listing(dist.name, dist.version)
     # Fetch only the wheels built for the installed tags when the source has any.
     same = [item for item in listed if _tags(item.filename) == frozenset(dist.tags)]
-    return decide_installed(dist, checker.check(same or listed, dist.name, dist.version), source)
+    result = decide_installed(dist, checker.check(same or listed, dist.name, dist.version), source)
+    if result.status is Status.NOT_BUILT:
+        sdists = [
+            check_source_candidate(
+                checker.source.fetch(item), checker.keys, dist.name, dist.version
+            )
+            for item in checker.source.sdists(dist.name, dist.version)
+        ]
+        result = built_from_sdist(result, sdists)
+    return result
 
 
 def _wheel(checker: _Checker, wheel: WheelFile, source: str) -> PackageResult:
