@@ -72,7 +72,7 @@ def test_extra_links_are_merged_in_version_order_and_marked() -> None:
         extra=[("1.5", upstream)],
     )
     assert page.versions == ("1.5", "1.9", "1.10")
-    assert [f.filename for f in page.files][0] == "demo-1.5.tar.gz"
+    assert page.files[0].filename == "demo-1.5.tar.gz"
     doc = json.loads(render_project_json(page))
     first = doc["files"][0]
     assert first["_fromsource"] == {"origin": "upstream", "policy_generation": 3}
