@@ -26,6 +26,7 @@ import threading
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Literal
@@ -277,6 +278,8 @@ class LocalIndex:
     def __init__(self) -> None:
         self.files: dict[str, list[Path]] = {}
         self.requests: list[str] = []
+        self.upload_times: dict[str, datetime] = {}
+        """PEP 700 upload times by filename (JSON pages list them, with sizes)."""
         self._server: ThreadingHTTPServer | None = None
 
     def add(self, *paths: Path) -> None:
@@ -302,11 +305,14 @@ class LocalIndex:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             files.append((path.name, f"../../files/{path.name}", digest))
         if as_json:
-            body = {
-                "meta": {"api-version": "1.1"},
-                "name": project,
-                "files": [{"filename": n, "url": u, "hashes": {"sha256": d}} for n, u, d in files],
-            }
+            entries: list[dict[str, object]] = [
+                {"filename": n, "url": u, "hashes": {"sha256": d}} for n, u, d in files
+            ]
+            for entry, path in zip(entries, self.files.get(project, []), strict=True):
+                entry["size"] = path.stat().st_size
+                if path.name in self.upload_times:
+                    entry["upload-time"] = self.upload_times[path.name].isoformat()
+            body = {"meta": {"api-version": "1.1"}, "name": project, "files": entries}
             return json.dumps(body).encode(), "application/vnd.pypi.simple.v1+json"
         links = "".join(
             f'<a href="{html.escape(u)}#sha256={d}">{html.escape(n)}</a><br/>\n'

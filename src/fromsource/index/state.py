@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,6 +41,19 @@ from fromsource.store.blobs import BlobStore
 from fromsource.store.catalog import FileInfo, list_projects, project_files
 from fromsource.store.db import GENERATION, POLICY_GENERATION, Database
 from fromsource.store.tokens import load_tokens
+
+if TYPE_CHECKING:
+    from fromsource.index.upstream import UpstreamRepository
+
+
+class Background(Protocol):
+    """A task that runs beside the server in a thread of its own (``follow``)."""
+
+    def start(self) -> None:
+        """Start it (returns at once)."""
+
+    def stop(self) -> None:
+        """Ask it to stop (returns at once)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,9 @@ class IndexState:
         self.policy: Policy = load_policy(db)
         self._decisions: dict[tuple[str, str, str], Decision] = {}
         self._audited: set[_AuditKey] = set()
+        self._upstream: UpstreamRepository | None = None
+        self.background: list[Background] = []
+        """Tasks that run beside the server (``follow``): started and stopped with it."""
 
     def refresh(self, force: bool = False) -> None:
         """Drop caches if the change or policy counter moved (checked at most every poll_interval)."""
@@ -152,7 +169,7 @@ class IndexState:
         """The denial of every version of *project* (audited), or None."""
         refusal = project_refusal(project, self.policy)
         if refusal is not None:
-            self._audit([("refused", refusal, None)], repo)
+            self.audit([("refused", refusal, None)], repo)
         return refusal
 
     def file_refusal(self, repo: str, info: FileInfo) -> Decision | None:
@@ -163,13 +180,16 @@ class IndexState:
         refusal = project_refusal(info.project, self.policy)
         decision = refusal or self.decision(info)
         if decision.audited:
-            self._audit(
+            self.audit(
                 [("served" if decision.allowed else "refused", decision, info.filename)], repo
             )
         return None if decision.allowed else decision
 
-    def _audit(self, events: list[tuple[Action, Decision, str | None]], repo: str) -> None:
-        """Write the decisions not yet written by this process under this policy generation."""
+    def audit(self, events: list[tuple[Action, Decision, str | None]], repo: str) -> None:
+        """Write the decisions not yet written by this process under this policy generation.
+
+        Each event is (action, decision, filename or None), made in *repo*.
+        """
         fresh: list[tuple[_AuditKey, AuditEntry]] = []
         now = datetime.now(UTC)
         for action, decision, filename in events:
@@ -223,7 +243,7 @@ class IndexState:
                     events.append(("listed", decision, info.filename))
             else:
                 events.append(("hidden", decision, info.filename))
-        self._audit(events, repo)
+        self.audit(events, repo)
         return shown
 
     def project_page(self, repo: str, project: str, media_type: str) -> CachedPage | None:
@@ -257,7 +277,7 @@ class IndexState:
                     projects.append(name)
                 else:
                     hidden.append(("hidden", refusal, None))
-            self._audit(hidden, repo)
+            self.audit(hidden, repo)
             body = (
                 pages.render_root_json(projects)
                 if media_type == pages.JSON_TYPE
@@ -266,6 +286,34 @@ class IndexState:
             cached = CachedPage(body, _etag(body), media_type)
             self._pages[key] = cached
         return cached
+
+    @property
+    def upstream(self) -> UpstreamRepository:
+        """``python-upstream`` (made on first use: it reads the upstream setting then).
+
+        Raises ConfigError when no upstream index can be found.
+        """
+        with self._lock:
+            if self._upstream is None:
+                from fromsource.index.upstream import UpstreamRepository
+
+                self._upstream = UpstreamRepository.from_state(self)
+            return self._upstream
+
+    @property
+    def upstream_started(self) -> UpstreamRepository | None:
+        """``python-upstream`` if a request has used it in this process, else None."""
+        return self._upstream
+
+    def start_background(self) -> None:
+        """Start the background tasks (the server calls this once it serves)."""
+        for task in self.background:
+            task.start()
+
+    def stop_background(self) -> None:
+        """Stop the background tasks (the server calls this when it stops)."""
+        for task in self.background:
+            task.stop()
 
     @staticmethod
     def is_repo(name: str) -> bool:
