@@ -230,7 +230,7 @@ class UpstreamRepository:
         return self._checked(info, offer.decision)
 
     def _kept_decision(self, info: FileInfo) -> Decision:
-        """Policy's decision about a kept file: from the upstream page at hand, else its own facts."""
+        """Policy on a kept file: from the upstream page at hand, else from the file's own facts."""
         upstream = self.proxy.peek(info.project)
         if upstream is not None and upstream.files is not None:
             for offer in self._offers_of(upstream):

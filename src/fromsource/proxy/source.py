@@ -1,4 +1,4 @@
-"""The upstream behind ``python-upstream``: its project pages, kept a while, and its files, kept for good.
+"""The upstream behind ``python-upstream``: its pages, kept a while, and its files, kept for good.
 
 :class:`UpstreamProxy` reads the configured upstream index through the one
 index client (:class:`~fromsource.indexclient.IndexClient`: credentials
