@@ -88,6 +88,8 @@ class Metrics:
 
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     started: float = field(default_factory=time.time)
+    sources: list[Callable[[], list[str]]] = field(default_factory=list)
+    """More Prometheus lines, from the parts that have counts of their own (upstream, follow)."""
 
 
 class IndexState:

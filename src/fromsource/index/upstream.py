@@ -104,7 +104,9 @@ class UpstreamRepository:
             page_ttl=settings.upstream_page_ttl,
             max_pages=settings.upstream_cache_pages,
         )
-        return cls(state, proxy)
+        repository = cls(state, proxy)
+        state.metrics.sources.append(repository.metric_lines)
+        return repository
 
     # -- offers --------------------------------------------------------------------------
 
