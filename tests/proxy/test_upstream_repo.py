@@ -8,6 +8,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -202,6 +203,76 @@ def test_pip_and_uv_with_an_entitled_token_see_exactly_what_passes(
     }
     for pinned in ("fresh-pkg==2.0", "evil-pkg==1.1", "blocked-pkg==1.0", "hashed-pkg"):
         assert run([*uv, pinned], env).returncode != 0, pinned
+
+
+def _verify(proxied: Proxied, token: tuple[str, str], target: Path, *index: str) -> dict[str, Any]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        proxied.cli(
+            "verify",
+            str(target),
+            "--index",
+            proxied.index.url + "".join(index),
+            "--username",
+            token[0],
+            "--password",
+            token[1],
+            "--format",
+            "json",
+            "-q",
+        )
+    document: dict[str, Any] = json.loads(out.getvalue())
+    return document
+
+
+def test_verify_reports_upstream_for_a_package_installed_from_the_proxy(
+    proxied: Proxied, tmp_path: Path
+) -> None:
+    token = proxied.index.token(*ENTITLED)
+    generation = proxied.index.token(admin=True)
+    with _client(proxied.index, generation) as api:
+        policy_generation = api.get("/api/policy").json()["policy_generation"]
+    env = clean_env(tmp_path / "home")
+    python = bare_venv(tmp_path / "venv")
+    index = ["--no-cache-dir", "--index-url", proxied.index.cred_url("python-all", token)]
+    done = run([*pip_for(python), "install", *index, "fresh-pkg", "mixed-pkg==1.0"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    report = _verify(proxied, token, tmp_path / "venv")
+    results = {r["name"]: r for r in report["results"]}
+    fresh = results["fresh-pkg"]
+    assert (fresh["status"], fresh["verified"]) == ("upstream", False)
+    digest = hashlib.sha256(
+        proxied.files["fresh_pkg-1.0-py3-none-any.whl"].read_bytes()
+    ).hexdigest()
+    assert fresh["served"] == {
+        "filename": "fresh_pkg-1.0-py3-none-any.whl",
+        "sha256": digest,
+        "repository": UPSTREAM_REPOSITORY,
+        "policy_generation": policy_generation,
+    }
+    assert f"policy generation {policy_generation}" in fresh["details"]
+    # The index's own (unattested) build of mixed-pkg 1.0 is not the upstream's file.
+    assert results["mixed-pkg"]["status"] == "not-built-by-index"
+    assert report["statuses"]["upstream"] == 1 and report["verified"] == 0
+    # The same through python-all, and for the wheel file and a hash-pinned requirement.
+    assert {
+        r["name"]: r["status"]
+        for r in _verify(proxied, token, tmp_path / "venv", "python-all/simple/")["results"]
+    }["fresh-pkg"] == "upstream"
+    wheel = proxied.files["fresh_pkg-1.0-py3-none-any.whl"]
+    assert _verify(proxied, token, wheel)["results"][0]["status"] == "upstream"
+    pinned = tmp_path / "requirements.txt"
+    pinned.write_text(f"fresh-pkg==1.0 --hash=sha256:{digest}\n")
+    assert _verify(proxied, token, pinned)["results"][0]["status"] == "upstream"
+    # A token without the upstream entitlement cannot tell: not built by the index.
+    built_only = _verify(proxied, proxied.index.token(*BUILT_ONLY), tmp_path / "venv")
+    assert {r["name"]: r["status"] for r in built_only["results"]}["fresh-pkg"] == (
+        "not-built-by-index"
+    )
 
 
 def _audit(proxied: Proxied, *args: str) -> list[dict[str, object]]:

@@ -31,6 +31,9 @@ from fromsource.verify.decide import (
     decide_locked,
     decide_wheel,
     locked_packages,
+    upstream_installed,
+    upstream_locked,
+    upstream_wheel,
 )
 from fromsource.verify.fetch import AttestationSource
 from fromsource.verify.inputs import detect, environment_folders, read_dist, read_wheel, read_wheels
@@ -42,6 +45,7 @@ from fromsource.verify.model import (
     LockedPackage,
     PackageResult,
     Report,
+    Status,
     WheelFile,
 )
 from fromsource.verify.vulns import by_project, findings
@@ -132,7 +136,17 @@ def _installed(checker: _Checker, dist: InstalledDist, source: str) -> PackageRe
     listed = checker.source.listing(dist.name, dist.version)
     # Fetch only the wheels built for the installed tags when the source has any.
     same = [item for item in listed if _tags(item.filename) == frozenset(dist.tags)]
-    return decide_installed(dist, checker.check(same or listed, dist.name, dist.version), source)
+    result = decide_installed(dist, checker.check(same or listed, dist.name, dist.version), source)
+    if result.status is not Status.NOT_BUILT:
+        return result
+    # Not built here: perhaps served from the upstream (only a wheel of the installed tags).
+    wheels = [
+        (item, members)
+        for item in checker.source.upstream_listing(dist.name, dist.version)
+        if _tags(item.filename) == frozenset(dist.tags)
+        and (members := checker.source.upstream_members(item)) is not None
+    ]
+    return upstream_installed(dist, wheels) or result
 
 
 def _wheel(checker: _Checker, wheel: WheelFile, source: str) -> PackageResult:
@@ -140,7 +154,11 @@ def _wheel(checker: _Checker, wheel: WheelFile, source: str) -> PackageResult:
         item for item in checker.source.listing(wheel.name, wheel.version)
         if item.filename == wheel.filename or item.listed_sha256 in (None, wheel.sha256)
     ]
-    return decide_wheel(wheel, checker.check(listed, wheel.name, wheel.version), source)
+    result = decide_wheel(wheel, checker.check(listed, wheel.name, wheel.version), source)
+    if result.status is not Status.NOT_BUILT:
+        return result
+    served = checker.source.upstream_listing(wheel.name, wheel.version)
+    return upstream_wheel(wheel, served) or result
 
 
 _LOCK_FORMATS = {"pylock": "pylock.toml", "uv-lock": "uv.lock", "requirements": "requirements"}
@@ -161,7 +179,11 @@ def _locked(checker: _Checker, pkg: LockedPackage, source: str) -> PackageResult
     pinned = [i for i in listed if i.listed_sha256 is None or i.listed_sha256 in pkg.hashes]
     others = tuple(i.filename for i in listed if i not in pinned)
     checked = checker.check(pinned, pkg.name, pkg.version, pkg.allow_local)
-    return decide_locked(pkg, checked, source, others)
+    result = decide_locked(pkg, checked, source, others)
+    if result.status is not Status.NOT_BUILT:
+        return result
+    served = checker.source.upstream_listing(pkg.name, pkg.version)
+    return upstream_locked(pkg, served) or result
 
 
 def _with_vulnerabilities(
