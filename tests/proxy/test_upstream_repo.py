@@ -136,6 +136,12 @@ def test_python_all_adds_upstream_last_for_an_entitled_token_only(proxied: Proxi
         assert sorted(_listed(client, "python-all", "fresh-pkg")) == [
             "fresh_pkg-1.0-py3-none-any.whl"
         ]
+    # An admin token reads python-upstream, but python-all adds it only for a token made for it.
+    with _client(proxied.index, proxied.index.token(admin=True)) as client:
+        assert "fresh_pkg-1.0-py3-none-any.whl" in _listed(client, UPSTREAM_REPOSITORY, "fresh-pkg")
+        assert sorted(_listed(client, "python-all", "mixed-pkg")) == [
+            "mixed_pkg-1.0-py3-none-any.whl"
+        ]
     with _client(proxied.index, proxied.index.token(*BUILT_ONLY)) as client:
         assert sorted(_listed(client, "python-all", "mixed-pkg")) == [
             "mixed_pkg-1.0-py3-none-any.whl"

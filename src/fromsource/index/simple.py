@@ -137,8 +137,7 @@ class SimpleApp:
             elif parts[2] == "simple":
                 upstream = repo == UPSTREAM_REPOSITORY or (
                     repo == "python-all"
-                    and self.state.auth.check_repo(authorization, UPSTREAM_REPOSITORY).decision
-                    is Decision.ALLOW
+                    and self.state.auth.names_repo(authorization, UPSTREAM_REPOSITORY)
                 )
                 status = await self._simple(scope, send, repo, parts[3:], head, upstream)
             elif parts[2] == "files" and repo == UPSTREAM_REPOSITORY:
