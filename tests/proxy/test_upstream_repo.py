@@ -13,8 +13,11 @@ from typing import Any
 import httpx
 
 from fromsource.config import UPSTREAM_REPOSITORY
+from fromsource.store.catalog import project_files
+from fromsource.store.db import open_database
 from tests.clients import UV, bare_venv, clean_env, pip_for, run
 from tests.conftest import IndexServer, wait_for_generation
+from tests.policy.malware_records import fake_record
 from tests.proxy.conftest import EVIL_MAL, HASH_MAL, Proxied
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -314,3 +317,25 @@ def test_an_allow_rule_lets_one_release_through_and_is_audited(proxied: Proxied)
     through = {(e["action"], e["verdict"], e["repo"], e["filename"], e["mal_id"]) for e in entries}
     assert ("listed", "allow", UPSTREAM_REPOSITORY, wheel, EVIL_MAL) in through
     assert ("served", "allow", UPSTREAM_REPOSITORY, wheel, EVIL_MAL) in through
+
+
+def test_a_record_imported_later_refuses_a_kept_file_and_withdraws_it(
+    proxied: Proxied, tmp_path: Path
+) -> None:
+    wheel = "fresh_pkg-1.0-py3-none-any.whl"
+    url = f"/python-upstream/files/fresh-pkg/1.0/{wheel}"
+    with _client(proxied.index, proxied.index.token(*ENTITLED)) as client:
+        assert client.get(url).status_code == 200  # kept from an earlier test, or fetched now
+        record = fake_record("MAL-2026-9109", "fresh-pkg", versions=("1.0",))
+        (tmp_path / "later.json").write_text(json.dumps(record.to_json()))
+        assert proxied.cli("advisories", "import", str(tmp_path / "later.json")) == 0
+        wait_for_generation(proxied.index)
+        refused = client.get(url)
+        assert refused.status_code == 409 and "MAL-2026-9109" in refused.text
+        assert client.get("/python-upstream/simple/fresh-pkg/").status_code == 404
+    db = open_database(proxied.index.database_url)
+    try:
+        (kept,) = [f for f in project_files(db, UPSTREAM_REPOSITORY, "fresh-pkg")]
+        assert kept.yanked and "MAL-2026-9109" in (kept.yanked_reason or "")
+    finally:
+        db.dispose()
