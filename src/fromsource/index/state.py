@@ -80,6 +80,8 @@ def refusal_body(decision: Decision) -> bytes:
 
 
 _AuditKey = tuple[str, str, str, str | None, str | None]
+_AUDITED_LIMIT = 100_000
+"""Decisions remembered as audited per process; past it, some are written once more."""
 
 
 @dataclass
@@ -215,6 +217,8 @@ class IndexState:
         except SQLAlchemyError as exc:  # the answer stands; the entry is written next time
             _log.warning("policy audit entries not written (%s); retried on the next request", exc)
             return
+        if len(self._audited) > _AUDITED_LIMIT:  # upstream pages can name any project
+            self._audited.clear()
         self._audited.update(key for key, _entry in fresh)
 
     def files(self, repo: str, project: str) -> list[FileInfo]:

@@ -205,6 +205,9 @@ class UpstreamRepository:
         name = normalize(project)
         if name != project:
             return FileAnswer(status=404, message=f"404 Not Found: {filename}\n")
+        whole = project_refusal(name, self.state.policy)
+        if whole is not None:  # refused before the upstream is asked anything
+            return self._checked(None, whole, filename)
         kept = self.proxy.cached(filename)
         if kept is not None and kept.project == name and kept.version == version:
             return self._checked(kept, self._kept_decision(kept))
