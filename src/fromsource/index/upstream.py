@@ -63,13 +63,14 @@ class FileAnswer:
     message: str = ""
 
 
-def _link(offer: Offer, prefix: str, generation: int, size: int | None) -> pages.PageFile:
+def _link(offer: Offer, prefix: str, generation: int) -> pages.PageFile:
+    """The link to *offer* below *prefix* (``/python-upstream/`` from the page), marked."""
     path = f"files/{offer.project}/{quote(offer.version)}/{quote(offer.filename)}"
     return pages.PageFile(
         filename=offer.filename,
         url=prefix + path,
         sha256=offer.sha256,
-        size=offer.file.size if offer.file.size is not None else size,
+        size=offer.file.size,
         upload_time=offer.file.upload_time,
         requires_python=offer.file.requires_python,
         yanked=offer.file.yanked,
@@ -186,7 +187,7 @@ class UpstreamRepository:
                 continue
             if offer.decision.audited:
                 events.append(("listed", offer.decision, offer.filename))
-            links.append((offer.version, _link(offer, prefix, generation, None)))
+            links.append((offer.version, _link(offer, prefix, generation)))
         self.state.audit(events, repo)
         return links
 
