@@ -83,7 +83,7 @@ def test_a_dry_run_names_exactly_the_new_releases_past_the_cooldown(
     ]
     held = {r["version"]: r["verdict"] for r in report["held"]}
     assert held == {"1.2": "cooldown", "1.3": "malware"}
-    assert report["builds"] is None
+    assert report["builds"] is None and report["dry_run"] is True
     db = open_database(f"sqlite:///{data / 'fromsource.db'}")
     assert follow_counts(db).runs == 0  # a dry run counts nothing
     db.dispose()

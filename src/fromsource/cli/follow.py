@@ -54,17 +54,21 @@ def _builds(db: Database, queued: Sequence[Release]) -> list[dict[str, object]]:
     return found
 
 
-def _print(report: FollowReport, builds: list[dict[str, object]] | None, fmt: str) -> None:
+def _print(
+    report: FollowReport, builds: list[dict[str, object]] | None, fmt: str, dry_run: bool
+) -> None:
     if fmt == "json":
-        print_json({"schema_version": SCHEMA_VERSION, **report.to_json(), "builds": builds})
+        document = {"schema_version": SCHEMA_VERSION, "dry_run": dry_run, **report.to_json()}
+        print_json({**document, "builds": builds})
         return
+    queued = "to queue (dry run)" if dry_run else "queued"
     click.echo(
-        f"follow: {report.projects} project(s), {len(report.queued)} new release(s) queued, "
+        f"follow: {report.projects} project(s), {len(report.queued)} new release(s) {queued}, "
         f"{len(report.held)} held by policy, {len(report.errors)} upstream error(s)",
         err=True,
     )
     for release in report.queued:
-        click.echo(f"queued  {release.project} {release.version}")
+        click.echo(f"{'would queue' if dry_run else 'queued'}  {release.project} {release.version}")
     for release in report.held:
         click.echo(
             f"held    {release.project} {release.version}  [{release.decision.verdict}] "
@@ -138,7 +142,7 @@ def follow(
                 if isinstance(queue, InProcessQueue):  # the builds run here: wait for them
                     queue.idle.wait()
                     builds = _builds(db, report.queued)
-                _print(report, builds, fmt)
+                _print(report, builds, fmt, dry_run)
                 if once or dry_run:
                     failed = any(b["status"] == "failed" for b in builds or ())
                     code = EXIT_ERROR if report.errors else EXIT_FINDINGS if failed else EXIT_OK
