@@ -27,6 +27,7 @@ import threading
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Literal
@@ -314,6 +315,8 @@ class LocalIndex:
         self.requires_python: dict[str, str] = {}
         """Requires-Python listed for a file name (``data-requires-python``)."""
         self.requests: list[str] = []
+        self.upload_times: dict[str, datetime] = {}
+        """PEP 700 upload times by filename (JSON pages list them, with sizes)."""
         self._server: ThreadingHTTPServer | None = None
 
     def add(self, *paths: Path) -> None:
@@ -339,12 +342,15 @@ class LocalIndex:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             files.append((path.name, f"../../files/{path.name}", digest))
         if as_json:
-            entries = []
-            for n, u, d in files:
-                entry: dict[str, object] = {"filename": n, "url": u, "hashes": {"sha256": d}}
-                if n in self.requires_python:
-                    entry["requires-python"] = self.requires_python[n]
-                entries.append(entry)
+            entries: list[dict[str, object]] = [
+                {"filename": n, "url": u, "hashes": {"sha256": d}} for n, u, d in files
+            ]
+            for entry, path in zip(entries, self.files.get(project, []), strict=True):
+                entry["size"] = path.stat().st_size
+                if path.name in self.upload_times:
+                    entry["upload-time"] = self.upload_times[path.name].isoformat()
+                if path.name in self.requires_python:
+                    entry["requires-python"] = self.requires_python[path.name]
             body = {"meta": {"api-version": "1.1"}, "name": project, "files": entries}
             return json.dumps(body).encode(), "application/vnd.pypi.simple.v1+json"
 

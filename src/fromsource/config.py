@@ -20,12 +20,18 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from fromsource.errors import ConfigError
 
 REPOSITORIES = ("python", "python-remediated")
-"""Repositories that hold files."""
+"""Repositories that hold files this index built (the only ones files are published into)."""
+
+UPSTREAM_REPOSITORY = "python-upstream"
+"""Upstream files that pass policy, fetched on first request and cached (docs/policy.md).
+
+A token entitled to it also finds these files in ``python-all``, after the
+index's own (:func:`fromsource.index.auth.entitled`)."""
 
 VIRTUAL_REPOSITORIES = {"python-all": ("python-remediated", "python")}
 """Virtual repositories and the real ones they combine, in priority order."""
 
-ALL_REPOSITORIES = (*REPOSITORIES, *VIRTUAL_REPOSITORIES)
+ALL_REPOSITORIES = (*REPOSITORIES, UPSTREAM_REPOSITORY, *VIRTUAL_REPOSITORIES)
 
 
 def _default_data_dir() -> Path:
@@ -88,6 +94,13 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part for part in text.replace(",", " ").split() if part]
         return value
+    upstream_page_ttl: float = Field(default=300.0, ge=0)
+    """Seconds an upstream project page is reused by ``python-upstream`` before it is fetched
+    again (a release leaving its cooldown shows up within this time)."""
+    upstream_cache_pages: int = Field(default=2000, ge=1)
+    """Upstream project pages (and their rendered forms) kept in memory per server process."""
+    follow_interval: float = Field(default=0.0, ge=0)
+    """Seconds between runs of ``follow`` inside ``serve`` (0: off; ``serve --follow-interval``)."""
     max_metadata_bytes: int = Field(default=16 << 20, ge=1)
     """Cap on a wheel's METADATA: a larger one is refused (``oversized-output``)."""
     max_wheel_bytes: int = Field(default=4 << 30, ge=1)

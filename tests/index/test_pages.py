@@ -57,3 +57,27 @@ def test_html_escapes_and_carries_data_attributes() -> None:
 def test_root_html_lists_projects() -> None:
     body = render_root_html(["a-b", "c"]).decode()
     assert '<a href="a-b/">a-b</a>' in body
+
+
+def test_extra_links_are_merged_in_version_order_and_marked() -> None:
+    from fromsource.index.pages import PageFile
+
+    upstream = PageFile(
+        "demo-1.5.tar.gz", "../../../python-upstream/files/demo/1.5/demo-1.5.tar.gz",
+        "d" * 64, None, None, None, False, None, None, None, origin="upstream", policy_generation=3,
+    )
+    page = project_page(
+        "demo",
+        [_file("1.10", "demo-1.10-py3-none-any.whl"), _file("1.9", "demo-1.9-py3-none-any.whl")],
+        extra=[("1.5", upstream)],
+    )
+    assert page.versions == ("1.5", "1.9", "1.10")
+    assert page.files[0].filename == "demo-1.5.tar.gz"
+    doc = json.loads(render_project_json(page))
+    first = doc["files"][0]
+    assert first["_fromsource"] == {"origin": "upstream", "policy_generation": 3}
+    assert "size" not in first and "upload-time" not in first  # the upstream gave neither
+    assert all("_fromsource" not in f for f in doc["files"][1:])
+    body = render_project_html(page).decode()
+    assert body.count('data-fromsource-origin="upstream"') == 1
+    assert 'data-fromsource-policy-generation="3"' in body

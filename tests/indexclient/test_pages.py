@@ -176,3 +176,30 @@ def test_an_html_page_of_another_api_version_is_refused() -> None:
     text = '<meta name="pypi:repository-version" content="2.0"><a href="a-1.tar.gz">a</a>'
     with pytest.raises(IndexClientError, match="unsupported simple API version 2.0"):
         parse_page(text.encode(), "text/html", PAGE)
+
+
+def test_the_fromsource_mark_of_an_upstream_file_reads_back_from_json_and_html() -> None:
+    marked = replace(
+        _served().files[1], provenance_url=None, origin="upstream", policy_generation=7
+    )
+    page = ServedPage("demo-pkg", ("1.0", "1.1"), (_served().files[0], marked))
+    json_page = parse_json_page(render_project_json(page), PAGE)
+    html_page = parse_html_page(render_project_html(page), PAGE)
+    for parsed in (json_page, html_page):
+        own, upstream = parsed.files
+        assert (own.origin, own.policy_generation) == (None, None)
+        assert (upstream.origin, upstream.policy_generation) == ("upstream", 7)
+    document = json.loads(render_project_json(page))
+    assert document["files"][1]["_fromsource"] == {"origin": "upstream", "policy_generation": 7}
+    assert "_fromsource" not in document["files"][0]
+    assert 'data-fromsource-origin="upstream"' in render_project_html(page).decode()
+    # A malformed mark is ignored rather than trusted.
+    odd = {
+        "meta": {"api-version": "1.1"},
+        "files": [
+            {"filename": "a-1.0.tar.gz", "url": "a", "_fromsource": "upstream"},
+            {"filename": "a-1.1.tar.gz", "url": "b", "_fromsource": {"policy_generation": -1}},
+        ],
+    }
+    for file in parse_json_page(json.dumps(odd).encode(), PAGE).files:
+        assert (file.origin, file.policy_generation) == (None, None)

@@ -214,3 +214,38 @@ def test_a_scripts_folder_inside_a_package_is_not_a_data_script(
     dist = InstalledDist("scr-demo", "1.0", info, info, MappingProxyType(files), ("py3-none-any",))
     result = decide_installed(dist, [checked], SOURCE)
     assert result.status is Status.NOT_BUILT and "scr_demo/scripts/run.py" in result.details
+
+
+def test_an_upstream_file_the_index_served_is_recognised_by_its_bytes_and_hashes() -> None:
+    from fromsource.verify.decide import upstream_installed, upstream_locked, upstream_wheel
+    from fromsource.verify.model import Listed
+
+    members = {"up_demo/__init__.py": "a" * 64, "up_demo-1.0.dist-info/METADATA": "b" * 64,
+               "up_demo-1.0.dist-info/RECORD": "c" * 64}
+    listed = Listed("up_demo-1.0-py3-none-any.whl", "page", "d" * 64, "python-upstream",
+                    "file-url", served_from="upstream", policy_generation=4)
+    info = "up_demo-1.0.dist-info"
+
+    def dist(init: str) -> InstalledDist:
+        files = {
+            "up_demo/__init__.py": InstalledFile("up_demo/__init__.py", init, init),
+            f"{info}/METADATA": InstalledFile(f"{info}/METADATA", "b" * 64, "b" * 64),
+            f"{info}/RECORD": InstalledFile(f"{info}/RECORD", None, "e" * 64),
+        }
+        return InstalledDist("up-demo", "1.0", info, info, MappingProxyType(files),
+                             ("py3-none-any",))
+
+    found = upstream_installed(dist("a" * 64), [(listed, members)])
+    assert found is not None and found.status is Status.UPSTREAM
+    assert not found.status.is_verified and found.coverage == 0.0
+    assert found.served is not None and found.served.policy_generation == 4
+    assert "policy generation 4" in found.details
+    assert upstream_installed(dist("f" * 64), [(listed, members)]) is None  # changed on disk
+    wheel = WheelFile(listed.filename, "w", "up-demo", "1.0", "d" * 64, MappingProxyType(members))
+    assert upstream_wheel(wheel, [listed]) is not None
+    assert upstream_wheel(WheelFile(listed.filename, "w", "up-demo", "1.0", "0" * 64,
+                                    MappingProxyType(members)), [listed]) is None
+    pin = LockedPackage("up-demo", "1.0", frozenset({"d" * 64}), "req")
+    assert upstream_locked(pin, [listed]) is not None
+    assert upstream_locked(LockedPackage("up-demo", "1.0", frozenset({"0" * 64}), "req"),
+                           [listed]) is None

@@ -83,6 +83,7 @@ def _register() -> None:
         ("fromsource.cli.keys", ("keys",)),
         ("fromsource.cli.targets", ("targets",)),
         ("fromsource.cli.policy", ("policy",)),
+        ("fromsource.cli.follow", ("follow",)),
     ):
         _optional(module, names)
 

@@ -25,7 +25,16 @@ from fromsource.cli.common import handle_errors, recover_lost_builds, settings_f
     help="Allow reading this repository without a token (repeatable; off by default).",
 )
 @click.option("--build-on-demand", is_flag=True, help="Queue a build when a missing project is asked for.")
-@click.option("--upstream", help="Upstream simple index for builds (default: pip's configured index).")
+@click.option(
+    "--upstream",
+    help="Upstream simple index for builds and python-upstream (default: pip's configured index).",
+)
+@click.option(
+    "--follow-interval",
+    type=click.FloatRange(min=0),
+    help="Run `follow` every this many seconds: queue builds of new upstream releases past "
+    "their cooldown (0: off, the default; docs/policy.md).",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--server",
@@ -44,6 +53,7 @@ def serve(
     anonymous_repos: tuple[str, ...],
     build_on_demand: bool,
     upstream: str | None,
+    follow_interval: float | None,
     log_level: str,
     server: str,
 ) -> None:
@@ -52,6 +62,9 @@ def serve(
             "anonymous_repos": list(anonymous_repos) or settings_from(ctx).anonymous_repos,
             "build_on_demand": build_on_demand or settings_from(ctx).build_on_demand,
             "upstream": upstream or settings_from(ctx).upstream,
+            "follow_interval": settings_from(ctx).follow_interval
+            if follow_interval is None
+            else follow_interval,
         }
     )
     settings.check_repos()
@@ -67,6 +80,7 @@ def serve(
             os.environ[key] = value
     os.environ["FROMSOURCE_ANONYMOUS_REPOS"] = __import__("json").dumps(settings.anonymous_repos)
     os.environ["FROMSOURCE_BUILD_ON_DEMAND"] = "1" if settings.build_on_demand else "0"
+    os.environ["FROMSOURCE_FOLLOW_INTERVAL"] = str(settings.follow_interval)
     from fromsource.index.app import create_app
     from fromsource.index.lifeline import mark_supervisor
     from fromsource.store.db import open_database

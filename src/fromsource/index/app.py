@@ -59,8 +59,10 @@ def metrics(request: Request) -> PlainTextResponse:
         "# HELP fromsource_uptime_seconds Seconds since this process started.",
         "# TYPE fromsource_uptime_seconds gauge",
         f"fromsource_uptime_seconds {time.time() - state.metrics.started:.0f}",
-        "",
     ]
+    for source in state.metrics.sources:
+        lines += source()
+    lines.append("")
     return PlainTextResponse("\n".join(lines), media_type="text/plain; version=0.0.4")
 
 
@@ -96,6 +98,7 @@ def _extend(api: object, state: IndexState) -> None:
         "fromsource.index.openvex",
         "fromsource.index.ondemand",
         "fromsource.index.policy_api",
+        "fromsource.index.follow",
     ):
         try:
             mod = importlib.import_module(module)

@@ -127,6 +127,18 @@ class Authenticator:
             return AuthResult(Decision.ALLOW, token.id)
         return AuthResult(Decision.FORBIDDEN, token.id, f"token has no access to {repo}")
 
+    def names_repo(self, header: str | None, repo: str) -> bool:
+        """Whether the request's token names *repo* (anonymous: whether *repo* is anonymous).
+
+        Unlike :meth:`check_repo`, an admin token's access to everything does
+        not count: ``python-all`` adds ``python-upstream`` only for a token
+        made for it (an opt-in per token, docs/policy.md).
+        """
+        token = self.identify(header)
+        if token is None:
+            return header is None and repo in self.anonymous_repos
+        return repo in token.repos
+
     def check_reader(self, header: str | None) -> AuthResult:
         """ALLOW whoever may read some repository: any active token, or anyone when a
         repository is anonymous; else CHALLENGE (never FORBIDDEN).

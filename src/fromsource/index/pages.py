@@ -27,18 +27,27 @@ HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 
 @dataclass(frozen=True)
 class PageFile:
-    """One file link on a project page."""
+    """One file link on a project page.
+
+    *size* and *upload_time* are None only for an upstream file whose page
+    did not give them (the keys are then left out).  *origin* marks a file
+    this index did not build (``upstream``: served from the upstream under
+    policy generation *policy_generation*): the PEP 691 key ``_fromsource``
+    and the HTML attribute ``data-fromsource-origin``.
+    """
 
     filename: str
     url: str
     sha256: str
-    size: int
-    upload_time: datetime
+    size: int | None
+    upload_time: datetime | None
     requires_python: str | None
     yanked: bool
     yanked_reason: str | None
     metadata_sha256: str | None
     provenance_url: str | None
+    origin: str | None = None
+    policy_generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,31 +76,39 @@ def _version_key(text: str) -> tuple[int, Version | str]:
         return (0, text)
 
 
-def project_page(name: str, files: Iterable[FileInfo]) -> ProjectPage:
+def page_file(info: FileInfo) -> PageFile:
+    """The link to the published file *info* on its project page (``../../`` is ``/<repo>/``)."""
+    return PageFile(
+        filename=info.filename,
+        url="../../" + file_path(info),
+        sha256=info.sha256,
+        size=info.size,
+        upload_time=info.upload_time,
+        requires_python=info.requires_python,
+        yanked=info.yanked,
+        yanked_reason=info.yanked_reason,
+        metadata_sha256=info.metadata_sha256,
+        provenance_url="../../" + integrity_path(info, "provenance")
+        if info.provenance_sha256
+        else None,
+    )
+
+
+def project_page(
+    name: str, files: Iterable[FileInfo], extra: Iterable[tuple[str, PageFile]] = ()
+) -> ProjectPage:
     """The page of project *name* listing *files*, links relative to the page URL.
 
     The page lives at ``/<repo>/simple/<name>/``, so ``../../`` is ``/<repo>/``.
+    *extra* adds links made elsewhere, as ``(version, link)`` pairs (the
+    upstream files of ``python-upstream`` and ``python-all``); every link is
+    sorted by version, then filename.
     """
-    entries = sorted(files, key=lambda f: (_version_key(f.version), f.filename))
-    page_files = tuple(
-        PageFile(
-            filename=f.filename,
-            url="../../" + file_path(f),
-            sha256=f.sha256,
-            size=f.size,
-            upload_time=f.upload_time,
-            requires_python=f.requires_python,
-            yanked=f.yanked,
-            yanked_reason=f.yanked_reason,
-            metadata_sha256=f.metadata_sha256,
-            provenance_url="../../" + integrity_path(f, "provenance")
-            if f.provenance_sha256
-            else None,
-        )
-        for f in entries
-    )
-    versions = tuple(dict.fromkeys(f.version for f in entries))
-    return ProjectPage(name=name, versions=versions, files=page_files)
+    entries = [(f.version, page_file(f)) for f in files]
+    entries += list(extra)
+    entries.sort(key=lambda e: (_version_key(e[0]), e[1].filename))
+    versions = tuple(dict.fromkeys(version for version, _ in entries))
+    return ProjectPage(name=name, versions=versions, files=tuple(f for _, f in entries))
 
 
 def _iso(moment: datetime) -> str:
@@ -108,16 +125,21 @@ def render_project_json(page: ProjectPage) -> bytes:
             "url": f.url,
             "hashes": {"sha256": f.sha256},
             "requires-python": f.requires_python,
-            "size": f.size,
-            "upload-time": _iso(f.upload_time),
             "yanked": (f.yanked_reason or True) if f.yanked else False,
         }
+        if f.size is not None:
+            entry["size"] = f.size
+        if f.upload_time is not None:
+            entry["upload-time"] = _iso(f.upload_time)
         if f.metadata_sha256:
             entry["core-metadata"] = {"sha256": f.metadata_sha256}
             # PEP 714: keep the old key for clients that predate it.
             entry["dist-info-metadata"] = {"sha256": f.metadata_sha256}
         if f.provenance_url:
             entry["provenance"] = f.provenance_url
+        if f.origin:
+            # PEP 691 reserves keys beginning with "_" for the index itself.
+            entry["_fromsource"] = {"origin": f.origin, "policy_generation": f.policy_generation}
         files.append(entry)
     document = {
         "meta": {"api-version": API_VERSION},
@@ -152,6 +174,10 @@ def render_project_html(page: ProjectPage) -> bytes:
             attrs.append(f'data-dist-info-metadata="{value}"')
         if f.provenance_url:
             attrs.append(f'data-provenance="{html.escape(f.provenance_url)}"')
+        if f.origin:
+            attrs.append(f'data-fromsource-origin="{html.escape(f.origin)}"')
+            if f.policy_generation is not None:
+                attrs.append(f'data-fromsource-policy-generation="{f.policy_generation}"')
         lines.append(f"<a {' '.join(attrs)}>{html.escape(f.filename)}</a><br>")
     lines += ["</body>", "</html>", ""]
     return "\n".join(lines).encode()

@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import FileResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fromsource.bounded import DEFAULT_LIMITS
+from fromsource.config import UPSTREAM_REPOSITORY
 from fromsource.dist.names import Sha256, normalize
 from fromsource.errors import BlobNotFoundError, FromsourceError, OversizedError
 from fromsource.index.auth import Decision
@@ -79,6 +80,9 @@ class SimpleApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.fallback(scope, self._lifespan(receive), send)
+            return
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
@@ -131,13 +135,32 @@ class SimpleApp:
                     head=head,
                 )
             elif parts[2] == "simple":
-                status = await self._simple(scope, send, repo, parts[3:], head)
+                upstream = repo == UPSTREAM_REPOSITORY or (
+                    repo == "python-all"
+                    and self.state.auth.names_repo(authorization, UPSTREAM_REPOSITORY)
+                )
+                status = await self._simple(scope, send, repo, parts[3:], head, upstream)
+            elif parts[2] == "files" and repo == UPSTREAM_REPOSITORY:
+                status = await self._upstream_file(scope, receive, send, parts[3:], head)
             elif parts[2] == "files":
                 status = await self._files(scope, receive, send, repo, parts[3:], head)
             else:
                 status = await self._integrity(scope, receive, send, repo, parts[3:], head)
         finally:
             self.state.metrics.requests[(parts[2], status)] += 1
+
+    def _lifespan(self, receive: Receive) -> Receive:
+        """*receive*, starting the state's background tasks with the server and stopping them."""
+
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.state.start_background()
+            elif message["type"] == "lifespan.shutdown":
+                self.state.stop_background()
+            return message
+
+        return wrapped
 
     async def _redirect(self, scope: Scope, send: Send, location: str) -> int:
         query = scope.get("query_string", b"")
@@ -146,9 +169,10 @@ class SimpleApp:
         return 301
 
     async def _simple(
-        self, scope: Scope, send: Send, repo: str, rest: list[str], head: bool
+        self, scope: Scope, send: Send, repo: str, rest: list[str], head: bool, upstream: bool
     ) -> int:
-        # rest: [""] for the root, [project, ""] for a project page.
+        # rest: [""] for the root, [project, ""] for a project page; *upstream*: the page
+        # (of python-upstream, or of python-all for a token entitled to it) has upstream files.
         if not rest:
             return await self._redirect(scope, send, f"/{repo}/simple/")
         if len(rest) > 2 or (len(rest) == 2 and rest[1] != ""):
@@ -174,6 +198,8 @@ class SimpleApp:
             if (refusal := self.state.project_refusal(repo, canonical)) is not None:
                 await _send_simple(send, refusal.status, refusal_body(refusal), head=head)
                 return refusal.status
+            if upstream:
+                return await self._upstream_page(scope, send, repo, canonical, media, head)
             page = self.state.project_page(repo, canonical, _kind(media))
             if page is None:
                 if self.state.on_missing_project is not None and repo in ("python", "python-all"):
@@ -183,6 +209,28 @@ class SimpleApp:
                 )
                 return 404
         assert page is not None
+        return await self._send_page(scope, send, page, media, head)
+
+    async def _upstream_page(
+        self, scope: Scope, send: Send, repo: str, project: str, media: str, head: bool
+    ) -> int:
+        """A page with upstream files (:mod:`fromsource.index.upstream`), built off the loop."""
+        missing = self.state.on_missing_project
+        if missing and repo != UPSTREAM_REPOSITORY and not self.state.files(repo, project):
+            missing(project)  # the upstream fills in while the index builds it
+        try:
+            answer = await run_in_threadpool(self.state.upstream.page, repo, project, _kind(media))
+        except FromsourceError as exc:  # no upstream index could be found
+            await _send_simple(send, 502, f"502 Bad Gateway: {exc.message}\n".encode(), head=head)
+            return 502
+        if answer.page is None:
+            await _send_simple(send, answer.status, answer.message.encode(), head=head)
+            return answer.status
+        return await self._send_page(scope, send, answer.page, media, head)
+
+    async def _send_page(
+        self, scope: Scope, send: Send, page: CachedPage, media: str, head: bool
+    ) -> int:
         headers: Headers = [
             (b"etag", page.etag.encode()),
             (b"cache-control", _PAGE_CACHE.encode()),
@@ -220,6 +268,31 @@ class SimpleApp:
             return await self._send_stored(
                 scope, receive, send, info.metadata_sha256, head, b"application/octet-stream"
             )
+        return await self._send_blob(
+            scope, receive, send, info.sha256, info.size, head, filename=info.filename
+        )
+
+    async def _upstream_file(
+        self, scope: Scope, receive: Receive, send: Send, rest: list[str], head: bool
+    ) -> int:
+        """``/python-upstream/files/...``: fetched on first request, then from the blob store."""
+        if len(rest) != 3 or rest[2].endswith(".metadata"):
+            # No core metadata for upstream files (PEP 658 lets an index omit it).
+            await _send_simple(send, 404, b"404 Not Found\n", head=head)
+            return 404
+        project, version, filename = rest
+        try:
+            answer = await run_in_threadpool(self.state.upstream.file, project, version, filename)
+        except FromsourceError as exc:  # no upstream index could be found
+            await _send_simple(send, 502, f"502 Bad Gateway: {exc.message}\n".encode(), head=head)
+            return 502
+        if answer.refusal is not None:
+            await _send_simple(send, answer.status, refusal_body(answer.refusal), head=head)
+            return answer.status
+        if answer.info is None:
+            await _send_simple(send, answer.status, answer.message.encode(), head=head)
+            return answer.status
+        info = answer.info
         return await self._send_blob(
             scope, receive, send, info.sha256, info.size, head, filename=info.filename
         )

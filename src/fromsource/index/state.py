@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,6 +41,19 @@ from fromsource.store.blobs import BlobStore
 from fromsource.store.catalog import FileInfo, list_projects, project_files
 from fromsource.store.db import GENERATION, POLICY_GENERATION, Database
 from fromsource.store.tokens import load_tokens
+
+if TYPE_CHECKING:
+    from fromsource.index.upstream import UpstreamRepository
+
+
+class Background(Protocol):
+    """A task that runs beside the server in a thread of its own (``follow``)."""
+
+    def start(self) -> None:
+        """Start it (returns at once)."""
+
+    def stop(self) -> None:
+        """Ask it to stop (returns at once)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,8 @@ def refusal_body(decision: Decision) -> bytes:
 
 
 _AuditKey = tuple[str, str, str, str | None, str | None]
+_AUDITED_LIMIT = 100_000
+"""Decisions remembered as audited per process; past it, some are written once more."""
 
 
 @dataclass
@@ -74,6 +90,8 @@ class Metrics:
 
     requests: Counter[tuple[str, int]] = field(default_factory=Counter)
     started: float = field(default_factory=time.time)
+    sources: list[Callable[[], list[str]]] = field(default_factory=list)
+    """More Prometheus lines, from the parts that have counts of their own (upstream, follow)."""
 
 
 class IndexState:
@@ -106,6 +124,9 @@ class IndexState:
         self.policy: Policy = load_policy(db)
         self._decisions: dict[tuple[str, str, str], Decision] = {}
         self._audited: set[_AuditKey] = set()
+        self._upstream: UpstreamRepository | None = None
+        self.background: list[Background] = []
+        """Tasks that run beside the server (``follow``): started and stopped with it."""
 
     def refresh(self, force: bool = False) -> None:
         """Drop caches if the change or policy counter moved (checked at most every poll_interval)."""
@@ -152,7 +173,7 @@ class IndexState:
         """The denial of every version of *project* (audited), or None."""
         refusal = project_refusal(project, self.policy)
         if refusal is not None:
-            self._audit([("refused", refusal, None)], repo)
+            self.audit([("refused", refusal, None)], repo)
         return refusal
 
     def file_refusal(self, repo: str, info: FileInfo) -> Decision | None:
@@ -163,13 +184,16 @@ class IndexState:
         refusal = project_refusal(info.project, self.policy)
         decision = refusal or self.decision(info)
         if decision.audited:
-            self._audit(
+            self.audit(
                 [("served" if decision.allowed else "refused", decision, info.filename)], repo
             )
         return None if decision.allowed else decision
 
-    def _audit(self, events: list[tuple[Action, Decision, str | None]], repo: str) -> None:
-        """Write the decisions not yet written by this process under this policy generation."""
+    def audit(self, events: list[tuple[Action, Decision, str | None]], repo: str) -> None:
+        """Write the decisions not yet written by this process under this policy generation.
+
+        Each event is (action, decision, filename or None), made in *repo*.
+        """
         fresh: list[tuple[_AuditKey, AuditEntry]] = []
         now = datetime.now(UTC)
         for action, decision, filename in events:
@@ -193,6 +217,8 @@ class IndexState:
         except SQLAlchemyError as exc:  # the answer stands; the entry is written next time
             _log.warning("policy audit entries not written (%s); retried on the next request", exc)
             return
+        if len(self._audited) > _AUDITED_LIMIT:  # upstream pages can name any project
+            self._audited.clear()
         self._audited.update(key for key, _entry in fresh)
 
     def files(self, repo: str, project: str) -> list[FileInfo]:
@@ -228,7 +254,7 @@ class IndexState:
                     events.append(("listed", decision, info.filename))
             else:
                 events.append(("hidden", decision, info.filename))
-        self._audit(events, repo)
+        self.audit(events, repo)
         return shown
 
     def project_page(self, repo: str, project: str, media_type: str) -> CachedPage | None:
@@ -262,7 +288,7 @@ class IndexState:
                     projects.append(name)
                 else:
                     hidden.append(("hidden", refusal, None))
-            self._audit(hidden, repo)
+            self.audit(hidden, repo)
             body = (
                 pages.render_root_json(projects)
                 if media_type == pages.JSON_TYPE
@@ -271,6 +297,34 @@ class IndexState:
             cached = CachedPage(body, _etag(body), media_type)
             self._pages[key] = cached
         return cached
+
+    @property
+    def upstream(self) -> UpstreamRepository:
+        """``python-upstream`` (made on first use: it reads the upstream setting then).
+
+        Raises ConfigError when no upstream index can be found.
+        """
+        with self._lock:
+            if self._upstream is None:
+                from fromsource.index.upstream import UpstreamRepository
+
+                self._upstream = UpstreamRepository.from_state(self)
+            return self._upstream
+
+    @property
+    def upstream_started(self) -> UpstreamRepository | None:
+        """``python-upstream`` if a request has used it in this process, else None."""
+        return self._upstream
+
+    def start_background(self) -> None:
+        """Start the background tasks (the server calls this once it serves)."""
+        for task in self.background:
+            task.start()
+
+    def stop_background(self) -> None:
+        """Stop the background tasks (the server calls this when it stops)."""
+        for task in self.background:
+            task.stop()
 
     @staticmethod
     def is_repo(name: str) -> bool:

@@ -64,6 +64,7 @@ from fromsource.index.ui_views import (
     utc,
 )
 from fromsource.provenance.keystore import published_keys
+from fromsource.proxy.follow import follow_counts
 from fromsource.remediate.feed import release_patches
 from fromsource.remediate.match import classify
 from fromsource.remediate.store import advisories_for
@@ -223,6 +224,7 @@ class WebUI:
         return 200, self.render(
             "home.html", token, query=query, only=only, hits=hits, total=total,
             limit=_SEARCH_LIMIT, preferred=preferred, counts=counts, searched=searched,
+            follow=follow_counts(self.state.db),
         )
 
     def project(self, token: TokenInfo | None, repo: str, project: str) -> Rendered:
@@ -353,7 +355,8 @@ def install(api: FastAPI, state: IndexState) -> None:
     @router.get("/")
     def home(request: Request, q: str = "", repo: str = "") -> Response:
         q, repo = q[:200], repo[:64]  # bounded: they are part of the cache key
-        return ui.page(request, ("home", q, repo), lambda t: ui.home(t, q, repo))
+        followed = follow_counts(ui.state.db).runs  # a run changes the home page's last line
+        return ui.page(request, ("home", q, repo, followed), lambda t: ui.home(t, q, repo))
 
     @router.get("/ui/signin")
     def signin_form(request: Request, next: str = "/") -> Response:

@@ -36,6 +36,10 @@ class ProjectFile:
     gives no valid sha256 digest.  *metadata* says the index serves the
     file's core metadata (PEP 658/714), *metadata_sha256* its digest when
     given; *provenance_url* is the PEP 740 provenance link, absolute.
+    *origin* is what a fromsource index says about where the file comes from
+    (``upstream``: served from the upstream index under policy, not built
+    here), from the JSON key ``_fromsource`` or the HTML attribute
+    ``data-fromsource-origin``; *policy_generation* the policy it was served under.
     """
 
     filename: str
@@ -49,6 +53,8 @@ class ProjectFile:
     metadata: bool = False
     metadata_sha256: Sha256 | None = None
     provenance_url: str | None = None
+    origin: str | None = None
+    policy_generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,8 @@ def parse_html_page(body: bytes | str, page_url: str) -> ProjectPage:
                 metadata=metadata is not None and metadata.lower() != "false",
                 metadata_sha256=_split_hash(metadata or ""),
                 provenance_url=urllib.parse.urljoin(base, provenance) if provenance else None,
+                origin=attrs.get("data-fromsource-origin") or None,
+                policy_generation=_count(attrs.get("data-fromsource-policy-generation")),
             )
         )
     return ProjectPage(files=tuple(files), api_version=version)
@@ -163,6 +171,10 @@ def _json_file(entry: object, page_url: str) -> ProjectFile | None:
     yanked, size = entry.get("yanked", False), entry.get("size")
     metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
     provenance, requires = entry.get("provenance"), entry.get("requires-python")
+    # PEP 691 reserves keys beginning with "_" for the index: ours says where a file came from.
+    mark = entry.get("_fromsource")
+    mark = mark if isinstance(mark, dict) else {}
+    origin = mark.get("origin")
     return ProjectFile(
         filename=filename,
         url=url,
@@ -177,7 +189,20 @@ def _json_file(entry: object, page_url: str) -> ProjectFile | None:
         provenance_url=urllib.parse.urljoin(page_url, provenance)
         if isinstance(provenance, str) and provenance
         else None,
+        origin=origin if isinstance(origin, str) and origin else None,
+        policy_generation=_count(mark.get("policy_generation")),
     )
+
+
+def _count(value: object) -> int | None:
+    """A non-negative integer from JSON or an HTML attribute, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _sha256(value: object) -> Sha256 | None:

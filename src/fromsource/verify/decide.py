@@ -25,9 +25,11 @@ from fromsource.verify.model import (
     Excluded,
     InstalledDist,
     InstalledFile,
+    Listed,
     LockedPackage,
     PackageResult,
     Provenance,
+    Served,
     Status,
     WheelFile,
 )
@@ -479,3 +481,89 @@ def _pinned_digest(checked: Checked) -> str | None:
         return checked.attestation.subject_sha256
     return checked.candidate.listed_sha256
 
+
+
+# -- files the index served from its upstream -----------------------------------------------
+
+
+def _served(name: str, version: str | None, where: str, listed: Listed, how: str) -> PackageResult:
+    served = Served(
+        listed.filename,
+        listed.listed_sha256 or "",
+        listed.repository or "",
+        listed.policy_generation,
+    )
+    policy = (
+        f"policy generation {served.policy_generation}"
+        if served.policy_generation is not None
+        else "its policy"
+    )
+    return PackageResult(
+        name,
+        version,
+        Status.UPSTREAM,
+        f"served by the index from its upstream under {policy}, not built from source: "
+        f"{listed.filename} sha256:{served.sha256} ({how})",
+        where,
+        served=served,
+    )
+
+
+def upstream_wheel(wheel: WheelFile, listed: Sequence[Listed]) -> PackageResult | None:
+    """``upstream`` when *wheel* is, by its sha256, an upstream file the index serves; else None."""
+    for item in listed:
+        if item.listed_sha256 == wheel.sha256:
+            return _served(
+                wheel.name, wheel.version, wheel.location, item, "the file's sha256 is the listed one"
+            )
+    return None
+
+
+def upstream_locked(pkg: LockedPackage, listed: Sequence[Listed]) -> PackageResult | None:
+    """``upstream`` when a hash *pkg* pins is an upstream file the index serves; else None."""
+    for item in listed:
+        if item.listed_sha256 is not None and item.listed_sha256 in pkg.hashes:
+            return _served(pkg.name, pkg.version, pkg.location, item, "a pinned hash is its sha256")
+    return None
+
+
+def _installed_from(files: Mapping[str, InstalledFile], members: Mapping[str, str]) -> bool:
+    """True when every member of a wheel (but its RECORD) is installed with the same bytes."""
+    for member, digest in members.items():
+        if is_record_path(member):
+            continue
+        where = attested_location(member, files)
+        if where is None:
+            return False
+        entry = files[where]
+        top, _, rest = member.partition("/")
+        if top.endswith(".data") and rest.startswith("scripts/"):
+            ok = digest == entry.actual or digest in entry.variants  # a rewritten shebang
+        else:
+            ok = digest == entry.actual
+        if not ok:
+            return False
+    return True
+
+
+def upstream_installed(
+    dist: InstalledDist, wheels: Sequence[tuple[Listed, Mapping[str, str]]]
+) -> PackageResult | None:
+    """``upstream`` when *dist* is installed from one of the upstream *wheels* the index serves.
+
+    *wheels* pairs each listed file with the sha256 of every member (the
+    file as the index serves it); the installed files must be its members,
+    byte for byte.  None otherwise.
+    """
+    if dist.files is None:
+        return None
+    for listed, members in wheels:
+        if members and _installed_from(dist.files, members):
+            return _served(
+                dist.name,
+                dist.version,
+                dist.location,
+                listed,
+                "every installed file of the wheel is unchanged",
+            )
+    return None

@@ -10,6 +10,7 @@ credentials go only to the index's own origin and never appear in a message.
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion
 
-from fromsource.config import REPOSITORIES
+from fromsource.config import REPOSITORIES, UPSTREAM_REPOSITORY
 from fromsource.dist.names import normalize, parse_filename
 from fromsource.errors import (
     IndexClientError,
@@ -44,6 +45,7 @@ from fromsource.provenance.keys import parse_keys_document
 from fromsource.provenance.pep740 import from_pep740
 from fromsource.remediate.osv import Advisory, parse_advisory
 from fromsource.verify.decide import same_version
+from fromsource.verify.inputs import read_wheel
 from fromsource.verify.model import Candidate, Listed
 
 KEYS_PATH = ".well-known/fromsource/keys.json"
@@ -77,6 +79,14 @@ class AttestationSource(Protocol):
 
     def advisories(self, project: str) -> list[Advisory] | None:
         """The OSV advisories the source holds about *project*; None when it holds none at all."""
+        ...
+
+    def upstream_listing(self, project: str, version: str) -> list[Listed]:
+        """Files of *project* at *version* the index serves from its upstream (``python-upstream``)."""
+        ...
+
+    def upstream_members(self, listed: Listed) -> Mapping[str, str] | None:
+        """The sha256 of every member of the upstream wheel *listed*; None when unavailable."""
         ...
 
     def close(self) -> None:
@@ -177,6 +187,14 @@ class OfflineSource:
         """None: a folder of attestations holds no advisories (``--advisories DIR`` does)."""
         return None
 
+    def upstream_listing(self, project: str, version: str) -> list[Listed]:
+        """None: a folder holds no files served from an upstream."""
+        return []
+
+    def upstream_members(self, listed: Listed) -> Mapping[str, str] | None:
+        """None: a folder holds no files served from an upstream."""
+        return None
+
     def versions(self, project: str) -> list[str]:
         """Versions with at least one attestation file."""
         wanted = normalize(project)
@@ -247,6 +265,14 @@ class IndexSource:
         parsed = split_index_url(url)
         self.root = parsed.root
         self.repos = (parsed.repo,) if parsed.repo else REPOSITORIES
+        # Where files served from the upstream are listed (marked with _fromsource).
+        self.upstream_repos: tuple[str, ...] = (
+            (UPSTREAM_REPOSITORY,)
+            if parsed.repo is None
+            else (parsed.repo,)
+            if parsed.repo in (UPSTREAM_REPOSITORY, "python-all")
+            else ()
+        )
         single = f"{parsed.repo}/simple/" if parsed.repo else ""
         self.description = f"index {self.root}{single}"
         self.keys_pinned = keys is not None
@@ -366,7 +392,7 @@ class IndexSource:
         for repo in self.repos:
             _url, page = self._page(repo, project)
             for f in page.files if page else ():
-                key = _wheel_key(f.filename)
+                key = _wheel_key(f.filename) if f.origin is None else None
                 if key:
                     found[key[1]] = None
         return list(found)
@@ -378,7 +404,9 @@ class IndexSource:
             url, page = self._page(repo, project)
             for f in page.files if page else ():
                 key = _wheel_key(f.filename)
-                if key is None or not same_version(version, key[1], allow_local):
+                if key is None or f.origin is not None:  # not built here: see upstream_listing
+                    continue
+                if not same_version(version, key[1], allow_local):
                     continue
                 found.append(Listed(f.filename, url, f.sha256, repo, f.provenance_url))
         return found
@@ -393,6 +421,91 @@ class IndexSource:
                 if key is not None and same_version(version, key[1]):
                     found.append(Listed(f.filename, url, f.sha256, repo, f.provenance_url))
         return found
+
+    def _upstream_page(self, repo: str, project: str) -> tuple[str, ProjectPage | None]:
+        """A page searched only for upstream files: any failure is a warning, never an error.
+
+        A token without the upstream entitlement (403) or a project the upstream
+        lacks (404) is no news: then nothing can have come from there.
+        """
+        if repo in self.repos:
+            return self._page(repo, project)
+        url = f"{self.root}{repo}/simple/{normalize(project)}/"
+        with self._lock:
+            if (repo, project) in self._pages:
+                return url, self._pages[(repo, project)]
+        page: ProjectPage | None = None
+        try:
+            answer = self._client.get(url, what=f"project {project}", accept=JSON_TYPE)
+            if answer.status == 200:
+                page = parse_json_page(answer.body, answer.url)
+            elif answer.status not in (403, 404):
+                self._warn_once(
+                    f"{url}: {answer.status}; files served from the upstream were not looked for"
+                )
+        except IndexClientError as exc:
+            self._warn_once(f"{exc.message}; files served from the upstream were not looked for")
+        with self._lock:
+            self._pages[(repo, project)] = page
+        return url, page
+
+    def upstream_listing(self, project: str, version: str) -> list[Listed]:
+        """Files of *project* at *version* marked as served from the upstream (wheels and sdists)."""
+        found: list[Listed] = []
+        for repo in self.upstream_repos:
+            url, page = self._upstream_page(repo, project)
+            for f in page.files if page else ():
+                if f.origin is None:
+                    continue
+                try:
+                    parsed = parse_filename(f.filename)
+                except InvalidDistributionError:
+                    continue
+                if parsed.project != normalize(project) or not same_version(
+                    version, str(parsed.version)
+                ):
+                    continue
+                found.append(
+                    Listed(
+                        f.filename,
+                        url,
+                        f.sha256,
+                        repo,
+                        f.url,
+                        served_from=f.origin,
+                        policy_generation=f.policy_generation,
+                    )
+                )
+        return found
+
+    def upstream_members(self, listed: Listed) -> Mapping[str, str] | None:
+        """The members of the upstream wheel *listed*, downloaded from the index under its cap.
+
+        None (with a warning) when it cannot be fetched or read, or its sha256
+        is not the listed one.
+        """
+        name = listed.filename
+        if listed.ref is None or not name.endswith(".whl") or "/" in name or name.startswith("."):
+            return None
+        with tempfile.TemporaryDirectory(prefix="fromsource-verify-") as folder:
+            path = Path(folder) / name
+            try:
+                with path.open("wb") as out:
+                    digest = self._client.download(listed.ref, out, what=name)
+            except IndexClientError as exc:
+                self._warn_once(f"{exc.message}; it was not compared with what is installed")
+                return None
+            if listed.listed_sha256 is not None and digest != listed.listed_sha256:
+                self._warn_once(
+                    f"{name}: the index served sha256 {digest}, its page lists "
+                    f"{listed.listed_sha256}; it was not compared with what is installed"
+                )
+                return None
+            try:
+                return dict(read_wheel(path).members)
+            except VerifyError as exc:
+                self._warn_once(f"{exc.message}; it was not compared with what is installed")
+                return None
 
     def fetch(self, listed: Listed) -> Candidate:
         """The provenance of a listed wheel or sdist, as a DSSE envelope."""

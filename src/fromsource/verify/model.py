@@ -23,6 +23,9 @@ class Status(StrEnum):
     NOT_BUILT = "not-built-by-index"
     MODIFIED = "modified-after-install"
     INVALID = "attestation-invalid"
+    UPSTREAM = "upstream"
+    """Served by the index from its upstream under policy (``python-upstream``), not built
+    from source: not verified."""
 
     @property
     def is_verified(self) -> bool:
@@ -123,7 +126,10 @@ class Listed:
 
     *listed_sha256* is the digest the index lists (None offline); *ref* is
     where the source finds the provenance (a URL or a path; None when the
-    file has none).
+    file has none) or, for a file the index serves from its upstream, the
+    file itself.  *served_from* is the ``origin`` of the index's
+    ``_fromsource`` mark (``upstream``), *policy_generation* the policy it
+    was served under.
     """
 
     filename: str
@@ -131,6 +137,8 @@ class Listed:
     listed_sha256: str | None = None
     repository: str | None = None
     ref: str | None = None
+    served_from: str | None = None
+    policy_generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,16 @@ class Candidate:
 
 
 # -- what we concluded ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    """The upstream file an ``upstream`` package is: served by the index under policy."""
+
+    filename: str
+    sha256: str
+    repository: str
+    policy_generation: int | None
 
 
 @dataclass(frozen=True)
@@ -192,7 +210,8 @@ class PackageResult:
     *files* are the files that differ from the attestation (for
     ``modified-after-install``, or for another build's install); *installer_files*
     the installed files accounted for by installer rules; *checked* and
-    *matched* count attested files compared and found equal.
+    *matched* count attested files compared and found equal.  *served* names
+    the upstream file of an ``upstream`` package.
     """
 
     name: str
@@ -206,6 +225,7 @@ class PackageResult:
     checked: int = 0
     matched: int = 0
     vulnerabilities: tuple[VulnerabilityFinding, ...] = ()
+    served: Served | None = None
 
     @property
     def coverage(self) -> float:

@@ -34,6 +34,7 @@ _STYLE = {
     Status.NOT_BUILT: "yellow",
     Status.MODIFIED: "red",
     Status.INVALID: "red bold",
+    Status.UPSTREAM: "yellow",
 }
 
 
@@ -195,6 +196,14 @@ def _result_json(r: PackageResult) -> dict[str, Any]:
             "patches": list(prov.patches),
             "fixes": list(prov.fixes),
         },
+        "served": None
+        if r.served is None
+        else {
+            "filename": r.served.filename,
+            "sha256": r.served.sha256,
+            "repository": r.served.repository,
+            "policy_generation": r.served.policy_generation,
+        },
         "vulnerabilities": [
             {
                 "id": v.id,
@@ -262,7 +271,8 @@ def _csv_rows(report: Report) -> Iterable[list[str]]:
         prov = r.provenance
         yield [
             r.name, r.version or "", r.status.value, f"{r.coverage:.2f}",
-            prov.repository if prov else "", prov.build_id if prov else "",
+            prov.repository if prov else r.served.repository if r.served else "",
+            prov.build_id if prov else "",
             prov.sdist_sha256 if prov else "", prov.keyid if prov else "",
             ";".join(r.files),
             ";".join(v.id for v in r.vulnerabilities if v.state == "affected"),

@@ -33,6 +33,9 @@ from fromsource.verify.decide import (
     decide_locked,
     decide_wheel,
     locked_packages,
+    upstream_installed,
+    upstream_locked,
+    upstream_wheel,
 )
 from fromsource.verify.fetch import AttestationSource
 from fromsource.verify.inputs import detect, environment_folders, read_dist, read_wheel, read_wheels
@@ -136,15 +139,23 @@ def _installed(checker: _Checker, dist: InstalledDist, source: str) -> PackageRe
     # Fetch only the wheels built for the installed tags when the source has any.
     same = [item for item in listed if _tags(item.filename) == frozenset(dist.tags)]
     result = decide_installed(dist, checker.check(same or listed, dist.name, dist.version), source)
-    if result.status is Status.NOT_BUILT:
-        sdists = [
-            check_source_candidate(
-                checker.source.fetch(item), checker.keys, dist.name, dist.version
-            )
-            for item in checker.source.sdists(dist.name, dist.version)
-        ]
-        result = built_from_sdist(result, sdists)
-    return result
+    if result.status is not Status.NOT_BUILT:
+        return result
+    # Not built here: perhaps served from the upstream (only a wheel of the installed tags).
+    wheels = [
+        (item, members)
+        for item in checker.source.upstream_listing(dist.name, dist.version)
+        if _tags(item.filename) == frozenset(dist.tags)
+        and (members := checker.source.upstream_members(item)) is not None
+    ]
+    if (served := upstream_installed(dist, wheels)) is not None:
+        return served
+    # Or built locally from the sdist the index serves (no wheel for this platform).
+    sdists = [
+        check_source_candidate(checker.source.fetch(item), checker.keys, dist.name, dist.version)
+        for item in checker.source.sdists(dist.name, dist.version)
+    ]
+    return built_from_sdist(result, sdists)
 
 
 def _wheel(checker: _Checker, wheel: WheelFile, source: str) -> PackageResult:
@@ -152,7 +163,11 @@ def _wheel(checker: _Checker, wheel: WheelFile, source: str) -> PackageResult:
         item for item in checker.source.listing(wheel.name, wheel.version)
         if item.filename == wheel.filename or item.listed_sha256 in (None, wheel.sha256)
     ]
-    return decide_wheel(wheel, checker.check(listed, wheel.name, wheel.version), source)
+    result = decide_wheel(wheel, checker.check(listed, wheel.name, wheel.version), source)
+    if result.status is not Status.NOT_BUILT:
+        return result
+    served = checker.source.upstream_listing(wheel.name, wheel.version)
+    return upstream_wheel(wheel, served) or result
 
 
 _LOCK_FORMATS = {"pylock": "pylock.toml", "uv-lock": "uv.lock", "requirements": "requirements"}
@@ -173,7 +188,11 @@ def _locked(checker: _Checker, pkg: LockedPackage, source: str) -> PackageResult
     pinned = [i for i in listed if i.listed_sha256 is None or i.listed_sha256 in pkg.hashes]
     others = tuple(i.filename for i in listed if i not in pinned)
     checked = checker.check(pinned, pkg.name, pkg.version, pkg.allow_local)
-    return decide_locked(pkg, checked, source, others)
+    result = decide_locked(pkg, checked, source, others)
+    if result.status is not Status.NOT_BUILT:
+        return result
+    served = checker.source.upstream_listing(pkg.name, pkg.version)
+    return upstream_locked(pkg, served) or result
 
 
 def _with_vulnerabilities(
