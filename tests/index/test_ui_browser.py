@@ -102,8 +102,8 @@ def test_sign_in_search_project_provenance(
         main = page.inner_text("main")
         assert "setuptools-80.9.0-py3-none-any.whl" in main and "PYSEC-2099-1" in main
 
-        page.click("details summary")
-        assert "Successfully built" in page.inner_text("pre.log")
+        page.locator("summary", has_text="Show the log").first.click()
+        assert "Successfully built" in page.locator("pre.log").first.inner_text()
         shot = tmp_path / "fromsource-version-page.png"
         page.screenshot(path=str(shot), full_page=True)
         _artifact(shot)
