@@ -29,6 +29,7 @@ from fromsource.build.sandbox import tool_available
 from fromsource.build.unpack import unpack_sdist
 from fromsource.cli.main import main
 from fromsource.config import Settings, upstream_url
+from fromsource.dist.names import Sha256
 from fromsource.errors import ToolchainError
 from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.provenance.sbom import SBOM_PATH
@@ -38,7 +39,13 @@ from fromsource.store.catalog import project_files
 from fromsource.store.db import open_database
 from tests.build.rust_packages import RustBackend, make_crate, rust_sdist, vendor_crate
 from tests.conftest import start_server, stop_server
-from tests.packages import LocalIndex, local_index, wheel_from_installed  # noqa: F401
+from tests.packages import (  # noqa: F401
+    LocalIndex,
+    _minimal_backend,
+    local_index,
+    make_sdist,
+    wheel_from_installed,
+)
 
 RUST_WHEELS = ("maturin", "setuptools-rust", "semantic-version", "cffi", "pycparser")
 """The Rust backends and what they need, as installed in the test venv (requirements/dev.lock)."""
@@ -229,6 +236,11 @@ def test_a_rust_package_builds_offline_installs_and_rebuilds_bit_for_bit(
     index = serve(data)
     assert _install_and_run(venv_factory, index, runtime, f"{name}==1.0", _IMPORT[backend]) == "42"
 
+    # A recorded crate gone from the blob store: the check says so before building anything.
+    FileBlobStore(data / "blobs").delete(Sha256(digest))
+    assert run(data, *args) == 2
+    assert f"crate tinyadd 0.1.0 (sha256 {digest})" in capsys.readouterr().err
+
 
 def test_crates_vendored_in_the_sdist_build_with_no_crate_source(
     tmp_path: Path,
@@ -331,6 +343,32 @@ def test_a_crate_missing_from_the_source_is_refused_as_crates_unavailable(
     assert built["category"] == "crates-unavailable"
     assert str(built["message"]).startswith("crates-unavailable: tinymul 0.2.0: ")
     assert "FROMSOURCE_CRATES" in str(built["message"])
+
+
+def test_a_rust_backend_only_the_backend_asks_for_without_a_lock_is_unlocked_crates(
+    tmp_path: Path,
+    rust_index: LocalIndex,
+    one_target: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = "rustadd-dynamic"
+    hooks = _minimal_backend(name, "1.0").replace(
+        "def get_requires_for_build_wheel(config_settings=None):\n    return []",
+        "def get_requires_for_build_wheel(config_settings=None):\n    return ['maturin>=1']",
+    )
+    assert "maturin" in hooks
+    cargo = '[package]\nname = "rustadd_dynamic"\nversion = "1.0.0"\nedition = "2021"\n'
+    sdist = make_sdist(
+        tmp_path / "sdist",
+        name,
+        backend="in-tree",
+        backend_code=hooks,
+        extra_files={"Cargo.toml": cargo, "src/lib.rs": ""},
+    )
+    rust_index.add(sdist)
+    code, built = _build(tmp_path / "data", f"{name}==1.0", rust_index.url, capsys)
+    assert (code, built["status"], built["category"]) == (1, "failed", "unlocked-crates")
+    assert "ships no Cargo.lock" in built["message"]
 
 
 @pytest.mark.network
