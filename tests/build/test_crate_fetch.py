@@ -137,6 +137,7 @@ def test_a_crate_archived_in_the_blob_store_is_used_again(tmp_path: Path) -> Non
     tree = _tree(tmp_path / "again", pins=[("tinyadd", "0.1.0", digest)])
     again = _prepare(tmp_path / "again", tree, BlobCrates(blobs), CrateFolder(tmp_path / "crates"))
     assert again is not None and again.archives[0][1] == blobs.local_path(Sha256(digest))
+    assert archive_crates(again, blobs) == 0  # kept already
 
 
 @pytest.mark.parametrize("backend", ["maturin", "setuptools-rust"])

@@ -259,9 +259,10 @@ def test_every_crate_is_an_sbom_component_and_a_resolved_dependency(tmp_path: Pa
     assert props["fromsource:crate-origin"] == "crate source"
     edges = {d["ref"]: d.get("dependsOn", []) for d in sbom["dependencies"]}
     assert edges[sbom["metadata"]["component"]["bom-ref"]] == [component["bom-ref"]]
-    (dependency,) = crates.resolved_dependencies()
-    assert dependency["uri"] == "pkg:cargo/tinyadd@0.1.0"
-    assert dependency["digest"] == {"sha256": SUM_A}
+    (bundled,) = crates.sbom_components()
+    assert bundled.name == "tinyadd-0.1.0.crate"  # its name among the resolved dependencies
+    assert "crates" not in crates.provenance_facts()
+    assert crates.provenance_facts()["crate_origin"] == "crate-source"
 
 
 def test_rustc_version_output_is_read() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fromsource.build.outcome import CATEGORIES, REMEMBERED, categorize, explain
-from fromsource.errors import BuildError, HookError, UpstreamError
+from fromsource.errors import BuildError, CrateError, HookError, UpstreamError
 
 _RUST_LOG = "running build_rust\nerror: can't find Rust compiler\n\nIf you are using pip..."
 
@@ -16,11 +16,57 @@ def _failed(log: str, requirements: tuple[str, ...] = ()) -> tuple[str, str]:
     return category, explain(category, log, requirements)
 
 
-def test_rust_builds_are_named_with_their_evidence() -> None:
+def test_a_build_that_found_no_rust_compiler_needs_rust_with_its_evidence() -> None:
     category, reason = _failed(_RUST_LOG, ("setuptools>=45", "setuptools-rust>=1.7"))
     assert category == "needs-rust"
     assert "setuptools-rust" in reason and "can't find Rust compiler" in reason
-    assert "crate registry" in reason
+    assert "no Rust toolchain" in reason and "Cargo.lock" in reason
+
+
+def test_a_rust_build_that_fails_to_compile_is_a_build_failure_not_needs_rust() -> None:
+    log = (
+        "   Compiling tinyadd v0.1.0\nerror[E0425]: cannot find value `b` in this scope\n"
+        "error: could not compile `rustadd` (lib) due to 1 previous error\n"
+        "cargo rustc --lib failed with code 101\n"
+    )
+    assert _failed(log, ("maturin>=1,<2",)) == ("build-failed", "")
+
+
+@pytest.mark.parametrize(
+    ("line", "label"),
+    [
+        ("error: failed to download `serde v1.0.210`", "serde 1.0.210"),
+        ("error: no matching package named `serde` found", "serde"),
+        ("error: failed to get `serde` as a dependency of package `demo v0.1.0`", "serde"),
+        (
+            "error: attempting to make an HTTP request, but --offline was specified",
+            "the crates it needed",
+        ),
+    ],
+)
+def test_cargo_asking_for_a_crate_is_crates_unavailable_named(line: str, label: str) -> None:
+    category, reason = _failed(f"running cargo\n{line}\n", ("maturin>=1",))
+    assert category == "crates-unavailable"
+    assert reason.startswith(f"crates-unavailable: {label}: ")
+
+
+def test_a_lock_cargo_would_change_is_unlocked_crates() -> None:
+    log = (
+        "error: the lock file /fromsource/build/src/demo-1.0/Cargo.lock needs to be updated "
+        "but --locked was passed to prevent this\n"
+    )
+    category, reason = _failed(log, ("maturin>=1",))
+    assert category == "unlocked-crates"
+    assert reason.startswith("unlocked-crates: a Cargo.lock of the sdist does not match")
+
+
+def test_the_crate_categories_of_the_error_win_over_the_log() -> None:
+    exc = CrateError(
+        "crates-unavailable: tinyadd 0.1.0: pinned by Cargo.lock but not in the blob store",
+        category="crates-unavailable",
+    )
+    assert categorize(exc, _RUST_LOG, ("maturin",)) == "crates-unavailable"
+    assert explain("crates-unavailable", "== deps\n", ("maturin",)) == ""
 
 
 @pytest.mark.parametrize(

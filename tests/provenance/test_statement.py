@@ -17,6 +17,7 @@ from fromsource.dist.record import RecordEntry
 from fromsource.errors import ProvenanceError, SignatureError
 from fromsource.provenance import (
     BuildFacts,
+    BundledComponent,
     PatchInfo,
     ResolvedDependency,
     SigningKey,
@@ -272,3 +273,37 @@ def test_grafted_libraries_round_trip_apart_from_the_build_dependencies() -> Non
     att = parse_statement(statement_bytes(statement))
     assert att.dependencies == FACTS.dependencies
     assert att.grafted == (ffi, unknown)
+
+
+def test_crates_are_resolved_dependencies_and_the_toolchain_an_internal_parameter() -> None:
+    crate = BundledComponent(
+        purl="pkg:cargo/tinyadd@0.1.0",
+        sha256=H1,
+        properties=(
+            ("fromsource:crate-origin", "crate source"),
+            ("fromsource:cargo-source", "registry+https://index.example/"),
+        ),
+        name="tinyadd-0.1.0.crate",
+    )
+    rust = {"backend": "maturin", "crate_origin": "crate-source", "toolchain": {"rustc": "r"}}
+    statement = build_statement(
+        WHEEL, "a" * 64, RECORD, replace(FACTS, bundled=(crate,), rust=rust)
+    )
+    definition = statement["predicate"]["buildDefinition"]
+    assert definition["internalParameters"]["rust"] == rust
+    entry = definition["resolvedDependencies"][1]
+    assert entry == {
+        "name": "tinyadd-0.1.0.crate",
+        "uri": "pkg:cargo/tinyadd@0.1.0",
+        "digest": {"sha256": H1},
+        "annotations": {
+            "source": "bundled",
+            "crate-origin": "crate source",
+            "cargo-source": "registry+https://index.example/",
+        },
+    }
+    att = parse_statement(statement_bytes(statement))
+    assert att.dependencies == FACTS.dependencies
+    (parsed,) = att.bundled
+    assert (parsed.purl, parsed.sha256, parsed.name) == (crate.purl, H1, crate.name)
+    assert dict(parsed.properties) == dict(crate.properties)  # the payload sorts its keys

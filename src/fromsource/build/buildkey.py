@@ -7,7 +7,8 @@ sdist digest, the patches, the local version label, the repository, the
 exact build dependencies (file name and digest), the target (the Python,
 its wheel tags and glibc), the platform and compiler, the manylinux repair
 tools, the builder's version and the sandbox's shape (tool, network, fixed
-build path).  Limits (timeout, memory) are left out: they decide
+build path); for a Rust build also each crate's digest, the Rust toolchain
+(``rustc -vV``, ``cargo -V``) and where the crates came from (issue 13).  Limits (timeout, memory) are left out: they decide
 whether a build finishes, not what it produces, and only successful keys
 are remembered.
 
@@ -52,6 +53,9 @@ class BuildInputs:
     """The target's C library version (manylinux repair depends on it)."""
     repair_tools: str = ""
     """The versions of the manylinux repair tools (auditwheel, patchelf)."""
+    rust: tuple[tuple[str, str], ...] = ()
+    """A Rust build's crates and toolchain, (name, value) pairs
+    (:meth:`~fromsource.build.crates.CrateSet.key_parts`); empty without Rust."""
 
     @staticmethod
     def pins(wheels: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -63,5 +67,10 @@ def build_key(inputs: BuildInputs) -> str:
     """The hex sha256 of the canonical JSON of *inputs* (and the key schema)."""
     document = {"schema": KEY_SCHEMA, **asdict(inputs)}
     document["dependencies"] = [list(pin) for pin in BuildInputs.pins(inputs.dependencies)]
+    # Left out without Rust, so the keys of other builds stay what they were; a Rust
+    # build's key always differs from one made before crates were part of it.
+    rust = document.pop("rust")
+    if rust:
+        document["rust"] = [list(part) for part in BuildInputs.pins(inputs.rust)]
     payload = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -1,8 +1,9 @@
 """What a build needs from outside: the wiring of settings to services.
 
 :class:`BuildContext` carries the stores, the upstream index, the signing
-key, the sandbox limits and the build targets (interpreters, discovered once),
-opened from the settings.  Which release to
+key, the sandbox limits, the build targets (interpreters, discovered once)
+and where Rust crates and the Rust toolchain come from, opened from the
+settings.  Which release to
 build and whether it is there is :mod:`fromsource.build.release`; the
 steps themselves are :mod:`fromsource.build.steps`.
 """
@@ -49,6 +50,11 @@ class BuildContext:
     """The interpreters releases are built for, oldest first (empty: the running one)."""
     serve_sdists: bool = True
     """Publish the release's sdist beside its wheel (:mod:`fromsource.build.sdists`)."""
+    crates: tuple[str, ...] = ()
+    """Crate sources for Rust builds, tried after the blob store (the ``crates`` setting:
+    crate folders, ``file:`` URLs, sparse registries; docs/building.md "Rust")."""
+    rust_toolchain: Path | None = None
+    """The Rust toolchain folder (the ``rust_toolchain`` setting); None: the host's rustc."""
 
     @classmethod
     def from_settings(
@@ -79,6 +85,8 @@ class BuildContext:
             output_limits=OutputLimits.from_settings(settings),
             targets=targets,
             serve_sdists=settings.serve_sdists,
+            crates=tuple(settings.crates),
+            rust_toolchain=settings.rust_toolchain,
         )
 
     def close(self) -> None:

@@ -147,14 +147,20 @@ def crate_sources(entries: Sequence[str], blobs: BlobStore | None = None) -> lis
 
 
 def archive_crates(crates: CrateSet, blobs: BlobStore) -> int:
-    """Keep each fetched ``.crate`` of *crates* as a blob, like the sdist; return how many.
+    """Keep each fetched ``.crate`` of *crates* as a blob, like the sdist; return how many
+    were not kept yet.
 
     A later build, or ``rebuild --check``, then finds them in the blob store
     (:class:`BlobCrates`) even when the crate folder or registry no longer has them.
     """
+    added = 0
     for crate, path in crates.archives:
+        # Most builds of a release after the first read their crates from the store itself.
+        if crate.checksum is not None and blobs.exists(Sha256(crate.checksum)):
+            continue
         blobs.put_file(path, expected=Sha256(crate.checksum) if crate.checksum else None)
-    return len(crates.archives)
+        added += 1
+    return added
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ the few files cargo is given; :class:`CrateSet` is one build's prepared crates
 and toolchain, with everything the pipeline asks of it: the sandbox binds
 (:meth:`CrateSet.sandbox_binds`), the environment (:meth:`CrateSet.env`), the
 SBOM components (:meth:`CrateSet.sbom_components`), the build-key parts
-(:meth:`CrateSet.key_parts`) and the provenance facts.
+(:meth:`CrateSet.key_parts`; the crates are resolved dependencies of the
+provenance too) and the provenance facts (:meth:`CrateSet.provenance_facts`).
 
 The I/O lives elsewhere: :mod:`fromsource.build.crate_fetch` finds the locks
 and the vendored folder of an sdist and fetches crates from the configured
@@ -386,12 +387,16 @@ class CrateSet:
         return env
 
     def sbom_components(self) -> tuple[BundledComponent, ...]:
-        """Every crate as an SBOM component: ``pkg:cargo/NAME@VERSION`` with its sha256."""
+        """Every crate as a bundled component: ``pkg:cargo/NAME@VERSION`` with its sha256.
+
+        The SBOM lists them as components, the provenance as resolved dependencies.
+        """
         origin = "vendored in the sdist" if self.origin == "sdist" else "crate source"
         return tuple(
             BundledComponent(
                 purl=crate.purl,
                 sha256=crate.checksum,
+                name=crate.filename,
                 properties=(
                     ("fromsource:crate-origin", origin),
                     ("fromsource:cargo-source", crate.source),
@@ -415,19 +420,34 @@ class CrateSet:
         parts.append(("rust:crate-origin", self.origin))
         return tuple(parts)
 
-    def resolved_dependencies(self) -> list[dict[str, object]]:
-        """The crates as SLSA ResourceDescriptors for the provenance's ``resolvedDependencies``."""
-        items: list[dict[str, object]] = []
-        for crate in self.crates:
-            item: dict[str, object] = {"name": crate.filename, "uri": crate.purl}
-            if crate.checksum:
-                item["digest"] = {"sha256": crate.checksum}
-            item["annotations"] = {"origin": self.origin, "source": crate.source}
-            items.append(item)
-        return items
+    def provenance_facts(self) -> dict[str, object]:
+        """The provenance's ``internalParameters.rust``: backend, locks, origin, toolchain.
+
+        The crates themselves are resolved dependencies
+        (:meth:`sbom_components`), not repeated here.
+        """
+        facts = self.to_json()
+        del facts["crates"]
+        return facts
+
+    def log_lines(self) -> list[str]:
+        """What the build's log says of it: origin, toolchain, then one line per crate."""
+        where = (
+            f"vendored in the sdist ({self.vendored})"
+            if self.origin == "sdist"
+            else "from the crate sources"
+        )
+        tools = f"{self.toolchain.rustc_version}, {self.toolchain.cargo_version}"
+        lines = [f"rust: {len(self.crates)} crates {where}; {tools}"]
+        lines += [f"crate {c.label} sha256 {c.checksum or c.source}" for c in self.crates]
+        return lines
 
     def to_json(self) -> dict[str, object]:
-        """The facts a build row and the provenance carry about Rust (JSON-ready)."""
+        """The build row's ``rust`` facts (JSON-ready): :meth:`provenance_facts` and the crates.
+
+        With origin ``crate-source`` every crate's sha256 names a blob (archived like the
+        sdist); ``fromsource fsck`` counts them as referenced.
+        """
         return {
             "backend": self.backend,
             "cargo_locks": list(self.locks),

@@ -66,11 +66,13 @@ CATEGORIES = {
     "bad-build-requirement": "a build requirement is a URL or not PEP 508",
     "build-deps-unresolvable": "the build requirements cannot be resolved to wheels",
     "inputs-unavailable": "a rebuild's recorded build dependency is gone everywhere",
-    "needs-rust": "the build needs Rust crates, and the crate registry is unreachable",
+    "needs-rust": "the build needs Rust, but its sdist is not a Rust build fromsource "
+    "recognizes (no maturin or setuptools-rust build requirement, no Cargo.lock), so the "
+    "sandbox had no Rust toolchain or crates",
     "unlocked-crates": "a Rust build ships no Cargo.lock, or one that does not pin every "
     "crate's sha256 (crates are never resolved at build time)",
-    "crates-unavailable": "a crate the Cargo.lock pins is in no crate source (the message "
-    "names it: crates-unavailable: NAME VERSION)",
+    "crates-unavailable": "a crate the Cargo.lock pins is in no crate source, or cargo asked "
+    "for one the locks do not pin (the message names it: crates-unavailable: NAME VERSION)",
     "crate-checksum-mismatch": "a crate's archive or vendored files do not have the sha256 "
     "the Cargo.lock pins (the message names the crate and version)",
     "rust-toolchain-unavailable": "the build needs Rust and no cargo/rustc is installed or "
@@ -124,12 +126,25 @@ _DENIED = (
 _DENIED_LINES = 100
 _SEMAPHORE = re.compile(r"SemLock|sem_open|multiprocessing")
 _MEMORY = re.compile(r"MemoryError|out of memory|Cannot allocate memory|virtual memory exhausted")
-_RUST_EVIDENCE = re.compile(
-    r"can't find Rust compiler|cargo[^\n]{0,80}(?:failed|not found|error)[^\n]*"
-    r"|failed to (?:download|get|load|fetch)[^\n]{0,120}crate[^\n]*"
-    r"|Unable to update registry[^\n]*|rustc[^\n]{0,40}not found",
+# The build looked for a Rust compiler and found none: the sandbox of a build fromsource
+# prepared for Rust has one, so this says the build was not recognized as one.
+_NO_RUST = re.compile(
+    r"can't find Rust compiler[^\n]*"
+    r"|Rust not found, installing[^\n]*"
+    r"|\b(?:cargo|rustc)\b[^\n]{0,40}(?:command )?not found[^\n]*"
+    r"|No such file or directory[^\n]{0,20}'(?:cargo|rustc)'[^\n]*"
+    r"|Do you have cargo in your PATH[^\n]*",
     re.IGNORECASE,
 )
+# cargo, offline in the sandbox, wanted a crate the locks do not pin (or the network).
+_CRATE_MISSING = (
+    re.compile(r"failed to download `(?P<name>[\w-]+) v(?P<version>[^`\s]+)`"),
+    re.compile(r"no matching package named `(?P<name>[\w-]+)` found"),
+    re.compile(r"failed to get `(?P<name>[\w-]+)` as a dependency"),
+    re.compile(r"attempting to make an HTTP request, but --offline was specified"),
+    re.compile(r"Unable to update registry[^\n]*"),
+)
+_LOCK_STALE = re.compile(r"lock file [^\n]{0,300}needs to be updated but --locked was passed")
 _MISSING = (
     re.compile(r"fatal error: (?P<name>[^\s:]+\.h(?:pp)?): No such file or directory"),
     re.compile(r"Package '?(?P<name>[\w.+-]+)'?,? (?:\S+ )?was not found in the pkg-config"),
@@ -269,9 +284,15 @@ class RebuildReport:
 def categorize(exc: BaseException, log: str = "", requirements: Iterable[str] = ()) -> str:
     """The failure category (a key of :data:`CATEGORIES`) for *exc*.
 
-    A category set on the error wins; a generic build failure is refined from
-    the build *log* and the build *requirements* (Rust, system libraries,
-    a path denied inside the sandbox, memory).
+    A category set on the error wins (a Rust build's crates are checked before
+    the sandbox: ``unlocked-crates``, ``crates-unavailable``,
+    ``crate-checksum-mismatch``, ``rust-toolchain-unavailable``); a generic
+    build failure is refined from the build *log*: cargo asking for a crate
+    the locks do not pin (``crates-unavailable``) or for a change to a lock
+    (``unlocked-crates``) first, then a build that wanted a Rust compiler and
+    had none (``needs-rust``: not recognized as a Rust build), system
+    libraries, a path denied inside the sandbox, memory.  *requirements*
+    (the build requirements) only help explain.
     """
     category: str | None = None
     if isinstance(exc, FromsourceError):
@@ -280,7 +301,11 @@ def categorize(exc: BaseException, log: str = "", requirements: Iterable[str] = 
     if category is None:
         category = _by_type(exc)
     if category == "build-failed":
-        if any(_RUST.search(r) for r in requirements) or _RUST.search(log):
+        if _missing_crate(log) is not None:
+            return "crates-unavailable"
+        if _LOCK_STALE.search(log):
+            return "unlocked-crates"
+        if _NO_RUST.search(log):
             return "needs-rust"
         if _SYSTEM_LIBRARY.search(log):
             return "missing-system-library"
@@ -295,14 +320,16 @@ def explain(category: str, log: str = "", requirements: Iterable[str] = ()) -> s
     """A one-line reason for a refined *category*, naming what is missing ("" if none).
 
     ``needs-rust``: the Rust build requirement and the line of the *log*
-    that shows it; ``missing-system-library``: the header, library or
+    that shows it; ``crates-unavailable`` and ``unlocked-crates`` found in
+    the *log*: ``crates-unavailable: NAME VERSION`` (as far as cargo names
+    it) and cargo's line; ``missing-system-library``: the header, library or
     pkg-config package the *log* names, with the Debian package that
     provides it when known; ``sandbox-permission-denied``: the path the
     *log* says was denied.
     """
     if category == "needs-rust":
         tools = sorted({m.group(0).lower() for r in requirements if (m := _RUST.search(r))})
-        evidence = _RUST_EVIDENCE.search(log)
+        evidence = _NO_RUST.search(log)
         parts = []
         if tools:
             parts.append(f"it builds with {', '.join(tools)}")
@@ -310,8 +337,20 @@ def explain(category: str, log: str = "", requirements: Iterable[str] = ()) -> s
             parts.append(f"the build said {evidence.group(0).strip()!r}")
         why = f" ({'; '.join(parts)})" if parts else ""
         return (
-            f"needs Rust{why}: Rust crates come from the crate registry, which the sandbox "
-            "cannot reach"
+            f"needs Rust{why}, but the sandbox had no Rust toolchain: cargo, rustc and the "
+            "locked crates are given only to a build whose build requirements name maturin or "
+            "setuptools-rust or whose sdist ships a Cargo.lock"
+        )
+    if category == "crates-unavailable" and (found := _missing_crate(log)) is not None:
+        label, line = found
+        return (
+            f"crates-unavailable: {label}: cargo, offline in the sandbox, asked for a crate the "
+            f"sdist's Cargo.lock files do not pin (the build said {line!r})"
+        )
+    if category == "unlocked-crates" and (stale := _LOCK_STALE.search(log)) is not None:
+        return (
+            "unlocked-crates: a Cargo.lock of the sdist does not match its Cargo.toml, and "
+            f"crates are never resolved at build time (the build said {stale.group(0)!r})"
         )
     if category == "missing-system-library":
         for pattern in _MISSING:
@@ -339,6 +378,17 @@ def explain(category: str, log: str = "", requirements: Iterable[str] = ()) -> s
             "the log"
         )
     return ""
+
+
+def _missing_crate(log: str) -> tuple[str, str] | None:
+    """The crate cargo wanted and could not have (``NAME VERSION``, ``NAME`` or "the crates
+    it needed") and the line saying so; None when the *log* shows none."""
+    for pattern in _CRATE_MISSING:
+        if match := pattern.search(log):
+            names = match.groupdict()
+            label = " ".join(v for v in (names.get("name"), names.get("version")) if v)
+            return label or "the crates it needed", match.group(0)
+    return None
 
 
 def _denied_path(log: str) -> str | None:

@@ -371,6 +371,10 @@ def _run_steps(
         run.details["dependencies"] = [w.to_json() for w in resolved.pins]
         for pin in resolved.pins:
             run.log(f"   {pin.filename} ({pin.source}) sha256 {pin.sha256}")
+        if resolved.crates is not None:
+            run.details["rust"] = resolved.crates.to_json()
+            for line in resolved.crates.log_lines():
+                run.log(f"   {line}")
     if (remembered := _remembered(ctx, run, request)) is not None:
         return remembered
     with run.step("build"):
@@ -391,7 +395,7 @@ def _run_steps(
             done = repaired.result
             run.log(f"   {done.wheel.name}" if done.repaired else f"   not repaired: {done.reason}")
     with run.step("sbom"):
-        sbom = steps.describe(release, sdist, source, repaired, deps, request)
+        sbom = steps.describe(release, sdist, source, repaired, deps, request, resolved.crates)
     with run.step("normalize"):
         wheel = steps.normalize(ctx, repaired.wheel, source, sbom, request)
         run.details["wheel"] = wheel.to_json()

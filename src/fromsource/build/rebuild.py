@@ -1,9 +1,10 @@
 """Reproducibility checks: build a release again elsewhere and compare bit for bit, per target.
 
 :func:`rebuild_check` builds the wheel one target installs again, from a
-different host path, with the build dependencies and the interpreter its
-build recorded, and compares the two wheels bit for bit (without a
-published wheel, the release is built twice).  :func:`rebuild_matrix` does
+different host path, with the build dependencies, the interpreter and the
+Rust crates (by digest, from the blob store) its build recorded, and
+compares the two wheels bit for bit (without a published wheel, the release
+is built twice).  :func:`rebuild_matrix` does
 that once per distinct wheel over the build targets (``rebuild --check
 [--python V]``): a pure wheel is checked once, an extension wheel once per
 interpreter.
@@ -31,7 +32,7 @@ from fromsource.build.relabel import with_local
 from fromsource.build.release import pick_version, published_wheel
 from fromsource.build.targets import Target, builds_target, uncovered, wheel_tags
 from fromsource.build.wheelcache import WheelCache
-from fromsource.dist.names import normalize
+from fromsource.dist.names import Sha256, normalize
 from fromsource.errors import BuildError, DependencyError, FromsourceError, TargetError
 from fromsource.provenance.statement import PatchInfo
 from fromsource.store.blobs import copy_blob, sha256_file
@@ -61,6 +62,34 @@ def _recorded_pins(
     for pin in pins:
         cache.fetch_recorded(pin, ctx.blobs)
     return pins
+
+
+def _check_recorded_crates(
+    ctx: BuildContext, build_id: int | None, details: Mapping[str, object]
+) -> None:
+    """Every ``.crate`` build *build_id* fetched is still in the blob store.
+
+    The rebuild takes its crates from there only, by digest (crates the sdist
+    vendors are in the sdist).  Checked before anything is built; raises
+    DependencyError (``inputs-unavailable``) naming the first crate that is gone.
+    """
+    rust = details.get("rust")
+    if not isinstance(rust, dict) or rust.get("crate_origin") != "crate-source":
+        return
+    for crate in rust.get("crates") or []:
+        digest = crate.get("sha256") if isinstance(crate, dict) else None
+        if isinstance(digest, str) and not ctx.blobs.exists(Sha256(digest)):
+            label = f"{crate.get('name')} {crate.get('version')}"
+            raise DependencyError(
+                f"crate {label} (sha256 {digest}), which build {build_id} compiled, is no longer "
+                "in the blob store, so the build cannot be repeated with the same inputs; put "
+                "the .crate back into a crate folder (FROMSOURCE_CRATES) and build the release "
+                "again",
+                category="inputs-unavailable",
+                build_id=build_id,
+                crate=crate.get("name"),
+                version=crate.get("version"),
+            )
 
 
 def _recorded_target(ctx: BuildContext, record: BuildRecord) -> Target:
@@ -169,6 +198,7 @@ def rebuild_check(
             reference.parent.mkdir(parents=True, exist_ok=True)
             copy_blob(ctx.blobs, info.sha256, reference)
             pins = _recorded_pins(ctx, prior.id, prior.details)
+            _check_recorded_crates(ctx, prior.id, prior.details)
             rebuilt, _ = build(pins, "second", built_with)
             reference_name = f"published {info.filename} (build {prior.id})"
         else:
@@ -176,6 +206,7 @@ def rebuild_check(
             reference, first = build(None, "first", target)
             record = get_build(ctx.db, first.build_id) if first.build_id else None
             pins = _recorded_pins(ctx, first.build_id, record.details if record else {})
+            _check_recorded_crates(ctx, first.build_id, record.details if record else {})
             rebuilt, _ = build(pins, "second", target)
             reference_name = f"first build (build {first.build_id})"
         differing, only_ref, only_new = compare_wheels(reference, rebuilt)

@@ -7,8 +7,9 @@ build's row, and turns an error raised by a step into the build's outcome:
 1. :func:`fetch`: the sdist, checked against the upstream digest, archived;
 2. :func:`unpack`: safely, and PKG-INFO must name the release;
 3. :func:`patch`: the remediation series, if any;
-4. :func:`read_system` and :func:`resolve`: the build dependencies pinned to
-   wheels, the sandboxed environment, the build key;
+4. :func:`read_system` and :func:`resolve`: the sandboxed environment, a
+   Rust build's crates (:func:`crates`), the build dependencies pinned to
+   wheels, the build key;
 5. in the sandbox, :func:`prepare` (venv and pinned wheels),
    :func:`backend_requires` (what the backend asks for), :func:`complete`
    (pinning and installing that too) and :func:`build` (the wheel, checked);
@@ -42,6 +43,8 @@ from packaging.version import Version
 import fromsource
 from fromsource.build.buildkey import BuildInputs, build_key
 from fromsource.build.context import BuildContext
+from fromsource.build.crate_fetch import archive_crates, crate_sources, prepare_crates
+from fromsource.build.crates import CrateSet, rust_backend
 from fromsource.build.deps import (
     OwnRepository,
     ResolvedWheel,
@@ -95,6 +98,7 @@ __all__ = [
     "backend_requires",
     "build",
     "complete",
+    "crates",
     "describe",
     "fetch",
     "normalize",
@@ -167,7 +171,8 @@ class Source:
 
 @dataclass(frozen=True)
 class Resolved:
-    """The pinned build dependencies, the environment they go into, and the build key."""
+    """The pinned build dependencies, the environment they go into, and the build key;
+    *crates* are a Rust build's crates and toolchain (None: no Rust)."""
 
     system: BuildSystem
     requirements: tuple[Requirement, ...]
@@ -177,6 +182,7 @@ class Resolved:
     key: str
     python: str
     platform: str
+    crates: CrateSet | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +270,39 @@ def _from_source(
     return wheels
 
 
+def crates(
+    ctx: BuildContext, source: Source, system: BuildSystem, env: BuildEnvironment, request: Request
+) -> CrateSet | None:
+    """A Rust build's crates, checked, vendored and wired into *env*'s sandbox (None: no Rust).
+
+    Crates the sdist does not vendor come from the blob store, then the
+    context's crate sources; a rebuild (*request.pinned*) takes them from the
+    blob store only: the very archives its reference build recorded, by
+    digest.  Fetched archives are kept as blobs like the sdist.  The
+    sandbox gets the read-only toolchain, CARGO_HOME and vendor folder, and
+    the environment that keeps cargo offline and ``--locked``
+    (:meth:`~fromsource.build.crates.CrateSet.env`).  Raises CrateError
+    (``unlocked-crates``, ``crates-unavailable: NAME VERSION``,
+    ``crate-checksum-mismatch``) and ToolchainError
+    (``rust-toolchain-unavailable``).
+    """
+    entries = () if request.pinned is not None else ctx.crates
+    found = prepare_crates(
+        source.tree,
+        request.work / "rust",
+        sandbox=env.sandbox,
+        requires=system.requires,
+        sources=crate_sources(entries, ctx.blobs),
+        toolchain_dir=ctx.rust_toolchain,
+    )
+    if found is None:
+        return None
+    env.sandbox.binds += found.sandbox_binds()
+    env.env = found.env(env.env)
+    archive_crates(found, ctx.blobs)
+    return found
+
+
 def resolve(
     ctx: BuildContext,
     release: Release,
@@ -272,9 +311,22 @@ def resolve(
     system: BuildSystem,
     request: Request,
 ) -> Resolved:
-    """Pin the static build requirements for the target (or take *request.pinned*), set up
-    the build's environment with the target's interpreter and compute the build key."""
+    """Set up the build's environment with the target's interpreter, prepare a Rust build's
+    crates (:func:`crates`), pin the static build requirements for the target (or take
+    *request.pinned*) and compute the build key."""
     target = request.target
+    tool = ctx.tool()
+    env = BuildEnvironment(
+        request.work,
+        tool=tool,
+        limits=ctx.limits,
+        epoch=source.epoch,
+        uv=uv_binary(),
+        output_limits=ctx.output_limits,
+        python=Path(target.interpreter),
+    )
+    # Before resolving: a crate that is missing refuses the build before any wheel is fetched.
+    rust = crates(ctx, source, system, env, request)
     tags = supported_tags(target)
     requirements = check_requirements(system.requires, what=sdist.filename)
     own = OwnRepository(ctx.db, ctx.blobs, public_url=ctx.public_url, tags=tags)
@@ -294,16 +346,6 @@ def resolve(
         pins = _from_source(
             request, pins, lambda: resolver.resolve(requirements, what=sdist.filename)
         )
-    tool = ctx.tool()
-    env = BuildEnvironment(
-        request.work,
-        tool=tool,
-        limits=ctx.limits,
-        epoch=source.epoch,
-        uv=uv_binary(),
-        output_limits=ctx.output_limits,
-        python=Path(target.interpreter),
-    )
     python, plat = target.full_version, platform_name(target)
     key = build_key(
         BuildInputs(
@@ -324,9 +366,12 @@ def resolve(
             target=target.tag,
             glibc=target.glibc,
             repair_tools=repair_tools(),
+            rust=rust.key_parts() if rust is not None else (),
         )
     )
-    return Resolved(system, tuple(requirements), tuple(pins), resolver, env, key, python, plat)
+    return Resolved(
+        system, tuple(requirements), tuple(pins), resolver, env, key, python, plat, rust
+    )
 
 
 def _install(ctx: BuildContext, resolved: Resolved, pins: Sequence[ResolvedWheel]) -> None:
@@ -341,8 +386,19 @@ def prepare(ctx: BuildContext, resolved: Resolved) -> None:
 
 
 def backend_requires(sdist: Sdist, source: Source, resolved: Resolved) -> tuple[Requirement, ...]:
-    """What the backend's ``get_requires_for_build_wheel`` asks for (checked like the static)."""
+    """What the backend's ``get_requires_for_build_wheel`` asks for (checked like the static).
+
+    Raises CrateError ``unlocked-crates`` when it asks for a Rust backend
+    (maturin, setuptools-rust) that the static requirements did not name and
+    the sdist ships Rust sources without a Cargo.lock.
+    """
     asked = resolved.env.get_requires(source.tree, resolved.system)
+    if resolved.crates is None and rust_backend(asked) is not None:
+        # A tree with a Cargo.lock was prepared already (in resolve); this only refuses
+        # one whose backend is asked for here and that locks nothing.
+        prepare_crates(
+            source.tree, resolved.env.work / "rust", sandbox=resolved.env.sandbox, requires=asked
+        )
     return tuple(check_requirements(asked, what=sdist.filename))
 
 
@@ -431,8 +487,9 @@ def describe(
     repaired: Repaired,
     deps: Sequence[ResolvedWheel],
     request: Request,
+    crates: CrateSet | None = None,
 ) -> bytes:
-    """The CycloneDX SBOM of the (repaired) wheel, grafted libraries included."""
+    """The CycloneDX SBOM of the (repaired) wheel, grafted libraries and *crates* included."""
     return build_sbom(
         SbomInput(
             project=release.project,
@@ -445,6 +502,7 @@ def describe(
             epoch=source.epoch,
             patch_texts=request.patch_texts,
             grafted=repaired.grafted,
+            bundled=crates.sbom_components() if crates is not None else (),
         )
     )
 
@@ -480,7 +538,8 @@ def attest(
     started: datetime,
 ) -> bytes:
     """The DSSE envelope of the signed provenance statement for *wheel*: the target, what
-    repair did and the grafted host libraries included."""
+    repair did, the grafted host libraries, a Rust build's crates (resolved dependencies) and
+    toolchain (``internalParameters.rust``) included."""
     target = request.target.to_json()
     target.pop("interpreter")  # where it is installed here says nothing about the wheel
     facts = BuildFacts(
@@ -502,6 +561,8 @@ def attest(
         target=target,
         repair=_repair_facts(repaired),
         grafted=repaired.grafted,
+        bundled=resolved.crates.sbom_components() if resolved.crates is not None else (),
+        rust=resolved.crates.provenance_facts() if resolved.crates is not None else None,
     )
     record = read_record(wheel.path, ctx.output_limits)
     statement = build_statement(wheel.path.name, wheel.sha256, record, facts)

@@ -61,7 +61,12 @@ from packaging.version import InvalidVersion, Version
 import fromsource
 from fromsource.dist.names import normalize
 from fromsource.errors import ProvenanceError
-from fromsource.provenance.statement import PatchInfo, ResolvedDependency, SystemLibrary
+from fromsource.provenance.statement import (
+    BundledComponent,
+    PatchInfo,
+    ResolvedDependency,
+    SystemLibrary,
+)
 
 __all__ = ["SBOM_MEDIA_TYPE", "SBOM_PATH", "BundledComponent", "SbomInput", "build_sbom"]
 
@@ -72,20 +77,6 @@ SBOM_MEDIA_TYPE = "application/vnd.cyclonedx+json"
 
 # A fixed namespace for the serial numbers of our SBOMs (uuid5 over the inputs).
 _SERIAL_NAMESPACE = UUID("5b0f2c3e-8a61-5d2e-9c1b-2f5d7e0a4b63")
-
-
-@dataclass(frozen=True)
-class BundledComponent:
-    """A package of another ecosystem compiled into the wheel (a Rust crate, issue 13).
-
-    *purl* names it (``pkg:cargo/NAME@VERSION``); *sha256* is the digest of
-    its archive when known; *properties* are ``fromsource:*`` name/value pairs
-    (where it came from).
-    """
-
-    purl: str
-    sha256: str | None
-    properties: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ __all__ = [
     "STATEMENT_TYPE",
     "Attestation",
     "BuildFacts",
+    "BundledComponent",
     "PatchInfo",
     "ResolvedDependency",
     "SystemLibrary",
@@ -130,13 +131,32 @@ class SystemLibrary:
 
 
 @dataclass(frozen=True)
+class BundledComponent:
+    """A package of another ecosystem compiled into the wheel (a Rust crate, issue 13).
+
+    *purl* names it (``pkg:cargo/NAME@VERSION``); *sha256* is the digest of
+    its archive when known; *properties* are ``fromsource:*`` name/value pairs
+    (where it came from); *name* is its archive's file name
+    (``NAME-VERSION.crate``), the provenance's name for it ("" : the purl).
+    """
+
+    purl: str
+    sha256: str | None
+    properties: tuple[tuple[str, str], ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class BuildFacts:
     """Everything the statement says about one build, besides the wheel itself.
 
     *started* and *finished* must be timezone-aware.  *sandbox*, *target*
     (the interpreter's tags and glibc) and *repair* (what manylinux repair
     did) must be JSON-serializable (they are copied into the statement as
-    is); *grafted* are the host libraries repair copied into the wheel.
+    is); *grafted* are the host libraries repair copied into the wheel;
+    *bundled* the packages of other ecosystems compiled into it (Rust
+    crates) and *rust* what the build's Rust toolchain and crates were
+    (JSON-serializable, ``internalParameters.rust``).
     """
 
     project: str
@@ -159,6 +179,8 @@ class BuildFacts:
     target: Mapping[str, object] | None = None
     repair: Mapping[str, object] | None = None
     grafted: tuple[SystemLibrary, ...] = ()
+    bundled: tuple[BundledComponent, ...] = ()
+    rust: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +214,7 @@ class Attestation:
     source_date_epoch: int | None = None
     byproduct_sizes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     grafted: tuple[SystemLibrary, ...] = ()
+    bundled: tuple[BundledComponent, ...] = ()
 
 
 def dependency_purl(project: str, version: str) -> str:
@@ -282,6 +305,7 @@ def build_statement(
                         }
                         for d in facts.dependencies
                     ),
+                    *(_bundled_item(b) for b in facts.bundled),
                     *(_grafted_item(g) for g in facts.grafted),
                 ],
             },
@@ -313,7 +337,26 @@ def _internal(facts: BuildFacts) -> dict[str, Any]:
         internal["target"] = dict(facts.target)
     if facts.repair is not None:
         internal["repair"] = dict(facts.repair)
+    if facts.rust is not None:
+        internal["rust"] = dict(facts.rust)
     return internal
+
+
+_PROPERTY_PREFIX = "fromsource:"
+
+
+def _bundled_item(item: BundledComponent) -> dict[str, Any]:
+    """A bundled package (a Rust crate) as a resolved dependency: its purl and archive digest;
+    ``annotations.source`` is ``bundled``, with its SBOM properties (``crate-origin``,
+    ``cargo-source``)."""
+    notes: dict[str, Any] = {"source": "bundled"}
+    for name, value in item.properties:
+        notes[name.removeprefix(_PROPERTY_PREFIX)] = value
+    entry: dict[str, Any] = {"name": item.name or item.purl, "uri": item.purl}
+    if item.sha256 is not None:
+        entry["digest"] = {"sha256": _hex(item.sha256, item.purl)}
+    entry["annotations"] = notes
+    return entry
 
 
 def _grafted_item(library: SystemLibrary) -> dict[str, Any]:
@@ -434,9 +477,30 @@ def _system_library(item: JsonReader) -> SystemLibrary:
     )
 
 
-def _is_system(item: JsonReader) -> bool:
+def _source_of(item: JsonReader) -> object:
     notes = item.obj().get("annotations")
-    return isinstance(notes, dict) and notes.get("source") == "system"
+    return notes.get("source") if isinstance(notes, dict) else None
+
+
+def _bundled(item: JsonReader) -> BundledComponent:
+    raw = item.obj()
+    notes = item["annotations"].obj()
+    properties = tuple(
+        (_PROPERTY_PREFIX + key, value)
+        for key, value in notes.items()
+        if key != "source" and isinstance(value, str)
+    )
+    uri = item["uri"].text()
+    try:
+        PackageURL.from_string(uri)
+    except ValueError as exc:
+        raise ProvenanceError(f"attestation: {item.path}.uri {uri!r} is not a purl") from exc
+    return BundledComponent(
+        purl=uri,
+        sha256=item["digest"].sha256() if "digest" in raw else None,
+        properties=properties,
+        name=item["name"].text(),
+    )
 
 
 def parse_statement(payload: bytes) -> Attestation:
@@ -472,6 +536,7 @@ def parse_statement(payload: bytes) -> Attestation:
         )
     external = definition["externalParameters"]
     internal = definition["internalParameters"]
+    resolved = definition["resolvedDependencies"].items()
     run = root["predicate"]["runDetails"]
     byproducts: dict[str, str] = {}
     sizes: dict[str, int] = {}
@@ -499,11 +564,10 @@ def parse_statement(payload: bytes) -> Attestation:
             for p in external["patches"].items()
         ),
         dependencies=tuple(
-            _dependency(d) for d in definition["resolvedDependencies"].items() if not _is_system(d)
+            _dependency(d) for d in resolved if _source_of(d) not in ("system", "bundled")
         ),
-        grafted=tuple(
-            _system_library(d) for d in definition["resolvedDependencies"].items() if _is_system(d)
-        ),
+        grafted=tuple(_system_library(d) for d in resolved if _source_of(d) == "system"),
+        bundled=tuple(_bundled(d) for d in resolved if _source_of(d) == "bundled"),
         byproducts=MappingProxyType(byproducts),
         build_key=internal["build_key"].text(),
         invocation_id=run["metadata"]["invocationId"].text(),

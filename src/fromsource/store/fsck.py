@@ -7,8 +7,8 @@ or an operator's hand can cause:
 
 - the database's own integrity (SQLite ``PRAGMA integrity_check``);
 - **orphans**: blobs no ``files`` row (file, metadata, provenance, SBOM) and
-  no build record (the archived sdist, the source of truth; the full log)
-  references;
+  no build record (the archived sdist, the source of truth; the full log;
+  the ``.crate`` archives of a Rust build) references;
 - **missing**: a reference whose blob is not in the store;
 - **mismatched**: a blob whose bytes do not hash to its name.
 
@@ -67,7 +67,7 @@ DEFAULT_GRACE = timedelta(hours=1)
 SCHEMA_VERSION = 1
 MISSING_REASON = "fsck: the file's bytes are missing from the blob store; rebuild it"
 
-Role = Literal["file", "metadata", "provenance", "sbom", "sdist", "log"]
+Role = Literal["file", "metadata", "provenance", "sbom", "sdist", "log", "crate"]
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,24 @@ def collect_references(db: Database) -> list[BlobRef]:
             digest = log.get("sha256") if isinstance(log, dict) else None
             if isinstance(digest, str) and digest:  # the build's full log (pipeline.keep_log)
                 refs.append(BlobRef(Sha256(digest), "log", build.repo, f"build {build.id}"))
+            refs += _crate_references(build.details, build.repo, build.id)
     return refs
+
+
+def _crate_references(details: object, repo: str, build_id: int) -> list[BlobRef]:
+    """The ``.crate`` archives a Rust build fetched and kept as blobs (details ``rust``).
+
+    Only crates from a crate source are archived; those the sdist vendors are in it.
+    """
+    rust = details.get("rust") if isinstance(details, dict) else None
+    if not isinstance(rust, dict) or rust.get("crate_origin") != "crate-source":
+        return []
+    crates = rust.get("crates")
+    return [
+        BlobRef(Sha256(crate["sha256"]), "crate", repo, f"build {build_id}")
+        for crate in (crates if isinstance(crates, list) else [])
+        if isinstance(crate, dict) and isinstance(crate.get("sha256"), str) and crate["sha256"]
+    ]
 
 
 def _database_check(db: Database) -> str:
