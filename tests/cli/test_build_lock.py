@@ -20,91 +20,17 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fromsource.build.sandbox import tool_available
-from fromsource.cli.main import main
+from tests.cli.lock_world import World
 from tests.clients import TOOLS, UV, clean_env, run, write_netrc
-from tests.conftest import IndexServer, start_server, stop_server
-from tests.factories import make_wheel
 from tests.lockfiles.conftest import UPSTREAM_MARK
 from tests.lockfiles.upstream import FolderIndex
-from tests.packages import LocalIndex, local_index, make_sdist  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")
-
-BROKEN_BACKEND = """\
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    raise RuntimeError("this sdist is broken on purpose")
-"""
-
-
-@dataclass
-class World:
-    """The upstream (sdists and upstream-built wheels), the index and a reader token."""
-
-    upstream: LocalIndex
-    server: IndexServer
-    reader: tuple[str, str]
-
-    @property
-    def upstream_root(self) -> str:
-        return self.upstream.url.removesuffix("simple/")
-
-    @property
-    def host(self) -> str:
-        return self.server.url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
-
-    def fromsource(self, *args: str) -> int:
-        return main(["--data-dir", str(self.server.data_dir), *args])
-
-    def build(self, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
-        """``build ARGS --format json`` against the upstream; (exit code, the report)."""
-        capsys.readouterr()
-        code = self.fromsource("build", *args, "--upstream", self.upstream.url,
-                               "--format", "json", "--quiet")
-        return code, json.loads(capsys.readouterr().out)
-
-    def update(self, lock: Path, *extra: str) -> int:
-        return main(["lock", "update-hashes", str(lock), "--index", self.server.url,
-                     "--username", self.reader[0], "--password", self.reader[1], *extra])
-
-
-def upstream_files(folder: Path) -> list[Path]:
-    """closure-top 1.0 (needs closure-base) and closure-base 0.1: sdists, and wheels built
-    "upstream" (marked, so an install of ours can be told from theirs); broken-pkg 1.0,
-    whose sdist cannot be built."""
-    return [
-        make_sdist(folder, "closure-base", "0.1", "flit-core"),
-        make_sdist(folder, "closure-top", "1.0", "flit-core", dependencies=["closure-base"]),
-        make_sdist(folder, "closure-extra", "2.0", "flit-core"),
-        make_sdist(folder, "broken-pkg", "1.0", "in-tree", backend_code=BROKEN_BACKEND),
-        make_wheel(folder, "closure-base", "0.1",
-                   files={"closure_base/__init__.py": UPSTREAM_MARK}),
-        make_wheel(folder, "closure-top", "1.0", requires_dist=["closure-base"],
-                   files={"closure_top/__init__.py": UPSTREAM_MARK}),
-    ]
-
-
-@pytest.fixture(scope="module")
-def world(
-    tmp_path_factory: pytest.TempPathFactory, local_index: LocalIndex  # noqa: F811
-) -> Iterator[World]:
-    base = tmp_path_factory.mktemp("build-lock")
-    local_index.add(*upstream_files(base / "upstream"))
-    server = start_server(base / "data")
-    try:
-        yield World(local_index, server, server.token("python", "python-remediated"))
-    finally:
-        stop_server(server)
-
 
 def _assert_full(report: dict[str, object], names: set[str]) -> None:
     """Every pinned package in *names* is served built from source: 100 %."""

@@ -83,6 +83,7 @@ def _register() -> None:
         ("fromsource.cli.keys", ("keys",)),
         ("fromsource.cli.targets", ("targets",)),
         ("fromsource.cli.policy", ("policy",)),
+        ("fromsource.cli.adopt", ("adopt",)),
     ):
         _optional(module, names)
 
