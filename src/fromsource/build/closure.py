@@ -26,19 +26,21 @@ import sysconfig
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from packaging.markers import Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.markers import default_environment as _default_environment
 from packaging.version import InvalidVersion, Version
 
-from fromsource.build.batch import build_many
-from fromsource.build.context import BuildContext
 from fromsource.build.coverage import SKIP_KINDS, CoverageReport, PackageCoverage
 from fromsource.build.outcome import BuildOutcome
-from fromsource.build.pipeline import Progress
 from fromsource.indexclient import redact
 from fromsource.lockfiles import Lock, PinnedPackage
 from fromsource.names import fs_revision
+
+if TYPE_CHECKING:  # the plan is read by the server's API, which need not load the pipeline
+    from fromsource.build.context import BuildContext
+    from fromsource.build.pipeline import Progress
 
 __all__ = [
     "ClosurePlan",
@@ -93,6 +95,24 @@ class PlanEntry:
     entry: PackageCoverage
     project: str | None = None
     requirement: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready mapping (a build job stores its plan so)."""
+        return {
+            "entry": self.entry.to_json(),
+            "project": self.project,
+            "requirement": self.requirement,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanEntry:
+        """Read what :meth:`to_json` wrote."""
+        project, requirement = data.get("project"), data.get("requirement")
+        return cls(
+            PackageCoverage.from_json(data["entry"]),
+            None if project is None else str(project),
+            None if requirement is None else str(requirement),
+        )
 
     @property
     def node(self) -> tuple[str, str] | None:
@@ -300,6 +320,8 @@ def build_closure(
     interpreter this process runs on (the plan's targets only decide which
     pins apply).  Never raises for a failed build: the report says it.
     """
+    from fromsource.build.batch import build_many
+
     outcomes = build_many(
         ctx,
         list(plan.requirements),

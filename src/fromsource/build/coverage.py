@@ -18,7 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "ENTRY_STATUSES",
@@ -99,6 +99,25 @@ class PackageCoverage:
     ) -> PackageCoverage:
         """This entry with a new *status* (and its category, reason, build id, wheel)."""
         return replace(self, status=status, category=category, reason=reason, **facts)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PackageCoverage:
+        """Read what :meth:`to_json` wrote (a stored build job's plan)."""
+        status = str(data["status"])
+        if status not in ENTRY_STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        return cls(
+            name=str(data["name"]),
+            version=None if data.get("version") is None else str(data["version"]),
+            location=str(data.get("location") or ""),
+            status=status,  # checked above
+            category=None if data.get("category") is None else str(data["category"]),
+            reason=str(data.get("reason") or ""),
+            build_id=None if data.get("build_id") is None else int(data["build_id"]),
+            wheel=None if data.get("wheel") is None else str(data["wheel"]),
+            targets=tuple(str(t) for t in data.get("targets") or ()),
+            counted=bool(data.get("counted", True)),
+        )
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready mapping with stable keys."""
