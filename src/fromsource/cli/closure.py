@@ -91,6 +91,7 @@ class BoardDisplay:
                 f"[{view.counts_text()}] {event.project} {event.version} {final}{detail}",
                 highlight=False,
                 markup=False,
+                soft_wrap=True,
             )
 
     def _headline(self) -> Text:
