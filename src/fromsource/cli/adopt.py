@@ -149,6 +149,7 @@ def adopt(
         locations=locations(os.environ, Path.home(), platform.system()),
         project=None if target == "netrc" else path.parent.resolve(),
         requirements=path.resolve() if target == "pip" else None,
+        hashes_updated=True,
     )
     plan_setup(request, read_text)  # checked now: a wrong project fails before building
 
