@@ -116,8 +116,9 @@ def test_settle_maps_outcomes_and_counts_totals() -> None:
     assert data["schema_version"] == 1
     assert data["summary"]["failed"] == 1 and data["summary"]["skipped"] == 2
     assert [p["name"] for p in data["packages"]] == [
-        "a", "b", "c", "git+https://git.example/d#egg=d", "win"]
-    assert [u.name for u in report.unserved] == ["c", "git+https://git.example/d#egg=d"]
+        "a", "b", "c", "d", "win"]
+    assert [u.name for u in report.unserved] == ["c", "d"]
+    assert entries["d"].reason.startswith("git+https://git.example/d#egg=d: pinned to a VCS")
 
 
 def test_percent_is_only_100_when_everything_is_built() -> None:

@@ -94,7 +94,7 @@ def test_adopt_lists_what_the_index_cannot_serve(
     cannot = [line.strip() for line in text.split("cannot serve 2 pinned package(s):\n")[1].splitlines()]
     assert cannot[0].startswith(f"broken-pkg==1.0 ({lock}:2) [build-failed]: ")
     assert cannot[1].startswith(
-        f"git+https://git.example.invalid/tool.git@v1#egg=some-tool ({lock}:3) [vcs]: ")
+        f"some-tool ({lock}:3) [vcs]: git+https://git.example.invalid/tool.git@v1#egg=some-tool")
     edited = lock.read_text()
     assert edited.startswith(f"--index-url {world.server.url}python-all/simple/\n")
     assert "closure-base==0.1 \\\n    --hash=sha256:" in edited

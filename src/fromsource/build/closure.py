@@ -161,8 +161,11 @@ def _same_index(a: str, b: str) -> bool:
 def _skip(
     pin: PinnedPackage, kind: str, why: str, targets: tuple[str, ...] = (), counted: bool = True
 ) -> PlanEntry:
+    # A VCS, path or URL pin's label is its location (already in *why*): name it by
+    # its project when the entry says it.
+    name = pin.name if pin.name and pin.source.kind != "index" else pin.label
     entry = PackageCoverage(
-        pin.label,
+        name,
         pin.version,
         pin.location,
         "skipped",
@@ -194,7 +197,7 @@ def _plan_pin(
         )
     if source.kind != "index":
         where = redact(source.location or "")
-        return _skip(pin, source.kind, f"{source.form or source.kind} {where}".strip(), chosen)
+        return _skip(pin, source.kind, where or source.form or source.kind, chosen)
     location = source.location
     if (
         location is not None
