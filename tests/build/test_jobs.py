@@ -23,22 +23,23 @@ def _build(status: str, created: datetime, category: str | None = None) -> Build
 
 def test_settle_entry() -> None:
     later, earlier = JOB + timedelta(seconds=5), JOB - timedelta(days=1)
-    assert settle_entry(ENTRY, None, None, False, JOB).status == "queued"
-    assert settle_entry(ENTRY, None, None, True, JOB).status == "already-built"
-    running = settle_entry(ENTRY, _claim("running"), None, False, JOB)
+    assert settle_entry(ENTRY, None, None, None, JOB).status == "queued"
+    published = settle_entry(ENTRY, None, None, "demo-1.0-py3-none-any.whl", JOB)
+    assert (published.status, published.wheel) == ("already-built", "demo-1.0-py3-none-any.whl")
+    running = settle_entry(ENTRY, _claim("running"), None, None, JOB)
     assert (running.status, running.build_id) == ("running", 7)
-    built = settle_entry(ENTRY, _claim("succeeded", later), _build("succeeded", later), False, JOB)
+    built = settle_entry(ENTRY, _claim("succeeded", later), _build("succeeded", later), None, JOB)
     assert (built.status, built.wheel) == ("built", "demo-1.0-py3-none-any.whl")
     before = settle_entry(ENTRY, _claim("succeeded", earlier), _build("succeeded", earlier),
-                          False, JOB)
+                          None, JOB)
     assert before.status == "already-built"
-    skipped = settle_entry(ENTRY, _claim("succeeded", later), _build("skipped", later), False, JOB)
+    skipped = settle_entry(ENTRY, _claim("succeeded", later), _build("skipped", later), None, JOB)
     assert skipped.status == "already-built"
     failed = settle_entry(ENTRY, _claim("failed", later), _build("failed", later, "timeout"),
-                          False, JOB)
+                          None, JOB)
     assert (failed.status, failed.category, failed.reason) == ("failed", "timeout", "it broke")
     old_failure = settle_entry(ENTRY, _claim("failed", earlier), _build("failed", earlier),
-                               False, JOB)
+                               None, JOB)
     assert old_failure.status == "queued", "the job's own request builds it again"
-    assert settle_entry(ENTRY, _claim("queued"), None, False, JOB).status == "queued"
+    assert settle_entry(ENTRY, _claim("queued"), None, None, JOB).status == "queued"
     assert built.targets == ("t",) and built.location == "r.txt:1"

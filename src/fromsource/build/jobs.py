@@ -157,12 +157,13 @@ def settle_entry(
     entry: PackageCoverage,
     claim: ClaimView | None,
     build: BuildFacts | None,
-    published: bool,
+    published: str | None,
     since: datetime,
 ) -> PackageCoverage:
     """What became of one release a job (created at *since*) builds, so far.  Pure.
 
-    No claim yet: ``already-built`` when *published*, else ``queued``.  A
+    No claim yet: ``already-built`` when a wheel is *published* (its filename),
+    else ``queued``.  A
     claim running: ``running``; queued again by a sweeper: ``queued``;
     succeeded: ``built`` when its build started after the job was made, else
     ``already-built``; failed after the job was made: ``failed`` with the
@@ -171,7 +172,9 @@ def settle_entry(
     """
     facts: dict[str, Any] = {"build_id": claim.build_id if claim else None}
     if claim is None:
-        return entry.settled("already-built" if published else "queued")
+        if published is not None:
+            return entry.settled("already-built", wheel=published)
+        return entry.settled("queued")
     if claim.state == "running":
         return entry.settled("running", **facts)
     if claim.state == "succeeded":
@@ -240,7 +243,8 @@ def job_status(db: Database, job: Job) -> JobStatus:
             continue
         claim = claims.get(Target(job.repo, *node).key)
         build = builds.get(claim.build_id) if claim and claim.build_id else None
-        published = claim is None and published_wheel(db, job.repo, *node) is not None
+        wheel = published_wheel(db, job.repo, *node) if claim is None else None
+        published = wheel.filename if wheel is not None else None
         packages.append(settle_entry(plan_entry.entry, claim, build, published, job.created_at))
     report = CoverageReport(job.files, job.format, job.targets, tuple(packages))
     return JobStatus(job, report)
