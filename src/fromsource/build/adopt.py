@@ -17,6 +17,7 @@ from pathlib import PurePath
 
 from fromsource.build.coverage import CoverageReport
 from fromsource.lockfiles import FileResult
+from fromsource.names import normalize
 from fromsource.setup import Target
 
 __all__ = [
@@ -100,8 +101,10 @@ def unserved(report: CoverageReport, updates: Sequence[FileResult] = ()) -> list
     """What the index cannot serve: the coverage's unserved pins, then pins the index lacks.
 
     A pin the build reported (failed, skipped) is listed once, with the
-    build's reason; a pin ``lock update-hashes`` found ``missing`` on the
-    index that the build did not report is added (category ``not-on-index``).
+    build's reason.  A pin ``lock update-hashes`` found ``missing`` on the
+    index is added (category ``not-on-index``, at the build's location for
+    it) unless the build listed it already or no target installs it (a
+    Windows-only pin on a Linux index is not missing).
     """
     found = [
         Unserved(
@@ -113,16 +116,19 @@ def unserved(report: CoverageReport, updates: Sequence[FileResult] = ()) -> list
         )
         for e in report.unserved
     ]
-    named = {(u.name, u.version) for u in found}
+    entries = {(normalize(e.name), e.version): e for e in report.packages}
+    named = {(normalize(u.name), u.version) for u in found}
     for result in updates:
         for package in result.packages:
-            if package.status == "missing" and (package.name, package.version) not in named:
-                named.add((package.name, package.version))
-                found.append(
-                    Unserved(
-                        package.name, package.version, result.path, "not-on-index", package.detail
-                    )
-                )
+            key = (normalize(package.name), package.version)
+            entry = entries.get(key)
+            if package.status != "missing" or key in named or (entry and not entry.counted):
+                continue
+            named.add(key)
+            where = entry.location if entry else result.path
+            found.append(
+                Unserved(package.name, package.version, where, "not-on-index", package.detail)
+            )
     return found
 
 

@@ -240,5 +240,5 @@ def adopt(
                 click.echo(f"  {item.line()}")
         else:
             click.echo("The index serves every pinned package, built from source.")
-    if report.failed or counts.get("missing"):
+    if report.failed or any(u.category == "not-on-index" for u in missing):
         sys.exit(EXIT_FINDINGS)
