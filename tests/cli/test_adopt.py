@@ -49,6 +49,7 @@ def test_adopt_a_uv_project(world: World, tmp_path: Path, monkeypatch: pytest.Mo
     assert result["install"] == "cd proj && uv sync --locked"
     assert result["cannot_serve"] == []
     assert result["setup"]["client"] == "uv"
+    assert any(f"'upstream' ({world.upstream.url})" in n for n in result["setup"]["notes"])
     assert {Path(c["path"]).name for c in result["setup"]["changes"]} == {
         "pyproject.toml", ".netrc"}
     (update,) = result["lock_update"]
@@ -99,3 +100,74 @@ def test_adopt_lists_what_the_index_cannot_serve(
     assert edited.startswith(f"--index-url {world.server.url}python-all/simple/\n")
     assert "closure-base==0.1 \\\n    --hash=sha256:" in edited
     assert world.reader[1] not in edited
+
+
+def _tool(name: str) -> str:
+    from tests.clients import TOOLS
+
+    exe = TOOLS / name / "bin" / name
+    if not exe.exists():
+        pytest.skip(f"{name} is not installed in {TOOLS}; run the network-marked tests of "
+                    "tests/lockfiles/test_real_tools.py once to install it")
+    return str(exe)
+
+
+@pytest.mark.parametrize("client", ["poetry", "pdm"])
+def test_adopt_poetry_and_pdm_projects(world: World, tmp_path: Path, client: str,
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    exe = _tool(client)
+    home = tmp_path / "home"
+    project = tmp_path / "proj"
+    project.mkdir()
+    table = ("[tool.poetry]\npackage-mode = false\n" if client == "poetry"
+             else "[tool.pdm]\ndistribution = false\n")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "0.1"\nrequires-python = ">=3.11"\n'
+        f'dependencies = ["closure-top==1.0"]\n\n{table}')
+    venv = project / ".venv"
+    base = clean_env(home, {"POETRY_VIRTUALENVS_IN_PROJECT": "true",
+                            "POETRY_CACHE_DIR": str(home / "pcache"),
+                            "PDM_CHECK_UPDATE": "false", "PDM_CACHE_DIR": str(home / "pdm-cache"),
+                            "PDM_PYTHON": str(venv / "bin" / "python")})
+    assert run([UV, "venv", "-q", "--python", sys.executable, str(venv)], base).returncode == 0
+    if client == "poetry":
+        (project / "pyproject.toml").write_text(
+            (project / "pyproject.toml").read_text()
+            + f'\n[[tool.poetry.source]]\nname = "upstream"\nurl = "{world.upstream.url}"\n'
+            'priority = "primary"\n')
+        locked = run([exe, "lock", "--no-interaction"], base, cwd=project)
+    else:
+        locked = run([exe, "lock"], {**base, "PDM_PYPI_URL": world.upstream.url}, cwd=project)
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+    for key in ("HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(key, base[key])
+    monkeypatch.delenv("NETRC", raising=False)
+    monkeypatch.chdir(project)
+
+    lock = Path(f"{client}.lock")
+    assert _adopt(world, capsys, lock, "--format", "json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["coverage"]["summary"]["percent"] == 100.0 and result["cannot_serve"] == []
+    if client == "poetry":
+        # The lock names its source "upstream": that source now points at the index
+        # (poetry keeps locked versions only from a source of the same name).
+        text = (project / "pyproject.toml").read_text()
+        assert f'name = "upstream"\nurl = "{world.server.url}python-all/simple/"' in text
+        assert world.upstream.url not in text and result["setup"]["notes"]
+        assert not [n for n in result["setup"]["notes"] if "still names" in n]
+        assert result["install"] == "poetry lock && poetry install"
+    else:
+        assert result["install"] == "pdm install --frozen-lockfile"
+    asked = len(world.upstream.requests)
+    shell = {**base, "PATH": f"{Path(exe).parent}:{base['PATH']}"}
+    for purge in result["setup"]["purge"]:  # as adopt says: wheels fetched before must go
+        assert run(["sh", "-c", purge + " --no-interaction"
+                    if purge.startswith("poetry") else purge], shell, cwd=project).returncode == 0
+    install = subprocess.run(result["install"], shell=True, cwd=project, capture_output=True,
+                             text=True, timeout=300, check=False, env=shell)
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert len(world.upstream.requests) == asked, "installed from the index only"
+    site = next(venv.glob("lib/python3*/site-packages"))
+    for module in ("closure_top", "closure_base"):
+        assert UPSTREAM_MARK not in (site / module / "__init__.py").read_text()

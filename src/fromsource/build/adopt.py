@@ -44,7 +44,10 @@ the credentials too, and its Pipfile's ``[[source]]`` must name the index."""
 
 _COMMANDS = {
     "uv.lock": "uv sync --locked",
-    "poetry.lock": "poetry install",
+    # poetry.lock records a hash of pyproject.toml's sources, which setup changed, and
+    # `poetry install` refuses a lock whose hash differs; `poetry lock` (poetry 2 keeps
+    # every locked version) records it again, with the files of the index.
+    "poetry.lock": "poetry lock && poetry install",
     "pdm.lock": "pdm install --frozen-lockfile",
     "Pipfile.lock": "pipenv sync",
 }

@@ -48,7 +48,9 @@ __all__ = [
     "TargetEnvironment",
     "build_closure",
     "host_target",
+    "main_index",
     "plan_closure",
+    "same_index",
     "settle",
 ]
 
@@ -146,7 +148,7 @@ class ClosurePlan:
         )
 
 
-def _main_index(pins: Iterable[PinnedPackage]) -> str | None:
+def main_index(pins: Iterable[PinnedPackage]) -> str | None:
     """The index most index pins name (None, the installer's index, when any names none)."""
     named = [p.source.location for p in pins if p.source.kind == "index"]
     if not named or None in named:
@@ -154,7 +156,8 @@ def _main_index(pins: Iterable[PinnedPackage]) -> str | None:
     return Counter(named).most_common(1)[0][0]
 
 
-def _same_index(a: str, b: str) -> bool:
+def same_index(a: str, b: str) -> bool:
+    """Whether two index URLs are the same index (credentials and a final ``/`` aside)."""
     return redact(a).rstrip("/") == redact(b).rstrip("/")
 
 
@@ -202,8 +205,8 @@ def _plan_pin(
     if (
         location is not None
         and main_index is not None
-        and not _same_index(location, main_index)
-        and not (upstream_url and _same_index(location, upstream_url))
+        and not same_index(location, main_index)
+        and not (upstream_url and same_index(location, upstream_url))
     ):
         return _skip(
             pin,
@@ -214,7 +217,7 @@ def _plan_pin(
     if (
         location is not None
         and main_index is None
-        and not (upstream_url and _same_index(location, upstream_url))
+        and not (upstream_url and same_index(location, upstream_url))
     ):
         return _skip(pin, "other-index", f"{redact(location)}", chosen)
     if pin.name is None or pin.version is None:
@@ -246,7 +249,7 @@ def plan_closure(
     planned once, at its first place.  Constraints (``-c``) are not built.
     """
     pins = [p for lock in locks for p in lock.packages]
-    main_index = _main_index(pins)
+    main = main_index(pins)
     entries: list[PlanEntry] = []
     seen: set[tuple[str, str | None]] = set()
     for pin in pins:
@@ -254,7 +257,7 @@ def plan_closure(
         if key in seen:
             continue
         seen.add(key)
-        entries.append(_plan_pin(pin, targets, main_index, upstream_url))
+        entries.append(_plan_pin(pin, targets, main, upstream_url))
     formats = sorted({lock.format for lock in locks})
     return ClosurePlan(
         tuple(f for lock in locks for f in lock.files),

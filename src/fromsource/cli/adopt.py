@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from fromsource.build.adopt import install_command, lock_files_to_update, setup_target, unserved
+from fromsource.build.closure import main_index, same_index
 from fromsource.build.coverage import SCHEMA_VERSION
 
 # The sandbox options and limits are build's own, shared so both commands take the same.
@@ -32,10 +33,11 @@ from fromsource.cli.common import (
     settings_from,
 )
 from fromsource.config import ALL_REPOSITORIES
-from fromsource.indexclient import Credentials, default_netrc, resolve_credentials
-from fromsource.lockfiles import STATUSES, IndexLookup, read_lock, update_files
-from fromsource.setup import SetupRequest, index_spec, locations, plan_setup
+from fromsource.indexclient import Credentials, default_netrc, redact, resolve_credentials
+from fromsource.lockfiles import STATUSES, IndexLookup, Lock, read_lock, update_files
+from fromsource.setup import DEFAULT_NAME, SetupRequest, index_spec, locations, plan_setup
 from fromsource.setup.files import apply_change, read_text
+from fromsource.setup.tomlconf import foreign_sources, named_sources
 
 __all__ = ["adopt"]
 
@@ -60,6 +62,21 @@ go to ~/.netrc or the client's own file, never into the project. See
 docs/adopt.md.
 
 """
+
+
+def _source_name(lock: Lock, path: Path) -> str:
+    """The name the index gets in the client's configuration.
+
+    A poetry.lock names each package's source, and ``poetry lock`` keeps a
+    locked version only from a source of that name: the source the lock's
+    pins come from keeps its name and gets this index's URL.
+    """
+    if lock.format != "poetry.lock":
+        return DEFAULT_NAME
+    main = main_index(lock.packages)
+    pyproject = read_text(path.parent / "pyproject.toml") or ""
+    names = [n for n, url in named_sources(pyproject, "poetry") if main and same_index(url, main)]
+    return names[0] if names else DEFAULT_NAME
 
 
 @click.command(help=_HELP + EXIT_CODES_HELP + " (1: a build failed or the index lacks a pin)")
@@ -134,7 +151,7 @@ def adopt(
     quiet: bool,
 ) -> None:
     lock = read_lock(path)
-    spec = index_spec(index_url, (repo,))
+    spec = index_spec(index_url, (repo,), _source_name(lock, path))
     credentials = Credentials(username.strip(), password.strip()) if username and password else None
     target = setup_target(lock.format)
     if target == "netrc" and credentials is None:
@@ -202,7 +219,18 @@ def adopt(
         )
         changes.append({"path": str(change.path), "what": change.what, "state": state})
         say(f"{state}: {change.path} ({change.what})")
-    for note in plan.notes:
+    pyproject = (
+        read_text(path.parent / "pyproject.toml") if target in ("uv", "poetry", "pdm") else None
+    )
+    notes = [
+        *plan.notes,
+        *(
+            f"pyproject.toml still names the index {name!r} ({redact(url)}); {target} may "
+            "take packages from it: remove it to install from this index only"
+            for name, url in foreign_sources(pyproject or "", target, spec)
+        ),
+    ]
+    for note in notes:
         say(f"note: {note}")
     if plan.purge:
         say(
@@ -224,7 +252,7 @@ def adopt(
                 "setup": {
                     "client": target,
                     "changes": changes,
-                    "notes": list(plan.notes),
+                    "notes": notes,
                     "purge": list(plan.purge),
                 },
                 "install": command,
