@@ -302,9 +302,11 @@ def test_a_package_that_cannot_be_built_is_named_and_exits_1(
         "1 of 2 pinned packages built from source for every target (50.0 %)")
 
     capsys.readouterr()
-    assert world.fromsource("build", "-r", str(lock), "--upstream", world.upstream.url,
-                            "--quiet") == 1
+    assert world.fromsource("build", "-r", str(lock), "--upstream", world.upstream.url) == 1
     captured = capsys.readouterr()
+    # Not a terminal: one plain line per finished build, with the counts so far.
+    assert "[1/2 done, 0 running, 1 queued, 0 failed] closure-base 0.1 skipped: " in captured.err
+    assert "[2/2 done, 0 running, 0 queued, 1 failed] broken-pkg 1.0 failed\n" in captured.err
     assert "broken-pkg" in captured.out and "failed" in captured.out
     assert "1 of 2 pinned packages built from source for every target (50.0 %)" in captured.out
     assert "broken-pkg 1.0 failed [build-failed]" in captured.err
@@ -316,3 +318,14 @@ def world_log(world: World, build_id: int, capsys: pytest.CaptureFixture[str]) -
     capsys.readouterr()
     assert world.fromsource("builds", "show", str(build_id), "--full-log") == 0
     return capsys.readouterr().out
+
+
+def test_usage_errors(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert world.fromsource("build") == 2
+    assert "give REQUIREMENTS, or -r/--lock files" in capsys.readouterr().err
+    (tmp_path / "r.txt").write_text("closure-base==0.1\n")
+    assert world.fromsource("build", "closure-base==0.1", "-r", str(tmp_path / "r.txt")) == 2
+    assert world.fromsource("build", "--with-deps", "--lock", str(tmp_path / "r.txt")) == 2
+    assert "exactly what the files pin" in capsys.readouterr().err
+    assert world.fromsource("build", "--lock", str(tmp_path / "missing.lock")) == 2
+    assert "missing.lock: cannot read" in capsys.readouterr().err
