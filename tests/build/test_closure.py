@@ -99,6 +99,7 @@ def test_settle_maps_outcomes_and_counts_totals() -> None:
         BuildOutcome("setuptools", "80.0", "succeeded", build_id=1, wheel="setuptools.whl"),
         BuildOutcome("a", "1.0", "succeeded", build_id=2, wheel="a-1.0-py3-none-any.whl"),
         BuildOutcome("b", "2.0", "skipped", build_id=3, message="b is already published"),
+        BuildOutcome("c", "3.0", "succeeded", build_id=5),  # built for one target ...
         BuildOutcome("c", "3.0", "failed", build_id=4, category="build-failed",
                      message="the backend failed"),
     ]
@@ -107,7 +108,7 @@ def test_settle_maps_outcomes_and_counts_totals() -> None:
     assert entries["a"].status == "built" and entries["a"].wheel == "a-1.0-py3-none-any.whl"
     assert entries["b"].status == "already-built"
     assert (entries["c"].status, entries["c"].category, entries["c"].build_id) == (
-        "failed", "build-failed", 4)
+        "failed", "build-failed", 4)  # ... but not for every target
     assert [d.name for d in report.build_dependencies] == ["setuptools"]
     assert report.failed
     assert (report.built, report.pinned) == (2, 4)  # win is for no target: not counted

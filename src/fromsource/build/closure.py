@@ -268,14 +268,15 @@ def plan_closure(
 
 
 def _settled(entry: PackageCoverage, outcomes: Sequence[BuildOutcome]) -> PackageCoverage:
-    """*entry* settled by its outcomes: built if any build succeeded, else failed, else skipped."""
+    """*entry* settled by its outcomes: failed if any build failed (a release must be
+    built for every target), else built if one succeeded, else already built."""
     by_status = {o.status: o for o in outcomes}
-    if (done := by_status.get("succeeded")) is not None:
-        return entry.settled("built", build_id=done.build_id, wheel=done.wheel)
     if (failed := by_status.get("failed")) is not None:
         return entry.settled(
             "failed", failed.category or "internal", failed.message, build_id=failed.build_id
         )
+    if (done := by_status.get("succeeded")) is not None:
+        return entry.settled("built", build_id=done.build_id, wheel=done.wheel)
     if (skipped := by_status.get("skipped")) is not None:
         return entry.settled(
             "already-built", reason=skipped.message, build_id=skipped.build_id, wheel=skipped.wheel
