@@ -54,14 +54,18 @@ def test_uv_lock_plan_builds_main_index_pins_and_reports_the_rest() -> None:
     assert plan.requirements == ("demo-pkg==1.0",)
     entries = _by_name(e.entry for e in plan.entries)
     assert (entries["app"].status, entries["app"].category, entries["app"].counted) == (
-        "skipped", "project", False)
+        "skipped",
+        "project",
+        False,
+    )
     assert entries["torchish"].category == "other-index"
     assert "https://wheels.example/cpu/" in entries["torchish"].reason
     assert entries["gitdep"].category == "vcs" and "git.example" in entries["gitdep"].reason
     assert entries["demo-pkg"].status == "queued" and entries["demo-pkg"].location == "lock:10"
     # The upstream fromsource builds from is never "another index".
-    upstream = plan_closure([_lock("uv.lock", UV_LOCK)], [LINUX],
-                            upstream_url="https://wheels.example/cpu")
+    upstream = plan_closure(
+        [_lock("uv.lock", UV_LOCK)], [LINUX], upstream_url="https://wheels.example/cpu"
+    )
     assert upstream.requirements == ("demo-pkg==1.0", "torchish==2.0")
 
 
@@ -69,7 +73,8 @@ def test_requirements_markers_are_evaluated_per_target(tmp_path: Path) -> None:
     (tmp_path / "base.txt").write_text("shared==1.0\nwinonly==2.0 ; sys_platform == 'win32'\n")
     (tmp_path / "requirements.txt").write_text(
         "-r base.txt\n-c constraints.txt\nshared==1.0\nloose>=1\n"
-        "./vendored/pkg\nhttps://files.example/direct-1.0.tar.gz\n-e .\nlocal==1.0+fs.2\n")
+        "./vendored/pkg\nhttps://files.example/direct-1.0.tar.gz\n-e .\nlocal==1.0+fs.2\n"
+    )
     (tmp_path / "constraints.txt").write_text("constrained==9\n")
     lock = read_lock(tmp_path / "requirements.txt", origin="requirements.txt")
 
@@ -79,7 +84,7 @@ def test_requirements_markers_are_evaluated_per_target(tmp_path: Path) -> None:
     assert entries["shared"].location == "base.txt:1", "planned once, where first pinned"
     assert "constrained" not in entries
     assert (entries["winonly"].category, entries["winonly"].counted) == ("marker", False)
-    assert "sys_platform == \"win32\"" in entries["winonly"].reason
+    assert 'sys_platform == "win32"' in entries["winonly"].reason
     assert "cp311-linux" in entries["winonly"].reason
     assert entries["loose"].category == "not-pinned" and entries["loose"].counted
     assert entries["./vendored/pkg"].category == "path"
@@ -100,15 +105,19 @@ def test_settle_maps_outcomes_and_counts_totals() -> None:
         BuildOutcome("a", "1.0", "succeeded", build_id=2, wheel="a-1.0-py3-none-any.whl"),
         BuildOutcome("b", "2.0", "skipped", build_id=3, message="b is already published"),
         BuildOutcome("c", "3.0", "succeeded", build_id=5),  # built for one target ...
-        BuildOutcome("c", "3.0", "failed", build_id=4, category="build-failed",
-                     message="the backend failed"),
+        BuildOutcome(
+            "c", "3.0", "failed", build_id=4, category="build-failed", message="the backend failed"
+        ),
     ]
     report = settle(plan, outcomes)
     entries = _by_name(report.packages)
     assert entries["a"].status == "built" and entries["a"].wheel == "a-1.0-py3-none-any.whl"
     assert entries["b"].status == "already-built"
     assert (entries["c"].status, entries["c"].category, entries["c"].build_id) == (
-        "failed", "build-failed", 4)  # ... but not for every target
+        "failed",
+        "build-failed",
+        4,
+    )  # ... but not for every target
     assert [d.name for d in report.build_dependencies] == ["setuptools"]
     assert report.failed
     assert (report.built, report.pinned) == (2, 4)  # win is for no target: not counted
@@ -116,8 +125,7 @@ def test_settle_maps_outcomes_and_counts_totals() -> None:
     data = json.loads(json.dumps(report.to_json()))
     assert data["schema_version"] == 1
     assert data["summary"]["failed"] == 1 and data["summary"]["skipped"] == 2
-    assert [p["name"] for p in data["packages"]] == [
-        "a", "b", "c", "d", "win"]
+    assert [p["name"] for p in data["packages"]] == ["a", "b", "c", "d", "win"]
     assert [u.name for u in report.unserved] == ["c", "d"]
     assert entries["d"].reason.startswith("git+https://git.example/d#egg=d: pinned to a VCS")
 
@@ -141,9 +149,13 @@ def test_board_counts_jobs_and_eta() -> None:
     view = board.view()
     assert (view.total, view.running, view.queued) == (4, 3, 1)
     assert [(j.job, j.project, j.step) for j in view.jobs] == [
-        ("build_0", "a", "fetch"), ("build_1", "setuptools", "fetch")]
+        ("build_0", "a", "fetch"),
+        ("build_1", "setuptools", "fetch"),
+    ]
     now[0] = 10.0
-    assert board.update(ProgressEvent("setuptools", "80", "", "succeeded"), "build_1") == "succeeded"
+    assert (
+        board.update(ProgressEvent("setuptools", "80", "", "succeeded"), "build_1") == "succeeded"
+    )
     assert board.update(ProgressEvent("a", "1", "build", "start"), "build_0") is None
     assert board.update(ProgressEvent("a", "1", "", "failed"), "build_0") == "failed"
     view = board.view()

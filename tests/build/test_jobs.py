@@ -17,8 +17,14 @@ def _claim(state: str, finished: datetime | None = None, build_id: int | None = 
 
 
 def _build(status: str, created: datetime, category: str | None = None) -> BuildFacts:
-    return BuildFacts(7, status, "it broke" if status == "failed" else None, category,
-                      "demo-1.0-py3-none-any.whl", created)
+    return BuildFacts(
+        7,
+        status,
+        "it broke" if status == "failed" else None,
+        category,
+        "demo-1.0-py3-none-any.whl",
+        created,
+    )
 
 
 def test_settle_entry() -> None:
@@ -30,16 +36,19 @@ def test_settle_entry() -> None:
     assert (running.status, running.build_id) == ("running", 7)
     built = settle_entry(ENTRY, _claim("succeeded", later), _build("succeeded", later), None, JOB)
     assert (built.status, built.wheel) == ("built", "demo-1.0-py3-none-any.whl")
-    before = settle_entry(ENTRY, _claim("succeeded", earlier), _build("succeeded", earlier),
-                          None, JOB)
+    before = settle_entry(
+        ENTRY, _claim("succeeded", earlier), _build("succeeded", earlier), None, JOB
+    )
     assert before.status == "already-built"
     skipped = settle_entry(ENTRY, _claim("succeeded", later), _build("skipped", later), None, JOB)
     assert skipped.status == "already-built"
-    failed = settle_entry(ENTRY, _claim("failed", later), _build("failed", later, "timeout"),
-                          None, JOB)
+    failed = settle_entry(
+        ENTRY, _claim("failed", later), _build("failed", later, "timeout"), None, JOB
+    )
     assert (failed.status, failed.category, failed.reason) == ("failed", "timeout", "it broke")
-    old_failure = settle_entry(ENTRY, _claim("failed", earlier), _build("failed", earlier),
-                               None, JOB)
+    old_failure = settle_entry(
+        ENTRY, _claim("failed", earlier), _build("failed", earlier), None, JOB
+    )
     assert old_failure.status == "queued", "the job's own request builds it again"
     assert settle_entry(ENTRY, _claim("queued"), None, None, JOB).status == "queued"
     assert built.targets == ("t",) and built.location == "r.txt:1"

@@ -50,16 +50,31 @@ class World:
     def fromsource(self, *args: str) -> int:
         return main(["--data-dir", str(self.server.data_dir), *args])
 
-    def build(self, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+    def build(
+        self, capsys: pytest.CaptureFixture[str], *args: str
+    ) -> tuple[int, dict[str, object]]:
         """``build ARGS --format json`` against the upstream; (exit code, the report)."""
         capsys.readouterr()
-        code = self.fromsource("build", *args, "--upstream", self.upstream.url,
-                               "--format", "json", "--quiet")
+        code = self.fromsource(
+            "build", *args, "--upstream", self.upstream.url, "--format", "json", "--quiet"
+        )
         return code, json.loads(capsys.readouterr().out)
 
     def update(self, lock: Path, *extra: str) -> int:
-        return main(["lock", "update-hashes", str(lock), "--index", self.server.url,
-                     "--username", self.reader[0], "--password", self.reader[1], *extra])
+        return main(
+            [
+                "lock",
+                "update-hashes",
+                str(lock),
+                "--index",
+                self.server.url,
+                "--username",
+                self.reader[0],
+                "--password",
+                self.reader[1],
+                *extra,
+            ]
+        )
 
 
 def upstream_files(folder: Path) -> list[Path]:
@@ -71,17 +86,21 @@ def upstream_files(folder: Path) -> list[Path]:
         make_sdist(folder, "closure-top", "1.0", "flit-core", dependencies=["closure-base"]),
         make_sdist(folder, "closure-extra", "2.0", "flit-core"),
         make_sdist(folder, "broken-pkg", "1.0", "in-tree", backend_code=BROKEN_BACKEND),
-        make_wheel(folder, "closure-base", "0.1",
-                   files={"closure_base/__init__.py": UPSTREAM_MARK}),
-        make_wheel(folder, "closure-top", "1.0", requires_dist=["closure-base"],
-                   files={"closure_top/__init__.py": UPSTREAM_MARK}),
+        make_wheel(
+            folder, "closure-base", "0.1", files={"closure_base/__init__.py": UPSTREAM_MARK}
+        ),
+        make_wheel(
+            folder,
+            "closure-top",
+            "1.0",
+            requires_dist=["closure-base"],
+            files={"closure_top/__init__.py": UPSTREAM_MARK},
+        ),
     ]
 
 
 @pytest.fixture(scope="module")
-def world(
-    tmp_path_factory: pytest.TempPathFactory, local_index: LocalIndex
-) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, local_index: LocalIndex) -> Iterator[World]:
     """The upstream (the session's local index, with the files above) and a fresh index."""
     base = tmp_path_factory.mktemp("build-lock")
     local_index.add(*upstream_files(base / "upstream"))
@@ -90,5 +109,3 @@ def world(
         yield World(local_index, server, server.token("python", "python-remediated"))
     finally:
         stop_server(server)
-
-

@@ -32,6 +32,7 @@ from tests.lockfiles.upstream import FolderIndex
 
 pytestmark = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")
 
+
 def _assert_full(report: dict[str, object], names: set[str]) -> None:
     """Every pinned package in *names* is served built from source: 100 %."""
     packages = {p["name"]: p for p in report["packages"]}  # type: ignore[attr-defined]
@@ -40,7 +41,8 @@ def _assert_full(report: dict[str, object], names: set[str]) -> None:
     summary = report["summary"]
     assert summary["percent"] == 100.0, summary  # type: ignore[index]
     assert summary["text"] == (  # type: ignore[index]
-        f"{len(names)} of {len(names)} pinned packages built from source for every target (100 %)")
+        f"{len(names)} of {len(names)} pinned packages built from source for every target (100 %)"
+    )
 
 
 def _assert_ours(venv: Path) -> None:
@@ -59,15 +61,18 @@ def _project(path: Path, tool_table: str = "") -> Path:
     path.mkdir()
     (path / "pyproject.toml").write_text(
         '[project]\nname = "app"\nversion = "0.1"\nrequires-python = ">=3.11"\n'
-        f'dependencies = ["closure-top==1.0"]\n\n{tool_table}')
+        f'dependencies = ["closure-top==1.0"]\n\n{tool_table}'
+    )
     return path
 
 
 def _tool(name: str) -> str:
     exe = TOOLS / name / "bin" / name
     if not exe.exists():
-        pytest.skip(f"{name} is not installed in {TOOLS}; run the network-marked tests of "
-                    "tests/lockfiles/test_real_tools.py once to install it")
+        pytest.skip(
+            f"{name} is not installed in {TOOLS}; run the network-marked tests of "
+            "tests/lockfiles/test_real_tools.py once to install it"
+        )
     return str(exe)
 
 
@@ -75,8 +80,11 @@ def test_uv_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str
     home = tmp_path / "home"
     env = clean_env(home)
     del env["UV_NO_CONFIG"]  # the project's [[tool.uv.index]] must be read
-    project = _project(tmp_path / "proj", '[tool.uv]\npackage = false\n\n[[tool.uv.index]]\n'
-                       f'name = "upstream"\nurl = "{world.upstream.url}"\ndefault = true\n')
+    project = _project(
+        tmp_path / "proj",
+        "[tool.uv]\npackage = false\n\n[[tool.uv.index]]\n"
+        f'name = "upstream"\nurl = "{world.upstream.url}"\ndefault = true\n',
+    )
     locked = run([UV, "lock", "--python", sys.executable], env, cwd=project)
     assert locked.returncode == 0, locked.stderr
     lock = project / "uv.lock"
@@ -96,13 +104,28 @@ def test_uv_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str
     _assert_ours(project / ".venv")
 
 
-def test_requirements_with_hashes(world: World, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_requirements_with_hashes(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     env = clean_env(tmp_path / "home")
     (tmp_path / "requirements.in").write_text("closure-top==1.0\n")
-    compiled = run([UV, "pip", "compile", "--generate-hashes", "--index-url", world.upstream.url,
-                    "--python", sys.executable, "requirements.in", "-o", "requirements.txt"],
-                   env, cwd=tmp_path)
+    compiled = run(
+        [
+            UV,
+            "pip",
+            "compile",
+            "--generate-hashes",
+            "--index-url",
+            world.upstream.url,
+            "--python",
+            sys.executable,
+            "requirements.in",
+            "-o",
+            "requirements.txt",
+        ],
+        env,
+        cwd=tmp_path,
+    )
     assert compiled.returncode == 0, compiled.stderr
     lock = tmp_path / "requirements.txt"
 
@@ -114,23 +137,44 @@ def test_requirements_with_hashes(world: World, tmp_path: Path,
     assert world.update(lock) == 0
     python = _venv(tmp_path / "venv", env)
     asked = len(world.upstream.requests)
-    install = run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                   "--no-cache-dir", "--require-hashes", "--index-url",
-                   world.server.cred_url("python", world.reader), "-r", str(lock)], env)
+    install = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-cache-dir",
+            "--require-hashes",
+            "--index-url",
+            world.server.cred_url("python", world.reader),
+            "-r",
+            str(lock),
+        ],
+        env,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     assert len(world.upstream.requests) == asked
     _assert_ours(tmp_path / "venv")
 
 
-def test_pylock_installed_by_pip(world: World, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_pylock_installed_by_pip(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     home = tmp_path / "home"
     env = clean_env(home)
     del env["UV_NO_CONFIG"]
-    project = _project(tmp_path / "proj", '[tool.uv]\npackage = false\n\n[[tool.uv.index]]\n'
-                       f'name = "upstream"\nurl = "{world.upstream.url}"\ndefault = true\n')
-    exported = run([UV, "export", "--format", "pylock.toml", "-o", "pylock.toml",
-                    "--python", sys.executable], env, cwd=project)
+    project = _project(
+        tmp_path / "proj",
+        "[tool.uv]\npackage = false\n\n[[tool.uv.index]]\n"
+        f'name = "upstream"\nurl = "{world.upstream.url}"\ndefault = true\n',
+    )
+    exported = run(
+        [UV, "export", "--format", "pylock.toml", "-o", "pylock.toml", "--python", sys.executable],
+        env,
+        cwd=project,
+    )
     assert exported.returncode == 0, exported.stderr
     lock = project / "pylock.toml"
 
@@ -144,8 +188,20 @@ def test_pylock_installed_by_pip(world: World, tmp_path: Path,
     write_netrc(home, world.host, *world.reader)
     python = _venv(tmp_path / "venv", env)
     asked = len(world.upstream.requests)
-    install = run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                   "--no-cache-dir", "-r", str(lock)], env)
+    install = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-cache-dir",
+            "-r",
+            str(lock),
+        ],
+        env,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     assert len(world.upstream.requests) == asked
     _assert_ours(tmp_path / "venv")
@@ -160,14 +216,23 @@ def test_poetry_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture
     (tmp_path / "empty").mkdir()
     stable.forward_to(world.upstream_root)
     try:
-        project = _project(tmp_path / "proj", '[tool.poetry]\npackage-mode = false\n\n'
-                           f'[[tool.poetry.source]]\nname = "private"\nurl = "{stable.simple}"\n'
-                           'priority = "primary"\n')
+        project = _project(
+            tmp_path / "proj",
+            "[tool.poetry]\npackage-mode = false\n\n"
+            f'[[tool.poetry.source]]\nname = "private"\nurl = "{stable.simple}"\n'
+            'priority = "primary"\n',
+        )
         home = tmp_path / "home"
-        env = clean_env(home, {"POETRY_VIRTUALENVS_IN_PROJECT": "true",
-                               "POETRY_CACHE_DIR": str(home / "pcache")})
-        assert run([poetry, "config", "http-basic.private", *world.reader], env,
-                   cwd=project).returncode == 0
+        env = clean_env(
+            home,
+            {"POETRY_VIRTUALENVS_IN_PROJECT": "true", "POETRY_CACHE_DIR": str(home / "pcache")},
+        )
+        assert (
+            run(
+                [poetry, "config", "http-basic.private", *world.reader], env, cwd=project
+            ).returncode
+            == 0
+        )
         locked = run([poetry, "lock", "--no-interaction"], env, cwd=project)
         assert locked.returncode == 0, locked.stdout + locked.stderr
         lock = project / "poetry.lock"
@@ -194,10 +259,14 @@ def test_pdm_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[st
     home = tmp_path / "home"
     venv = project / ".venv"
     _venv(venv, clean_env(home))
-    base = {"PDM_CHECK_UPDATE": "false", "PDM_CACHE_DIR": str(home / "pdm-cache"),
-            "PDM_PYTHON": str(venv / "bin" / "python")}
-    locked = run([pdm, "lock"], clean_env(home, {**base, "PDM_PYPI_URL": world.upstream.url}),
-                 cwd=project)
+    base = {
+        "PDM_CHECK_UPDATE": "false",
+        "PDM_CACHE_DIR": str(home / "pdm-cache"),
+        "PDM_PYTHON": str(venv / "bin" / "python"),
+    }
+    locked = run(
+        [pdm, "lock"], clean_env(home, {**base, "PDM_PYPI_URL": world.upstream.url}), cwd=project
+    )
     assert locked.returncode == 0, locked.stdout + locked.stderr
     lock = project / "pdm.lock"
 
@@ -208,9 +277,15 @@ def test_pdm_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     assert world.update(lock) == 0
     asked = len(world.upstream.requests)
-    env = clean_env(home, {**base, "PDM_PYPI_URL": world.server.simple("python"),
-                           "PDM_PYPI_USERNAME": world.reader[0],
-                           "PDM_PYPI_PASSWORD": world.reader[1]})
+    env = clean_env(
+        home,
+        {
+            **base,
+            "PDM_PYPI_URL": world.server.simple("python"),
+            "PDM_PYPI_USERNAME": world.reader[0],
+            "PDM_PYPI_PASSWORD": world.reader[1],
+        },
+    )
     install = run([pdm, "install", "--frozen-lockfile"], env, cwd=project)
     assert install.returncode == 0, install.stdout + install.stderr
     assert len(world.upstream.requests) == asked
@@ -218,19 +293,30 @@ def test_pdm_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_pipfile_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    digests = {p.name.split("-")[0]: hashlib.sha256(p.read_bytes()).hexdigest()
-               for paths in world.upstream.files.values() for p in paths
-               if p.name.startswith("closure_") and p.name.endswith(".whl")}
+    digests = {
+        p.name.split("-")[0]: hashlib.sha256(p.read_bytes()).hexdigest()
+        for paths in world.upstream.files.values()
+        for p in paths
+        if p.name.startswith("closure_") and p.name.endswith(".whl")
+    }
     doc = {
-        "_meta": {"hash": {"sha256": "0" * 64}, "pipfile-spec": 6,
-                  "requires": {"python_version": "3.11"},
-                  "sources": [{"name": "upstream", "url": world.upstream.url,
-                               "verify_ssl": False}]},
+        "_meta": {
+            "hash": {"sha256": "0" * 64},
+            "pipfile-spec": 6,
+            "requires": {"python_version": "3.11"},
+            "sources": [{"name": "upstream", "url": world.upstream.url, "verify_ssl": False}],
+        },
         "default": {
-            "closure-top": {"hashes": [f"sha256:{digests['closure_top']}"],
-                            "index": "upstream", "version": "==1.0"},
-            "closure-base": {"hashes": [f"sha256:{digests['closure_base']}"],
-                             "index": "upstream", "version": "==0.1"},
+            "closure-top": {
+                "hashes": [f"sha256:{digests['closure_top']}"],
+                "index": "upstream",
+                "version": "==1.0",
+            },
+            "closure-base": {
+                "hashes": [f"sha256:{digests['closure_base']}"],
+                "index": "upstream",
+                "version": "==0.1",
+            },
         },
         "develop": {},
     }
@@ -245,14 +331,31 @@ def test_pipfile_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert world.update(lock) == 0
     updated = json.loads(lock.read_text())
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("".join(
-        f"{name}{entry['version']} " + " ".join(f"--hash={h}" for h in entry["hashes"]) + "\n"
-        for name, entry in updated["default"].items()))
+    requirements.write_text(
+        "".join(
+            f"{name}{entry['version']} " + " ".join(f"--hash={h}" for h in entry["hashes"]) + "\n"
+            for name, entry in updated["default"].items()
+        )
+    )
     env = clean_env(tmp_path / "home")
     python = _venv(tmp_path / "venv", env)
-    install = run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                   "--no-cache-dir", "--require-hashes", "--index-url",
-                   world.server.cred_url("python", world.reader), "-r", str(requirements)], env)
+    install = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-cache-dir",
+            "--require-hashes",
+            "--index-url",
+            world.server.cred_url("python", world.reader),
+            "-r",
+            str(requirements),
+        ],
+        env,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
     _assert_ours(tmp_path / "venv")
 
@@ -261,19 +364,20 @@ def test_requirements_includes_markers_and_sources(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "base.txt").write_text(
-        "closure-base==0.1\nclosure-extra==2.0 ; sys_platform == 'no-such-platform'\n")
+        "closure-base==0.1\nclosure-extra==2.0 ; sys_platform == 'no-such-platform'\n"
+    )
     (tmp_path / "constraints.txt").write_text("closure-top<2\n")
     (tmp_path / "requirements.txt").write_text(
         "-r base.txt\n-c constraints.txt\n"
         "closure-top==1.0 ; python_version >= '3'\n"
         "closure-base==0.1\n"
-        "git+https://git.example.invalid/tool.git@v1#egg=some-tool\n")
+        "git+https://git.example.invalid/tool.git@v1#egg=some-tool\n"
+    )
 
     code, report = world.build(capsys, "-r", str(tmp_path / "requirements.txt"))
     assert code == 0, report
     packages = {p["name"]: p for p in report["packages"]}  # type: ignore[attr-defined]
-    assert list(packages) == ["closure-base", "closure-extra", "closure-top",
-                              "some-tool"]
+    assert list(packages) == ["closure-base", "closure-extra", "closure-top", "some-tool"]
     assert packages["closure-base"]["location"].endswith("base.txt:1")
     extra = packages["closure-extra"]
     assert (extra["status"], extra["category"], extra["counted"]) == ("skipped", "marker", False)
@@ -281,10 +385,14 @@ def test_requirements_includes_markers_and_sources(
     assert packages["closure-top"]["status"] in ("built", "already-built")
     vcs = packages["some-tool"]
     assert (vcs["status"], vcs["category"]) == ("skipped", "vcs")
-    assert report["files"] == [str(tmp_path / "requirements.txt"),
-                               str(tmp_path / "base.txt"), str(tmp_path / "constraints.txt")]
+    assert report["files"] == [
+        str(tmp_path / "requirements.txt"),
+        str(tmp_path / "base.txt"),
+        str(tmp_path / "constraints.txt"),
+    ]
     assert report["summary"]["text"] == (  # type: ignore[index]
-        "2 of 3 pinned packages built from source for every target (66.6 %)")
+        "2 of 3 pinned packages built from source for every target (66.6 %)"
+    )
 
 
 def test_a_package_that_cannot_be_built_is_named_and_exits_1(
@@ -299,7 +407,8 @@ def test_a_package_that_cannot_be_built_is_named_and_exits_1(
     assert (broken["status"], broken["category"]) == ("failed", "build-failed")
     assert "broken on purpose" in world_log(world, broken["build_id"], capsys)
     assert report["summary"]["text"] == (  # type: ignore[index]
-        "1 of 2 pinned packages built from source for every target (50.0 %)")
+        "1 of 2 pinned packages built from source for every target (50.0 %)"
+    )
 
     capsys.readouterr()
     assert world.fromsource("build", "-r", str(lock), "--upstream", world.upstream.url) == 1

@@ -35,8 +35,10 @@ def test_plain_lines_and_quiet() -> None:
     display(ProgressEvent("a", "1", "", "succeeded", "published a-1-py3-none-any.whl in python"))
     assert plain.file.getvalue() == (  # type: ignore[attr-defined]
         "[1/1 done, 0 running, 0 queued, 0 failed] a 1 succeeded: published "
-        "a-1-py3-none-any.whl in python\n")
+        "a-1-py3-none-any.whl in python\n"
+    )
     quiet = Console(file=io.StringIO())
     BoardDisplay(quiet, Board([("a", "1")]), live=False, quiet=True)(
-        ProgressEvent("a", "1", "", "failed", "boom"))
+        ProgressEvent("a", "1", "", "failed", "boom")
+    )
     assert quiet.file.getvalue() == ""  # type: ignore[attr-defined]

@@ -28,7 +28,8 @@ git+https://git.example.invalid/tool.git@v1#egg=some-tool
 
 @pytest.fixture(scope="module")
 def building_index(
-    tmp_path_factory: pytest.TempPathFactory, local_index: LocalIndex  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+    local_index: LocalIndex,  # noqa: F811
 ) -> Iterator[tuple[IndexServer, tuple[str, str], tuple[str, str]]]:
     """An index that builds in-process from the test upstream; (server, admin, reader)."""
     base = tmp_path_factory.mktemp("build-jobs")
@@ -57,8 +58,11 @@ def test_a_lock_job_builds_the_closure_and_reports_progress(
     building_index: tuple[IndexServer, tuple[str, str], tuple[str, str]],
 ) -> None:
     server, admin, reader = building_index
-    posted = httpx.post(f"{server.url}api/builds", auth=admin,
-                        json={"lock": {"text": REQUIREMENTS, "name": "requirements.txt"}})
+    posted = httpx.post(
+        f"{server.url}api/builds",
+        auth=admin,
+        json={"lock": {"text": REQUIREMENTS, "name": "requirements.txt"}},
+    )
     assert posted.status_code == 202, posted.text
     first = posted.json()
     job = first["job"]
@@ -78,7 +82,8 @@ def test_a_lock_job_builds_the_closure_and_reports_progress(
     assert broken["build_id"] and "build_wheel" in broken["reason"]
     assert packages["closure-extra"]["category"] == "marker"
     assert report["summary"]["text"] == (  # type: ignore[index]
-        "2 of 4 pinned packages built from source for every target (50.0 %)")
+        "2 of 4 pinned packages built from source for every target (50.0 %)"
+    )
     # The build's log stays where it was: the build's own route.
     log = httpx.get(f"{server.url}api/builds/{broken['build_id']}/log", auth=admin)
     assert "broken on purpose" in log.text
@@ -88,9 +93,11 @@ def test_a_lock_job_builds_the_closure_and_reports_progress(
     uv_lock = (
         'version = 1\nrequires-python = ">=3.11"\n\n'
         '[[package]]\nname = "closure-base"\nversion = "0.1"\n'
-        f'source = {{ registry = "{server.url}python/simple/" }}\n')
-    again = httpx.post(f"{server.url}api/builds", auth=admin,
-                       json={"lock": {"text": uv_lock, "name": "uv.lock"}})
+        f'source = {{ registry = "{server.url}python/simple/" }}\n'
+    )
+    again = httpx.post(
+        f"{server.url}api/builds", auth=admin, json={"lock": {"text": uv_lock, "name": "uv.lock"}}
+    )
     assert again.status_code == 202, again.text
     assert again.json()["state"] == "done"
     assert again.json()["counts"]["done"] == 1 and again.json()["report"]["format"] == "uv.lock"
@@ -139,8 +146,9 @@ def test_a_finished_job_reads_the_same_from_its_stored_plan(tmp_path: Path) -> N
     from fromsource.store.db import open_database
 
     db = open_database(f"sqlite:///{tmp_path / 'jobs.db'}")
-    lock = Lock("requirements", "r.txt", parse_lock("requirements", REQUIREMENTS, "r.txt"),
-                files=("r.txt",))
+    lock = Lock(
+        "requirements", "r.txt", parse_lock("requirements", REQUIREMENTS, "r.txt"), files=("r.txt",)
+    )
     plan = plan_closure([lock], [TargetEnvironment("t", {"sys_platform": "linux"})])
     job = create_job(db, plan, repo="python", created_by="ops/1")
     stored = get_job(db, job.id)
