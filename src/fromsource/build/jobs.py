@@ -19,11 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from packaging.tags import sys_tags
+from packaging.version import InvalidVersion, Version
 
 from fromsource.build.closure import ClosurePlan, PlanEntry
 from fromsource.build.coverage import SCHEMA_VERSION, CoverageReport, PackageCoverage
+from fromsource.store.catalog import backing_repos
 from fromsource.store.db import Database
-from fromsource.store.models import BuildJobRow, BuildRow, ClaimRow
+from fromsource.store.models import BuildJobRow, BuildRow, ClaimRow, FileRow
 from fromsource.workers.claims import ClaimView, Target
 
 __all__ = ["BuildFacts", "Job", "JobStatus", "create_job", "get_job", "job_status", "settle_entry"]
@@ -228,13 +231,60 @@ def _builds(db: Database, ids: Sequence[int]) -> dict[int, BuildFacts]:
     return found
 
 
+def _published(
+    db: Database, repo: str, nodes: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The wheel this interpreter can use of each release *nodes* in *repo*, by release.
+
+    What :func:`~fromsource.build.context.published_wheel` answers for one
+    release, for many in a few queries (a job's page is read while CI polls).
+    """
+    from fromsource.build.deps import best_wheel  # the pipeline's rule, loaded with the first job
+
+    wanted: dict[str, set[Version]] = {}
+    for project, version in nodes:
+        try:
+            wanted.setdefault(project, set()).add(Version(version))
+        except InvalidVersion:
+            continue
+    candidates: dict[tuple[str, Version], list[str]] = {}
+    projects = sorted(wanted)
+    with db.session() as session:
+        for start in range(0, len(projects), 500):
+            rows = session.execute(
+                sa.select(FileRow.project, FileRow.version, FileRow.filename).where(
+                    FileRow.repo.in_(backing_repos(repo)),
+                    FileRow.project.in_(projects[start : start + 500]),
+                    FileRow.kind == "wheel",
+                )
+            )
+            for project, version, filename in rows:
+                try:
+                    parsed = Version(version)
+                except InvalidVersion:
+                    continue
+                if parsed in wanted.get(project, ()):
+                    candidates.setdefault((project, parsed), []).append(filename)
+    tags = list(sys_tags())
+    found: dict[tuple[str, str], str] = {}
+    for project, version in nodes:
+        try:
+            files = candidates.get((project, Version(version)), [])
+        except InvalidVersion:
+            continue
+        index = best_wheel(files, tags)
+        if index is not None:
+            found[(project, version)] = files[index]
+    return found
+
+
 def job_status(db: Database, job: Job) -> JobStatus:
     """The progress of *job*, read from the claims, build rows and published files now."""
-    from fromsource.build.context import published_wheel
-
     nodes = [e.node for e in job.entries if e.node is not None]
     claims = _claims(db, job.repo, nodes)
     builds = _builds(db, sorted({c.build_id for c in claims.values() if c.build_id}))
+    unclaimed = [n for n in nodes if Target(job.repo, *n).key not in claims]
+    published = _published(db, job.repo, unclaimed)
     packages = []
     for plan_entry in job.entries:
         node = plan_entry.node
@@ -243,8 +293,8 @@ def job_status(db: Database, job: Job) -> JobStatus:
             continue
         claim = claims.get(Target(job.repo, *node).key)
         build = builds.get(claim.build_id) if claim and claim.build_id else None
-        wheel = published_wheel(db, job.repo, *node) if claim is None else None
-        published = wheel.filename if wheel is not None else None
-        packages.append(settle_entry(plan_entry.entry, claim, build, published, job.created_at))
+        packages.append(
+            settle_entry(plan_entry.entry, claim, build, published.get(node), job.created_at)
+        )
     report = CoverageReport(job.files, job.format, job.targets, tuple(packages))
     return JobStatus(job, report)
