@@ -29,7 +29,16 @@ from fromsource.store.db import Database
 from fromsource.store.models import BuildJobRow, BuildRow, ClaimRow, FileRow
 from fromsource.workers.claims import ClaimView, Target
 
-__all__ = ["BuildFacts", "Job", "JobStatus", "create_job", "get_job", "job_status", "settle_entry"]
+__all__ = [
+    "BuildFacts",
+    "Job",
+    "JobStatus",
+    "create_job",
+    "get_job",
+    "job_status",
+    "settle_entry",
+    "unbuilt",
+]
 
 
 def _aware(moment: datetime) -> datetime:
@@ -276,6 +285,17 @@ def _published(
         if index is not None:
             found[(project, version)] = files[index]
     return found
+
+
+def unbuilt(db: Database, job: Job) -> list[str]:
+    """The requirements (``name==version``) of *job* whose release *job.repo* lacks: what to queue."""
+    nodes = [e.node for e in job.entries if e.node is not None]
+    published = _published(db, job.repo, nodes)
+    return [
+        e.requirement
+        for e in job.entries
+        if e.requirement is not None and e.node is not None and e.node not in published
+    ]
 
 
 def job_status(db: Database, job: Job) -> JobStatus:

@@ -177,8 +177,7 @@ def _lock_job(
     """Plan the closure of *upload*, store it as a job, queue what is not built yet."""
     # The pipeline's planning and the job store are loaded on the first lock only.
     from fromsource.build.closure import host_target, plan_closure
-    from fromsource.build.context import published_wheel
-    from fromsource.build.jobs import create_job, job_status
+    from fromsource.build.jobs import create_job, job_status, unbuilt
     from fromsource.config import upstream_url
     from fromsource.lockfiles import Lock, detect_format, parse_lock
     from fromsource.lockfiles.reqfile import parse_requirements
@@ -198,12 +197,8 @@ def _lock_job(
         raise HTTPException(status_for(exc), exc.to_json()) from exc
     plan = plan_closure([lock], [host_target()], upstream_url=upstream_url(state.settings))
     job = create_job(state.db, plan, repo=repo, created_by=admin)
-    for entry in plan.entries:
-        node = entry.node
-        if node is None or entry.requirement is None:
-            continue
-        if published_wheel(state.db, repo, *node) is None:
-            ondemand.request(BuildRequest(entry.requirement, repo=repo))
+    for requirement in unbuilt(state.db, job):
+        ondemand.request(BuildRequest(requirement, repo=repo))
     return {
         "queue": ondemand.queue.kind,
         "status_url": f"/api/builds?job={job.id}",
