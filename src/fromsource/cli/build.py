@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Self
 
 import click
@@ -25,6 +26,7 @@ from fromsource.build.outcome import STEPS, BuildOutcome, ProgressEvent
 from fromsource.build.pipeline import BuildContext
 from fromsource.build.rebuild import rebuild_matrix
 from fromsource.build.sandbox import SandboxLimits
+from fromsource.cli.closure import BuildOptions, build_locks, print_report, read_locks
 from fromsource.cli.common import (
     EXIT_CODES_HELP,
     EXIT_ERROR,
@@ -184,9 +186,27 @@ def _sandbox_options(func: click.decorators.FC) -> click.decorators.FC:
 @click.command(
     help="Build REQUIREMENTS (name==version, or name / name>=x for the newest match) from "
     "their upstream sdists in the sandbox, and publish the wheels with SBOM and signed "
-    "provenance.\n\n" + EXIT_CODES_HELP + " (1: some build failed)"
+    "provenance.\n\nWith -r FILE or --lock FILE (requirements, uv.lock, poetry.lock, pdm.lock, "
+    "pylock.toml, Pipfile.lock) build exactly the versions the file pins, and report the "
+    "coverage: per package built, already built, failed or skipped (why), and the totals "
+    "(docs/adopt.md).\n\n" + EXIT_CODES_HELP + " (1: some build failed)"
 )
-@click.argument("requirements", nargs=-1, required=True)
+@click.argument("requirements", nargs=-1)
+@click.option(
+    "-r",
+    "--requirement",
+    "requirement_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Build the pins of this requirements file (with its -r/-c includes); repeatable.",
+)
+@click.option(
+    "--lock",
+    "lock_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Build the pins of this lock file (format detected); repeatable.",
+)
 @click.option("--with-deps", is_flag=True, help="Also build the runtime dependencies, recursively.")
 @click.option(
     "--with-build-deps",
@@ -217,6 +237,8 @@ def _sandbox_options(func: click.decorators.FC) -> click.decorators.FC:
 def build(
     ctx: click.Context,
     requirements: tuple[str, ...],
+    requirement_files: tuple[Path, ...],
+    lock_files: tuple[Path, ...],
     with_deps: bool,
     with_build_deps: bool,
     retry_failed: bool,
@@ -230,6 +252,32 @@ def build(
     fmt: str,
     quiet: bool,
 ) -> None:
+    if requirement_files or lock_files:
+        if requirements or with_deps:
+            raise click.UsageError(
+                "-r/--lock build exactly what the files pin: give no REQUIREMENTS nor --with-deps"
+            )
+        report = build_locks(
+            settings_from(ctx),
+            read_locks(requirement_files, lock_files),
+            BuildOptions(
+                upstream,
+                _limits(timeout, memory, max_processes),
+                allow_unsandboxed,
+                jobs,
+                repo,
+                with_build_deps,
+                retry_failed,
+            ),
+            live=err.is_terminal and fmt != "json",
+            quiet=quiet,
+        )
+        print_report(report, fmt)
+        if report.failed:
+            sys.exit(EXIT_FINDINGS)
+        return
+    if not requirements:
+        raise click.UsageError("give REQUIREMENTS, or -r/--lock files")
     build_ctx = BuildContext.from_settings(
         settings_from(ctx),
         upstream=upstream,

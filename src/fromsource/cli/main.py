@@ -84,6 +84,7 @@ def _register() -> None:
         ("fromsource.cli.targets", ("targets",)),
         ("fromsource.cli.policy", ("policy",)),
         ("fromsource.cli.follow", ("follow",)),
+        ("fromsource.cli.adopt", ("adopt",)),
     ):
         _optional(module, names)
 

@@ -275,10 +275,27 @@ def yank(
     return {"filename": filename, "yanked": reason}
 
 
-@router.get("/builds", summary="Recent builds")
+@router.get("/builds", summary="Recent builds, or the progress of one build job (?job=ID)")
 def builds_list(
-    request: Request, _admin: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[dict[str, Any]]:
+    request: Request,
+    _admin: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    job: Annotated[
+        str | None,
+        Query(
+            pattern="^[0-9a-f]{32}$",
+            description="a job id from POST /api/builds with a lock file: its progress "
+            "(done/running/queued/failed counts and the per-package coverage report)",
+        ),
+    ] = None,
+) -> list[dict[str, Any]] | dict[str, Any]:
+    if job is not None:
+        from fromsource.build.jobs import get_job, job_status  # loaded on the first job only
+
+        found = get_job(_state(request).db, job)
+        if found is None:
+            raise HTTPException(404, f"no build job {job}")
+        return job_status(_state(request).db, found).to_json()
     with _state(request).db.session() as session:
         rows = session.scalars(sa.select(BuildRow).order_by(BuildRow.id.desc()).limit(limit)).all()
     return [build_json(r, with_log=False) for r in rows]

@@ -7,7 +7,9 @@
   dependencies (``state.on_missing_project``); each project is queued at
   most once per :data:`DEBOUNCE_SECONDS` per server process, and the hot
   path never waits for the queue (a background thread hands requests over);
-- ``POST /api/builds`` (admin) queues builds of named requirements.
+- ``POST /api/builds`` (admin) queues builds of named requirements, or of
+  every pin of a lock or requirements file as a job whose progress
+  ``GET /api/builds?job=ID`` shows (fromsource/build/jobs.py).
 
 Requests go to a :class:`~fromsource.workers.queue.BuildQueue`: Celery when
 ``broker_url`` is set, this process's own threads otherwise, made on first
@@ -20,18 +22,29 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BaseModel, Field
 
 from fromsource.config import Settings
+from fromsource.errors import FromsourceError
 from fromsource.index.api import Admin
 from fromsource.index.state import IndexState
+from fromsource.index.statuses import status_for
 from fromsource.workers.queue import BuildQueue, open_queue
 from fromsource.workers.request import BuildRequest
 
 __all__ = ["DEBOUNCE_SECONDS", "OnDemand", "install"]
+
+MAX_LOCK_CHARS = 8 << 20
+"""The longest lock file ``POST /api/builds`` reads (a 300-package hashed lock is ~300 KiB)."""
+
+LockFormat = Literal[
+    "requirements", "uv.lock", "poetry.lock", "pdm.lock", "pylock.toml", "Pipfile.lock"
+]
+"""fromsource.lockfiles.FORMATS, spelled out for the API's schema."""
 
 DEBOUNCE_SECONDS = 60.0
 """A missing project is queued again only after this long (pip asks for it many times)."""
@@ -83,11 +96,34 @@ class OnDemand:
         self.queue.submit(request)
 
 
+class LockFile(BaseModel):
+    """A lock or requirements file sent as text."""
+
+    text: str = Field(max_length=MAX_LOCK_CHARS, description="the file's text")
+    name: str = Field(
+        "requirements.txt",
+        min_length=1,
+        max_length=255,
+        description="its file name (uv.lock, poetry.lock, pdm.lock, pylock.toml, "
+        "Pipfile.lock; anything else is read as requirements unless the text says otherwise)",
+    )
+    format: LockFormat | None = Field(
+        None, description="the format, when the name does not tell it"
+    )
+
+
 class BuildsRequest(BaseModel):
-    """Builds to queue."""
+    """Builds to queue: named requirements, or every pin of one lock file."""
 
     requirements: list[str] = Field(
-        min_length=1, description="requirements such as flask==2.0.0 or flask (newest)"
+        default_factory=list,
+        max_length=10_000,
+        description="requirements such as flask==2.0.0 or flask (newest)",
+    )
+    lock: LockFile | None = Field(
+        None,
+        description="a lock or requirements file: its exact pins are built (a job: "
+        "GET /api/builds?job=ID shows its progress)",
     )
     repo: str = Field(
         "python",
@@ -99,8 +135,12 @@ class BuildsRequest(BaseModel):
 router = APIRouter(prefix="/api")
 
 
-@router.post("/builds", status_code=202, summary="Queue builds (in-process or to the workers)")
-def builds_create(request: Request, body: BuildsRequest, _admin: Admin) -> dict[str, object]:
+@router.post(
+    "/builds",
+    status_code=202,
+    summary="Queue builds of requirements, or of a lock file's pins as a job (in-process or to the workers)",
+)
+def builds_create(request: Request, body: BuildsRequest, admin: Admin) -> dict[str, object]:
     ondemand: OnDemand = request.app.state.ondemand
     if body.repo != "python":
         raise HTTPException(
@@ -108,6 +148,14 @@ def builds_create(request: Request, body: BuildsRequest, _admin: Admin) -> dict[
             f"builds are requested into python, not {body.repo!r}; remediated versions are "
             "built with `fromsource remediate`",
         )
+    if (body.lock is None) == (not body.requirements):
+        raise HTTPException(400, "send either requirements or a lock file (not both)")
+    if body.lock is not None:
+        if body.with_deps:
+            raise HTTPException(
+                400, "a lock pins its whole closure: with_deps goes with requirements only"
+            )
+        return _lock_job(request, ondemand, body.lock, body.repo, admin)
     for text in body.requirements:
         try:
             Requirement(text)
@@ -121,6 +169,43 @@ def builds_create(request: Request, body: BuildsRequest, _admin: Admin) -> dict[
         ondemand.request(build)
         queued.append(build.to_json())
     return {"queue": ondemand.queue.kind, "queued": queued}
+
+
+def _lock_job(
+    request: Request, ondemand: OnDemand, upload: LockFile, repo: str, admin: str
+) -> dict[str, object]:
+    """Plan the closure of *upload*, store it as a job, queue what is not built yet."""
+    # The pipeline's planning and the job store are loaded on the first lock only.
+    from fromsource.build.closure import plan_closure, target_environments
+    from fromsource.build.context import build_targets
+    from fromsource.build.jobs import create_job, job_status, unbuilt
+    from fromsource.config import upstream_url
+    from fromsource.lockfiles import Lock, detect_format, parse_lock
+    from fromsource.lockfiles.reqfile import parse_requirements
+
+    state: IndexState = request.app.state.index
+    name = upload.name.replace("\\", "/").rsplit("/", 1)[-1] or "requirements.txt"
+    try:
+        fmt = upload.format or detect_format(name, upload.text)
+        if fmt == "requirements" and parse_requirements(upload.text, name).includes:
+            raise HTTPException(
+                400,
+                f"{name} includes other files (-r/-c), which an uploaded file cannot reach; "
+                "send one file with every pin (pip-compile and uv pip compile write one)",
+            )
+        lock = Lock(fmt, name, parse_lock(fmt, upload.text, name), files=(name,))
+    except FromsourceError as exc:
+        raise HTTPException(status_for(exc), exc.to_json()) from exc
+    targets = target_environments(build_targets(state.settings))
+    plan = plan_closure([lock], targets, upstream_url=upstream_url(state.settings))
+    job = create_job(state.db, plan, repo=repo, created_by=admin)
+    for requirement in unbuilt(state.db, job):
+        ondemand.request(BuildRequest(requirement, repo=repo))
+    return {
+        "queue": ondemand.queue.kind,
+        "status_url": f"/api/builds?job={job.id}",
+        **job_status(state.db, job).to_json(),
+    }
 
 
 def install(api: FastAPI, state: IndexState) -> None:

@@ -47,7 +47,9 @@ class SetupRequest:
 
     *project* is None for ``--global``.  *credentials* is None for
     ``--no-credentials``.  *requirements* is the requirements file for
-    ``pip --project`` (default ``DIR/requirements.txt``).
+    ``pip --project`` (default ``DIR/requirements.txt``).  *hashes_updated*
+    is True when the project's lock file already pins the index's files
+    (``fromsource adopt`` ran ``lock update-hashes``), so no re-lock is advised.
     """
 
     target: Target
@@ -56,6 +58,7 @@ class SetupRequest:
     locations: Locations
     project: Path | None = None
     requirements: Path | None = None
+    hashes_updated: bool = False
 
 
 def _change(path: Path, read: Reader, edit: Callable[[str], str], what: str, mode: int | None = None) -> Change:
@@ -235,7 +238,7 @@ def plan_setup(request: SetupRequest, read: Reader) -> Plan:
     else:
         changes, notes = handlers[request.target](request, read)
     relock = {"uv": "uv lock", "poetry": "poetry lock", "pdm": "pdm lock"}.get(request.target)
-    if relock and request.project is not None:
+    if relock and request.project is not None and not request.hashes_updated:
         notes.append(
             f"run `{relock}` again: wheels built by this index have other sha256 digests "
             "than the public ones, so an existing lock file's hashes no longer match"

@@ -177,6 +177,30 @@ def set_poetry_auth(text: str, sources: tuple[Source, ...], credentials: Credent
     return _dump(doc), ()
 
 
+_SOURCE_TABLES = {"uv": ("uv", "index"), "poetry": ("poetry", "source"), "pdm": ("pdm", "source")}
+
+
+def named_sources(text: str, target: str) -> tuple[tuple[str, str], ...]:
+    """The (name, URL) of each index a project's pyproject.toml names for *target*
+    (uv, poetry or pdm).  Pure; () for another target or a file without such a table."""
+    if target not in _SOURCE_TABLES:
+        return ()
+    tool, key = _SOURCE_TABLES[target]
+    doc = _parse(text, "pyproject.toml")
+    entries = doc.get("tool", {}).get(tool, {}).get(key, [])
+    return tuple(
+        (str(e.get("name", "")), str(e["url"]))
+        for e in entries
+        if isinstance(e, MutableMapping) and e.get("url")
+    )
+
+
+def foreign_sources(text: str, target: str, spec: IndexSpec) -> tuple[tuple[str, str], ...]:
+    """The sources of :func:`named_sources` that are not this index: the client may
+    still take packages from them."""
+    return tuple((n, url) for n, url in named_sources(text, target) if not spec.owns(url))
+
+
 PDM_DEFAULT = "pypi"
 
 

@@ -181,3 +181,18 @@ class PolicyAuditRow(Base):
     actor: Mapped[str] = mapped_column(String(255), default="")
     generation: Mapped[int] = mapped_column(Integer, default=0)
     """The policy generation the decision was made under."""
+
+
+class BuildJobRow(Base):
+    """A lock's closure requested through ``POST /api/builds`` (fromsource.build.jobs;
+    migration 0005).  *plan* holds the files, targets and every pinned package's entry."""
+
+    __tablename__ = "build_jobs"
+    __table_args__ = (Index("ix_build_jobs_created_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(255))
+    repo: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(64))
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
