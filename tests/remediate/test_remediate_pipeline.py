@@ -54,7 +54,7 @@ def check_flask(ctx: BuildContext, tmp_path: Path) -> None:
     assert second.ok and str(second.plan.version) == "2.0.0+fs.2"
 
     [info] = [f for f in project_files(ctx.db, "python-remediated", "flask")
-              if f.version == "2.0.0+fs.1"]
+              if f.version == "2.0.0+fs.1" and f.kind == "wheel"]
     assert info.provenance_sha256 and info.sbom_sha256
     envelope = parse_envelope(ctx.blobs.read_bytes(info.provenance_sha256))
     attestation = parse_statement(base64.b64decode(envelope["payload"]))
