@@ -174,9 +174,15 @@ class _Batch:
             Future[tuple[BuildOutcome, ...]], tuple[Node | None, tuple[Target, ...]]
         ] = {}
         self.pool: ThreadPoolExecutor | None = None
+        self.parallel = False
 
     def run(self, requirements: Sequence[Requirement], jobs: int) -> list[BuildOutcome]:
-        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as pool:
+        # With independent builds that must agree, each release runs its builds at the
+        # same time when there are jobs enough: *jobs* still bounds the sandboxes at once.
+        agree = max(1, self.ctx.agree)
+        self.parallel = agree > 1 and jobs >= agree
+        releases = max(1, jobs // agree) if agree > 1 else max(1, jobs)
+        with ThreadPoolExecutor(max_workers=releases, thread_name_prefix="build") as pool:
             self.pool = pool
             for requirement in requirements:
                 self.follow(requirement, self.targets)
@@ -203,6 +209,7 @@ class _Batch:
                 progress=self.progress,
                 build_deps=self.first,
                 retry_failed=self.retry_failed,
+                parallel=self.parallel,
             )
 
     def submit(self, text: str, node: Node | None, targets: tuple[Target, ...]) -> None:

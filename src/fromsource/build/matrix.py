@@ -13,6 +13,11 @@ row, log, build key, SBOM and attestation.
 A failure that does not depend on the interpreter (no sdist, an unsafe
 archive, a missing system library, ...: :data:`RELEASE_WIDE`) ends the
 release; any other moves on to the next uncovered target.
+
+When independent builds must agree (``ctx.agree`` 2, :mod:`fromsource.build.agree`),
+each target is built once per slot: here, one after the other (or at the
+same time with *parallel*), and the target's outcome is the one that
+decided; a fleet worker builds only its own slot (the *slot* option).
 :func:`overall` folds a release's outcomes into one for callers that
 report releases (workers, remediation).
 """
@@ -21,11 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag
 
+from fromsource.build.agree import Slot, local_slots
 from fromsource.build.context import BuildContext
 from fromsource.build.outcome import BuildOutcome, Status
 from fromsource.build.pipeline import build_one
@@ -75,17 +82,21 @@ def build_release(
     *,
     targets: Sequence[Target] | None = None,
     build_id: int | None = None,
+    parallel: bool = False,
     **options: Any,
 ) -> tuple[BuildOutcome, ...]:
     """Build *requirement* for *targets* (default: the context's), once per distinct wheel.
 
     *options* are :func:`~fromsource.build.pipeline.build_one`'s (``repo``,
-    ``patches``, ``local_version``, ``progress``, ``publish``, ...);
-    *build_id* is the row of the first build.  Returns the outcomes of the
+    ``patches``, ``local_version``, ``progress``, ``publish``, ``slot``, ...);
+    *build_id* is the row of the first build.  When ``ctx.agree`` asks for
+    independent builds and no *slot* is given, every slot is built here, at
+    the same time with *parallel*.  Returns the outcomes of the
     builds in the order they ran (at least one; a release whose
     Requires-Python admits no target is one ``skipped`` outcome without a
-    row).  Never raises for a failed build; raises BuildError only when
-    *requirement* is not a requirement.
+    row; with agreement, one per target: the one that decided).  Never
+    raises for a failed build; raises BuildError only when *requirement* is
+    not a requirement.
     """
     try:
         parsed = Requirement(requirement)
@@ -123,10 +134,13 @@ def build_release(
         built = [wheel_tags(f.filename) for f in published_wheels(ctx.db, repo, project, label)]
     tried: list[Target] = []
     outcomes: list[BuildOutcome] = []
+    agreeing = ctx.agree > 1 and options.get("publish", True) and "slot" not in options
     while left := uncovered(supported, built, tried):
-        outcome = build_one(
-            ctx, pinned, target=left[0], build_id=None if outcomes else build_id, **options
-        )
+        first = None if outcomes else build_id
+        if agreeing:
+            outcome = _build_agreed(ctx, pinned, left[0], first, parallel, options)
+        else:
+            outcome = build_one(ctx, pinned, target=left[0], build_id=first, **options)
         outcomes.append(outcome)
         tried.append(left[0])
         if outcome.wheel:
@@ -136,6 +150,40 @@ def build_release(
     if not outcomes:  # every target is served by a published wheel: say so, once
         outcomes.append(build_one(ctx, pinned, target=supported[0], build_id=build_id, **options))
     return tuple(outcomes)
+
+
+def _build_agreed(
+    ctx: BuildContext,
+    requirement: str,
+    target: Target,
+    build_id: int | None,
+    parallel: bool,
+    options: dict[str, Any],
+) -> BuildOutcome:
+    """Every independent build of *requirement* for *target*, here; the deciding outcome.
+
+    One after the other, the next only when the one before built a wheel
+    that waits for agreement; all at once with *parallel*.  The outcome is
+    the first failure, else the build that published, else the first.
+    """
+    slots = local_slots(ctx.agree)
+
+    def one(slot: Slot) -> BuildOutcome:
+        first = build_id if slot.number == 1 else None
+        return build_one(ctx, requirement, target=target, build_id=first, slot=slot, **options)
+
+    if parallel:
+        with ThreadPoolExecutor(len(slots), thread_name_prefix="agree") as pool:
+            outcomes = list(pool.map(one, slots))
+    else:
+        outcomes = []
+        for slot in slots:
+            outcomes.append(outcome := one(slot))
+            if outcome.status != "succeeded" or outcome.file_id is not None:
+                break
+    failed = [o for o in outcomes if o.status == "failed"]
+    published = [o for o in outcomes if o.file_id is not None]
+    return (failed or published or outcomes)[0]
 
 
 def overall(outcomes: Sequence[BuildOutcome]) -> BuildOutcome:

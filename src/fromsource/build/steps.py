@@ -71,6 +71,7 @@ from fromsource.dist.metadata import requires_dist
 from fromsource.dist.names import normalize as normalize_name
 from fromsource.errors import BuildError, UpstreamError
 from fromsource.indexclient import redact
+from fromsource.provenance.agreement import Agreement
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
 from fromsource.provenance.statement import (
     BuildFacts,
@@ -140,6 +141,9 @@ class Request:
     wheel_dest: Path | None
     build_deps: BuildDeps | None
     retry_failed: bool = False
+    variant: int = 0
+    """Which sandbox variant builds it (:class:`~fromsource.build.sandbox.Sandbox`): the
+    second of two builds that must agree has another uid, TMPDIR and environment order."""
 
 
 @dataclass(frozen=True)
@@ -303,6 +307,7 @@ def resolve(
         uv=uv_binary(),
         output_limits=ctx.output_limits,
         python=Path(target.interpreter),
+        variant=request.variant,
     )
     python, plat = target.full_version, platform_name(target)
     key = build_key(
@@ -478,9 +483,11 @@ def attest(
     *,
     invocation_id: str,
     started: datetime,
+    agreement: Agreement | None = None,
 ) -> bytes:
     """The DSSE envelope of the signed provenance statement for *wheel*: the target, what
-    repair did and the grafted host libraries included."""
+    repair did and the grafted host libraries included, and *agreement* (the independent
+    builds that made the same wheel, :mod:`fromsource.build.agree`) when given."""
     target = request.target.to_json()
     target.pop("interpreter")  # where it is installed here says nothing about the wheel
     facts = BuildFacts(
@@ -502,6 +509,7 @@ def attest(
         target=target,
         repair=_repair_facts(repaired),
         grafted=repaired.grafted,
+        agreement=agreement,
     )
     record = read_record(wheel.path, ctx.output_limits)
     statement = build_statement(wheel.path.name, wheel.sha256, record, facts)

@@ -25,6 +25,7 @@ from fromsource.dist.names import normalize
 from fromsource.dist.record import RecordEntry, is_record_path
 from fromsource.errors import ProvenanceError
 from fromsource.provenance._reader import JsonReader
+from fromsource.provenance.agreement import Agreement, parse_agreement
 from fromsource.provenance.dsse import (
     IN_TOTO_PAYLOAD_TYPE,
     envelope_bytes,
@@ -136,7 +137,8 @@ class BuildFacts:
     *started* and *finished* must be timezone-aware.  *sandbox*, *target*
     (the interpreter's tags and glibc) and *repair* (what manylinux repair
     did) must be JSON-serializable (they are copied into the statement as
-    is); *grafted* are the host libraries repair copied into the wheel.
+    is); *grafted* are the host libraries repair copied into the wheel; *agreement* the
+    independent builds that made the same wheel (issue 17), when more than one had to.
     """
 
     project: str
@@ -159,6 +161,7 @@ class BuildFacts:
     target: Mapping[str, object] | None = None
     repair: Mapping[str, object] | None = None
     grafted: tuple[SystemLibrary, ...] = ()
+    agreement: Agreement | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,8 @@ class Attestation:
     source_date_epoch: int | None = None
     byproduct_sizes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     grafted: tuple[SystemLibrary, ...] = ()
+    agreement: Agreement | None = None
+    """The independent builds that made this wheel, when more than one had to (issue 17)."""
 
 
 def dependency_purl(project: str, version: str) -> str:
@@ -313,6 +318,8 @@ def _internal(facts: BuildFacts) -> dict[str, Any]:
         internal["target"] = dict(facts.target)
     if facts.repair is not None:
         internal["repair"] = dict(facts.repair)
+    if facts.agreement is not None:
+        internal["agreement"] = facts.agreement.to_json()
     return internal
 
 
@@ -517,4 +524,13 @@ def parse_statement(payload: bytes) -> Attestation:
         platform=internal["platform"].text(),
         source_date_epoch=internal["source_date_epoch"].integer(),
         byproduct_sizes=MappingProxyType(sizes),
+        agreement=_agreement(internal, subjects[0]["digest"].sha256()),
     )
+
+
+def _agreement(internal: JsonReader, subject_sha256: str) -> Agreement | None:
+    """The statement's ``internalParameters.agreement``, None when it has none."""
+    value = internal.obj().get("agreement")
+    if value is None:
+        return None
+    return parse_agreement(value, f"{internal.path}.agreement", subject_sha256)
