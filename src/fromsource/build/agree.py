@@ -417,7 +417,15 @@ def _mark(ctx: BuildContext, build_id: int, verdict: Verdict, published: int | N
     details = dict(record.details)
     facts = dict(details.get("agreement") or {})
     concluded_by = verdict.mine.build_id
-    facts.update({"state": verdict.state, "concluded_by": concluded_by})
+    facts.update(
+        {
+            "state": verdict.state,
+            "concluded_by": concluded_by,
+            "builds": [v.build_id for v in verdict.builds],
+            "reason": verdict.reason or None,
+            "differing": list(verdict.members),
+        }
+    )
     details["agreement"] = facts
     if published is not None:
         facts["published_by"] = concluded_by

@@ -69,7 +69,7 @@ from fromsource.build.wheelcache import WheelCache
 from fromsource.dist.distinfo import check_wheel, read_record
 from fromsource.dist.metadata import requires_dist
 from fromsource.dist.names import normalize as normalize_name
-from fromsource.errors import BuildError, UpstreamError
+from fromsource.errors import BuildError, HashMismatchError, UpstreamError
 from fromsource.indexclient import redact
 from fromsource.provenance.agreement import Agreement
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
@@ -209,7 +209,8 @@ class Wheel:
 def fetch(ctx: BuildContext, release: Release, work: Path) -> Sdist:
     """The release's sdist in ``work/sdist``: from the blob store, else downloaded and archived.
 
-    Raises UpstreamError (``no-sdist`` also when the page lists no sha256 to check).
+    Raises UpstreamError (``no-sdist`` also when the page lists no sha256 to check),
+    HashMismatchError when the archived copy is not the sha256 the page lists.
     """
     sdist = find_sdist(ctx.upstream, release.project, release.version)
     if sdist.sha256 is None:
@@ -223,6 +224,15 @@ def fetch(ctx: BuildContext, release: Release, work: Path) -> Sdist:
     if local is not None:
         archive = work / "sdist" / sdist.filename
         shutil.copyfile(local, archive)
+        # The blob store is shared: a build that must agree with another (issue 17) may
+        # not take the other builder's word for the sdist; neither does any other build.
+        if (found := sha256_file(archive)[0]) != sdist.sha256:
+            raise HashMismatchError(
+                f"{sdist.filename}: the archived copy in the blob store has sha256 {found}, "
+                f"not {sdist.sha256} as the upstream index lists; the build was refused "
+                "(fromsource fsck checks the store)",
+                category="hash-mismatch",
+            )
     else:
         archive = ctx.upstream.download(sdist, work / "sdist")
         ctx.blobs.put_file(archive, expected=sdist.sha256)

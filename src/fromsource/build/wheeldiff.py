@@ -145,9 +145,13 @@ def describe_differences(
     At most *members* differing members are shown, each with a unified diff
     of at most *diff_lines* lines (members of at most *text_bytes* that are
     UTF-8 text) or its sizes and first differing offsets (anything else).
-    Raises OSError or zipfile.BadZipFile for an unreadable wheel.
+    Members are in name order, RECORD last.  Raises OSError or
+    zipfile.BadZipFile for an unreadable wheel.
     """
     differing, only_first, only_second = compare_wheels(first, second)
+    # RECORD lists every member's digest, so it differs whenever another member does:
+    # the causes first.
+    differing.sort(key=lambda name: (name.endswith(".dist-info/RECORD"), name))
     lines = [f"only in {labels[0]}: {name}" for name in only_first]
     lines += [f"only in {labels[1]}: {name}" for name in only_second]
     with zipfile.ZipFile(first) as a, zipfile.ZipFile(second) as b:
