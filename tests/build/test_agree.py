@@ -16,6 +16,7 @@ import re
 import textwrap
 import zipfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,11 @@ from fromsource.build.history import get_build, list_builds
 from fromsource.build.pipeline import BuildContext
 from fromsource.build.sandbox import tool_available
 from fromsource.build.wheeldiff import describe_differences
+from fromsource.cli.main import main
+from fromsource.provenance.keys import keys_document
 from fromsource.provenance.statement import parse_statement, verify_attestation
 from fromsource.store.catalog import project_files
+from fromsource.store.fsck import run_fsck
 from tests.packages import (  # noqa: F401
     LocalIndex,
     _minimal_backend,
@@ -84,6 +88,7 @@ def test_an_ordinary_package_is_published_and_its_provenance_names_two_builds(
     ctx: BuildContext,
     local_index: LocalIndex,  # noqa: F811
     tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     (outcome,) = build_many(ctx, [_add(local_index, tmp_path, "agree-plain")])
     assert outcome.status == "succeeded", outcome.message
@@ -114,6 +119,21 @@ def test_an_ordinary_package_is_published_and_its_provenance_names_two_builds(
     assert waiting.details["agreement"]["published_by"] == rows[1].id
     assert rows[0].details["work"] != rows[1].details["work"]
     assert len(rows[0].details["work"]) != len(rows[1].details["work"])
+    # verify --detailed says so, offline: the wheel, its provenance and the key.
+    wheel = tmp_path / "check" / info.filename
+    wheel.parent.mkdir()
+    wheel.write_bytes(ctx.blobs.read_bytes(info.sha256))
+    (tmp_path / "check" / f"{info.filename}.dsse.json").write_bytes(envelope)
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(keys_document({key.keyid: key.public}, key.keyid)))
+    args = ["verify", str(wheel), "--attestations", str(wheel.parent), "--keys", str(keys)]
+    assert main([*args, "--detailed"]) == 0
+    detailed = capsys.readouterr().out
+    assert f"2 independent builds agreed (build-{rows[0].id}, build-{rows[1].id})" in detailed
+    assert main([*args, "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert result["provenance"]["agreement"]["agreed"] is True
+    assert result["provenance"]["agreement"]["builds"] == [f"build-{r.id}" for r in rows]
     # Published: the first build is skipped, the second is not even started.
     (again,) = build_many(ctx, ["agree-plain==1.0"])
     assert again.status == "skipped"
@@ -131,6 +151,9 @@ def test_random_bytes_in_a_generated_module_are_refused_as_irreproducible(
     assert "agree_random/_generated.py" in outcome.message
     assert "nothing was published" in outcome.message
     assert project_files(ctx.db, "python", "agree-random") == []
+    # Each build's wheel stays in the blob store, referenced by its row (fsck keeps it).
+    kept = run_fsck(ctx.db, ctx.blobs, grace=timedelta(0))
+    assert kept.orphans == () and kept.missing == (), kept
     rows = _rows(ctx, "agree-random")
     assert [r.status for r in rows] == ["failed", "failed"]
     assert {r.details.get("category") for r in rows} == {"irreproducible"}

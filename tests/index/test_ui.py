@@ -141,6 +141,16 @@ def test_version_page_shows_verified_provenance_sbom_log_and_fixes(
     assert "demo-pkg leaks cookies to other hosts" in page and "CVE-2099-0001" in page
 
 
+def test_version_page_says_two_independent_builds_agreed(
+    server: IndexServer, reader: tuple[str, str]
+) -> None:
+    page = _text(_get(server, "/ui/python/demo-pkg/1.1/", auth=reader))
+    assert "2 independent builds agreed" in page
+    assert "build-7 on worker@builder-7:1007" in page and "build-8 on worker@builder-8:1008" in page
+    single = _text(_get(server, "/ui/python/demo-pkg/1.0/", auth=reader))
+    assert "independent builds" not in single
+
+
 def test_upstream_version_page_names_the_advisory_and_the_remedy(
     server: IndexServer, reader: tuple[str, str]
 ) -> None:

@@ -3,7 +3,8 @@
 ``populate(server)`` publishes, into a running test index:
 
 - ``demo-pkg`` 1.0 and 1.1 in ``python`` (1.1 needs Python >=3.8), signed
-  with the index's own key, each with an SBOM and a build record;
+  with the index's own key, each with an SBOM and a build record; 1.1 was
+  made by two independent builds that agreed (issue 17);
 - ``demo-pkg`` 1.0+fs.1 in ``python-remediated``, built with a patch that
   fixes PYSEC-2099-1 (an advisory stored in the database that affects <1.1);
 - ``evil-pkg`` 0.1 in ``python`` whose provenance is signed by a key the index
@@ -22,6 +23,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fromsource.dist.record import parse_record
+from fromsource.provenance.agreement import AgreeingBuild, Agreement
 from fromsource.provenance.keys import SigningKey, key_id
 from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.provenance.sbom import SbomInput, build_sbom
@@ -72,8 +74,27 @@ class Published:
     """wheel filename -> sha256"""
 
 
+def _agreement(digest: str, started: datetime) -> Agreement:
+    """Two builds on two workers that made the wheel *digest*."""
+    builds = tuple(
+        AgreeingBuild(
+            invocation_id=f"build-{number}",
+            worker=f"worker@builder-{number}:{1000 + number}",
+            started=started,
+            finished=started + timedelta(seconds=40 + number),
+            wheel_sha256=digest,
+            build_key="f" * 64,
+            builder_id="urn:fromsource:builder",
+            builder_version="0.1.0",
+            sandbox={"variant": number - 1, "build_uid": 200_000 + number},
+        )
+        for number in (7, 8)
+    )
+    return Agreement(required=2, builds=builds, agreed=True)
+
+
 def _sign(
-    wheel: Path, key: SigningKey, repo: str, patches: tuple[PatchInfo, ...]
+    wheel: Path, key: SigningKey, repo: str, patches: tuple[PatchInfo, ...], agreed: bool = False
 ) -> tuple[bytes, bytes, str]:
     data = wheel.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -91,6 +112,7 @@ def _sign(
         sandbox={"isolated": True, "tool": "bwrap", "network": "none"},
         invocation_id=f"build-{project}-{version}", started=started,
         finished=started + timedelta(seconds=42),
+        agreement=_agreement(digest, started) if agreed else None,
     )
     envelope = sign_statement(build_statement(wheel.name, digest, record, facts), key)
     sbom = build_sbom(SbomInput(
@@ -130,7 +152,7 @@ def populate(server: IndexServer, work: Path) -> Published:
     ]
     for project, version, repo, patches, signer, extra in specs:
         wheel = make_wheel(work, project, version, **extra)  # type: ignore[arg-type]
-        envelope, sbom, digest = _sign(wheel, signer, repo, patches)
+        envelope, sbom, digest = _sign(wheel, signer, repo, patches, agreed=version == "1.1")
         build_id = _build_row(server, project, version, repo)
         server.publish(wheel, repo, provenance=envelope, sbom=sbom, build_id=build_id)
         digests[wheel.name] = digest

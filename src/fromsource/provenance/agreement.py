@@ -103,9 +103,12 @@ class Agreement:
             entry["override"] = self.override.to_json()
         return entry
 
-    def summary(self) -> str:
-        """One sentence for people: ``2 independent builds agreed (build-41 on w1, ...)``."""
-        who = ", ".join(f"{b.invocation_id} on {b.worker}" for b in self.builds)
+    def summary(self, *, workers: bool = True) -> str:
+        """One sentence for people: ``2 independent builds agreed (build-41 on w1, ...)``
+        (without the workers' names unless *workers*)."""
+        who = ", ".join(
+            f"{b.invocation_id} on {b.worker}" if workers else b.invocation_id for b in self.builds
+        )
         if self.agreed:
             return f"{len(self.builds)} independent builds agreed ({who})"
         members = ", ".join(self.override.differing[:5]) if self.override else ""
