@@ -53,7 +53,9 @@ def _random_backend(name: str) -> str:
     """The minimal backend, plus a generated module holding fresh random bytes each build."""
     module = name.replace("-", "_")
     code = _minimal_backend(name, "1.0")
-    generated = f'files["{module}/_generated.py"] = ("TOKEN = %r\\n" % os.urandom(8).hex()).encode()'
+    generated = (
+        f'files["{module}/_generated.py"] = ("TOKEN = %r\\n" % os.urandom(8).hex()).encode()'
+    )
     changed = code.replace("    record = [", f"    {generated}\n    record = [")
     assert changed != code
     return changed

@@ -18,12 +18,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from fromsource.build.sandbox import tool_available
+from fromsource.dist.names import Sha256
 from fromsource.provenance.statement import parse_statement
 from fromsource.store.models import BuildRow, ClaimRow, FileRow
 from fromsource.workers.claims import worker_of
@@ -47,6 +49,7 @@ pytestmark = [
 ]
 
 LEASE = 2.0
+T = TypeVar("T", BuildRow, ClaimRow, FileRow)
 
 
 @dataclass
@@ -58,17 +61,17 @@ class Fleet:
     upstream: LocalIndex
     base: Path
 
-    def rows(self, model: type, project: str) -> list[object]:
+    def rows(self, model: type[T], project: str) -> list[T]:
         db = self.backend.db()
         try:
             with db.session() as session:
-                query = sa.select(model).where(model.project == project)  # type: ignore[attr-defined]
-                return list(session.scalars(query))
+                column = getattr(model, "project")  # noqa: B009 - every model here has one
+                return list(session.scalars(sa.select(model).where(column == project)))
         finally:
             db.dispose()
 
     def builds(self, project: str) -> list[BuildRow]:
-        return sorted(self.rows(BuildRow, project), key=lambda b: b.id)  # type: ignore[attr-defined, return-value]
+        return sorted(self.rows(BuildRow, project), key=lambda b: b.id)
 
     def request_build(self, requirement: str) -> None:
         response = httpx.post(
@@ -127,7 +130,8 @@ def _wait(seconds: float, check: Callable[[], bool], fleet: Fleet) -> None:
 def _agreement(fleet: Fleet, project: str) -> dict[str, object]:
     (file,) = fleet.rows(FileRow, project)
     blobs = fleet.backend.blobs()
-    envelope = json.loads(blobs.read_bytes(file.provenance_sha256))  # type: ignore[attr-defined]
+    assert file.provenance_sha256 is not None
+    envelope = json.loads(blobs.read_bytes(Sha256(file.provenance_sha256)))
     statement = parse_statement(base64.b64decode(envelope["payload"]))
     assert statement.agreement is not None
     return statement.raw["predicate"]["buildDefinition"]["internalParameters"]["agreement"]  # type: ignore[no-any-return]
@@ -153,7 +157,7 @@ def test_one_worker_alone_never_publishes_and_a_second_one_completes_the_pair(
     assert only.details["agreement"]["state"] == "waiting"
     assert "waiting for a second builder" in fleet.logs()
     claims = fleet.rows(ClaimRow, "alone-pkg")
-    assert sorted(c.state for c in claims) == ["succeeded", "waiting"]  # type: ignore[attr-defined]
+    assert sorted(c.state for c in claims) == ["succeeded", "waiting"]
 
     fleet.add_worker("worker-b")
     _wait(120, lambda: len(fleet.rows(FileRow, "alone-pkg")) == 1, fleet)
@@ -170,7 +174,7 @@ def test_one_worker_alone_never_publishes_and_a_second_one_completes_the_pair(
     pids = {int(w.rsplit(":", 1)[1]) for w in workers}
     assert pids == {w.pid for w in fleet.workers}
     (file,) = fleet.rows(FileRow, "alone-pkg")
-    assert file.build_id == second.id  # type: ignore[attr-defined]
+    assert file.build_id == second.id
 
 
 def test_two_workers_each_build_one_of_the_two(fleet: Fleet) -> None:
@@ -181,10 +185,10 @@ def test_two_workers_each_build_one_of_the_two(fleet: Fleet) -> None:
     _wait(120, lambda: len(fleet.rows(FileRow, "pair-pkg")) == 1, fleet)
     builds = fleet.builds("pair-pkg")
     assert [b.status for b in builds] == ["succeeded", "succeeded"]
-    slots = [c for c in fleet.rows(ClaimRow, "pair-pkg") if c.state == "succeeded"]  # type: ignore[attr-defined]
+    slots = [c for c in fleet.rows(ClaimRow, "pair-pkg") if c.state == "succeeded"]
     assert len(slots) == 2
-    assert len({worker_of(c.owner) for c in slots}) == 2  # type: ignore[attr-defined]
+    assert len({worker_of(c.owner) for c in slots}) == 2
     agreement = _agreement(fleet, "pair-pkg")
     builds_json = agreement["builds"]
     assert isinstance(builds_json, list) and len({b["worker"] for b in builds_json}) == 2
-    assert {b["worker"] for b in builds_json} == {worker_of(c.owner) for c in slots}  # type: ignore[attr-defined]
+    assert {b["worker"] for b in builds_json} == {worker_of(c.owner) for c in slots}
