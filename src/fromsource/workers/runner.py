@@ -87,6 +87,11 @@ def _from_outcome(
     )
 
 
+def _slot(ctx: BuildContext, number: int, owner: str, slots: int | None = None) -> Slot:
+    """Independent build *number* of a release, built by *owner*'s worker (a fleet's)."""
+    return Slot(number, slots or max(ctx.agree, number), claims.worker_of(owner), distinct=True)
+
+
 def run_request(
     ctx: BuildContext,
     request: BuildRequest,
@@ -123,9 +128,12 @@ def run_request(
     targets = ctx.build_targets()
     try:
         version = pick_version(ctx.upstream, parsed, [t.full_version for t in targets])
-    except FromsourceError:
-        # Nothing to claim: let the pipeline record why (not found, no sdist, ...).
-        outcomes = build_release(ctx, request.requirement, repo=request.repo)
+    except FromsourceError as exc:
+        if request.slot not in (None, 1):  # the first build's task records why
+            return RunResult("failed", request.requirement, project, message=exc.message)
+        # Nothing to claim: let the pipeline record why (not found, no sdist, ...), once.
+        once: dict[str, Any] = {"slot": _slot(ctx, 1, owner)} if request.slot is not None else {}
+        outcomes = build_release(ctx, request.requirement, repo=request.repo, **once)
         return _from_outcome(request, parsed, outcomes, targets)
     number = request.slot or 1
     slots = max(ctx.agree, number) if request.slot is not None else 1
@@ -182,8 +190,7 @@ def run_request(
         try:
             options: dict[str, Any] = {}
             if request.slot is not None:
-                builder = claims.worker_of(owner)
-                options["slot"] = Slot(number, slots, builder, distinct=True)
+                options["slot"] = _slot(ctx, number, owner, slots)
             outcomes = build_release(
                 ctx,
                 f"{project}=={version}",
