@@ -174,15 +174,15 @@ class _Batch:
             Future[tuple[BuildOutcome, ...]], tuple[Node | None, tuple[Target, ...]]
         ] = {}
         self.pool: ThreadPoolExecutor | None = None
-        self.parallel = False
+        self.gate: threading.Semaphore | None = None
 
     def run(self, requirements: Sequence[Requirement], jobs: int) -> list[BuildOutcome]:
         # With independent builds that must agree, each release runs its builds at the
-        # same time when there are jobs enough: *jobs* still bounds the sandboxes at once.
-        agree = max(1, self.ctx.agree)
-        self.parallel = agree > 1 and jobs >= agree
-        releases = max(1, jobs // agree) if agree > 1 else max(1, jobs)
-        with ThreadPoolExecutor(max_workers=releases, thread_name_prefix="build") as pool:
+        # same time, each holding a place of the gate: *jobs* still bounds the sandboxes
+        # at once, and a place a release's faster build frees goes to the next release.
+        if self.ctx.agree > 1 and jobs > 1:
+            self.gate = threading.BoundedSemaphore(jobs)
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as pool:
             self.pool = pool
             for requirement in requirements:
                 self.follow(requirement, self.targets)
@@ -209,7 +209,7 @@ class _Batch:
                 progress=self.progress,
                 build_deps=self.first,
                 retry_failed=self.retry_failed,
-                parallel=self.parallel,
+                gate=self.gate,
             )
 
     def submit(self, text: str, node: Node | None, targets: tuple[Target, ...]) -> None:

@@ -16,8 +16,9 @@ release; any other moves on to the next uncovered target.
 
 When independent builds must agree (``ctx.agree`` 2, :mod:`fromsource.build.agree`),
 each target is built once per slot: here, one after the other (or at the
-same time with *parallel*), and the target's outcome is the one that
-decided; a fleet worker builds only its own slot (the *slot* option).
+same time, each build holding a place of a *gate*), and the target's
+outcome is the one that decided; a fleet worker builds only its own slot
+(the *slot* option).
 :func:`overall` folds a release's outcomes into one for callers that
 report releases (workers, remediation).
 """
@@ -25,6 +26,7 @@ report releases (workers, remediation).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -82,7 +84,7 @@ def build_release(
     *,
     targets: Sequence[Target] | None = None,
     build_id: int | None = None,
-    parallel: bool = False,
+    gate: threading.Semaphore | None = None,
     **options: Any,
 ) -> tuple[BuildOutcome, ...]:
     """Build *requirement* for *targets* (default: the context's), once per distinct wheel.
@@ -90,8 +92,10 @@ def build_release(
     *options* are :func:`~fromsource.build.pipeline.build_one`'s (``repo``,
     ``patches``, ``local_version``, ``progress``, ``publish``, ``slot``, ...);
     *build_id* is the row of the first build.  When ``ctx.agree`` asks for
-    independent builds and no *slot* is given, every slot is built here, at
-    the same time with *parallel*.  Returns the outcomes of the
+    independent builds and no *slot* is given, every slot is built here: at
+    the same time with a *gate*, each build while it holds one of its places
+    (so a batch runs as many sandboxes at once as the gate has places, never
+    idle while a release waits for its slower build).  Returns the outcomes of the
     builds in the order they ran (at least one; a release whose
     Requires-Python admits no target is one ``skipped`` outcome without a
     row; with agreement, one per target: the one that decided).  Never
@@ -138,7 +142,7 @@ def build_release(
     while left := uncovered(supported, built, tried):
         first = None if outcomes else build_id
         if agreeing:
-            outcome = _build_agreed(ctx, pinned, left[0], first, parallel, options)
+            outcome = _build_agreed(ctx, pinned, left[0], first, gate, options)
         else:
             outcome = build_one(ctx, pinned, target=left[0], build_id=first, **options)
         outcomes.append(outcome)
@@ -157,22 +161,26 @@ def _build_agreed(
     requirement: str,
     target: Target,
     build_id: int | None,
-    parallel: bool,
+    gate: threading.Semaphore | None,
     options: dict[str, Any],
 ) -> BuildOutcome:
     """Every independent build of *requirement* for *target*, here; the deciding outcome.
 
     One after the other, the next only when the one before built a wheel
-    that waits for agreement; all at once with *parallel*.  The outcome is
-    the first failure, else the build that published, else the first.
+    that waits for agreement; with a *gate*, all at once, each while it
+    holds a place.  The outcome is the first failure, else the build that
+    published, else the first.
     """
     slots = local_slots(ctx.agree)
 
     def one(slot: Slot) -> BuildOutcome:
         first = build_id if slot.number == 1 else None
-        return build_one(ctx, requirement, target=target, build_id=first, slot=slot, **options)
+        if gate is None:
+            return build_one(ctx, requirement, target=target, build_id=first, slot=slot, **options)
+        with gate:
+            return build_one(ctx, requirement, target=target, build_id=first, slot=slot, **options)
 
-    if parallel:
+    if gate is not None:
         with ThreadPoolExecutor(len(slots), thread_name_prefix="agree") as pool:
             outcomes = list(pool.map(one, slots))
     else:
