@@ -27,7 +27,7 @@ at the same ``--jobs``; it reports both wall times, their ratio, how many
 built releases were published, and which were ``irreproducible``.  The
 agreement pass runs first: caches outside the data dirs (the operating
 system's, the upstream's) then favour the pass without agreement, so the
-ratio errs on the high side.
+ratio errs on the high side (``--agree-last`` swaps them).
 
 Usage::
 
@@ -217,7 +217,7 @@ def agreement_text(a: dict[str, object]) -> str:
 def agreement_table(rows: Sequence[Row]) -> str:
     """Per package: seconds without and with agreement, and whether it was published."""
     lines = [
-        "| package | version | kind | seconds (1 build) | seconds (2 agreeing) | published |",
+        "| package | version | kind | seconds (1 build) | seconds (deciding build) | published |",
         "| --- | --- | --- | ---: | ---: | --- |",
     ]
     for r in sorted(rows, key=lambda r: r.project):
@@ -403,6 +403,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="2: time the list with two agreeing builds per wheel against one (issue 17)",
     )
+    parser.add_argument(
+        "--agree-last",
+        action="store_true",
+        help="with --agree 2: the pass without agreement first (caches then favour agreement)",
+    )
     args = parser.parse_args(argv)
     if args.agree == 2:
         return main_agree(args)
@@ -491,11 +496,13 @@ def main_agree(args: argparse.Namespace) -> int:
     rows = _rows(args)
     base = Path(tempfile.mkdtemp(prefix="fromsource-corpus-agree-"))
     out = Printer()
-    out.say(f"{len(rows)} packages from {args.list.name}, jobs {args.jobs}, agree 2 then 1")
+    order = "1 then 2" if args.agree_last else "2 then 1"
+    out.say(f"{len(rows)} packages from {args.list.name}, jobs {args.jobs}, agree {order}")
     started = datetime.now(UTC)
     times: dict[str, float] = {}
     try:
-        for agree, phase, run in ((2, "agree", agree_pass), (1, "build", first_pass)):
+        passes = [(2, "agree", agree_pass), (1, "build", first_pass)]
+        for agree, phase, run in reversed(passes) if args.agree_last else passes:
             settings = Settings(data_dir=base / f"agree-{agree}")
             ctx = BuildContext.from_settings(
                 settings,
@@ -521,7 +528,7 @@ def main_agree(args: argparse.Namespace) -> int:
         "only": args.only,
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "agreement": summary,
+        "agreement": {**summary, "order": order},
         "packages": [r.to_json() for r in ordered],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

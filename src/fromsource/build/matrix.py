@@ -36,7 +36,7 @@ from packaging.tags import Tag
 
 from fromsource.build.agree import Slot, local_slots
 from fromsource.build.context import BuildContext
-from fromsource.build.outcome import BuildOutcome, Status
+from fromsource.build.outcome import BuildOutcome, ProgressEvent, Status
 from fromsource.build.pipeline import build_one
 from fromsource.build.relabel import with_local
 from fromsource.build.release import find_sdist, pick_version, published_wheels
@@ -167,31 +167,61 @@ def _build_agreed(
     """Every independent build of *requirement* for *target*, here; the deciding outcome.
 
     One after the other, the next only when the one before built a wheel
-    that waits for agreement; with a *gate*, all at once, each while it
-    holds a place.  The outcome is the first failure, else the build that
+    that waits for agreement.  With a *gate*, at the same time, each while it
+    holds a place: the later ones start once the first has pinned its build
+    dependencies (so they find the sdist, the resolver's cache and the
+    wheels already fetched, and resolve on their own without waiting on the
+    network again), or not at all if the first ended without a wheel that
+    waits.  The outcome is the first failure, else the build that
     published, else the first.
     """
     slots = local_slots(ctx.agree)
+    user_progress = options.get("progress")
+    ready = threading.Event()
+    done: dict[int, BuildOutcome] = {}
 
-    def one(slot: Slot) -> BuildOutcome:
+    def relay(event: ProgressEvent) -> None:
+        if event.step == "" or (event.step == "deps" and event.state == "done"):
+            ready.set()
+        if user_progress is not None:
+            user_progress(event)
+
+    def build(slot: Slot) -> BuildOutcome:
         first = build_id if slot.number == 1 else None
-        if gate is None:
-            return build_one(ctx, requirement, target=target, build_id=first, slot=slot, **options)
-        with gate:
-            return build_one(ctx, requirement, target=target, build_id=first, slot=slot, **options)
+        chosen = {**options, "progress": relay if slot.number == 1 else user_progress}
+        return build_one(ctx, requirement, target=target, build_id=first, slot=slot, **chosen)
 
+    def one(slot: Slot) -> BuildOutcome | None:
+        if gate is None:
+            return build(slot)
+        if slot.number > 1:
+            ready.wait()
+            if 1 in done and not _waits(done[1]):
+                return None
+        try:
+            with gate:
+                done[slot.number] = build(slot)
+                return done[slot.number]
+        finally:
+            ready.set()
+
+    outcomes: list[BuildOutcome] = []
     if gate is not None:
         with ThreadPoolExecutor(len(slots), thread_name_prefix="agree") as pool:
-            outcomes = list(pool.map(one, slots))
+            outcomes = [o for o in pool.map(one, slots) if o is not None]
     else:
-        outcomes = []
         for slot in slots:
-            outcomes.append(outcome := one(slot))
-            if outcome.status != "succeeded" or outcome.file_id is not None:
+            outcomes.append(outcome := build(slot))
+            if not _waits(outcome):
                 break
     failed = [o for o in outcomes if o.status == "failed"]
     published = [o for o in outcomes if o.file_id is not None]
     return (failed or published or outcomes)[0]
+
+
+def _waits(outcome: BuildOutcome) -> bool:
+    """Whether *outcome* is a built wheel waiting for the other independent builds."""
+    return outcome.status == "succeeded" and outcome.file_id is None
 
 
 def overall(outcomes: Sequence[BuildOutcome]) -> BuildOutcome:
