@@ -19,10 +19,20 @@ reproducible, failure category and reason) and the totals, writes the JSON
 results to ``bench/results/corpus-<time>.json`` and, with ``--readme``,
 appends a dated section to ``bench/README.md``.
 
+With ``--agree 2`` it measures what publishing only what two independent
+builds agree on costs (issue 17) instead of the rebuild pass: the list is
+built with ``agree`` 2 (two builds per wheel, published only when they made
+the same bytes) into one fresh data dir, then with ``agree`` 1 into another,
+at the same ``--jobs``; it reports both wall times, their ratio, how many
+built releases were published, and which were ``irreproducible``.  The
+agreement pass runs first: caches outside the data dirs (the operating
+system's, the upstream's) then favour the pass without agreement, so the
+ratio errs on the high side (``--agree-last`` swaps them).
+
 Usage::
 
     .venv/bin/python bench/corpus_bench.py [--jobs 2] [--list FILE] [--data-dir DIR]
-        [--only NAME ...] [--readme]
+        [--only NAME ...] [--agree 2] [--readme]
 
 Needs the upstream index (network for the host-side fetch and resolution;
 the builds themselves run with no network) and bubblewrap.
@@ -92,6 +102,11 @@ class Row:
     rebuild_error: str = ""
     second_status: str | None = None
     second_built: bool = False
+    agree_status: str | None = None
+    agree_category: str | None = None
+    agree_seconds: float | None = None
+    agree_published: bool = False
+    agree_reason: str = ""
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -150,6 +165,78 @@ def first_pass(
         row.reason = outcome.message if outcome.status == "failed" else ""
         row.build_id = outcome.build_id
     return time.monotonic() - start
+
+
+def agree_pass(
+    ctx: BuildContext, rows: dict[tuple[str, str], Row], jobs: int, out: Printer
+) -> float:
+    """Build the list with two independent builds per wheel (``ctx.agree`` 2)."""
+    start = time.monotonic()
+    outcomes = build_many(ctx, [r.requirement for r in rows.values()], jobs=jobs, progress=out)
+    for outcome in outcomes:
+        row = rows.get(key_of(outcome.project, outcome.version))
+        if row is None:
+            continue
+        row.agree_status = outcome.status
+        row.agree_category = outcome.category
+        row.agree_seconds = outcome.seconds
+        row.agree_published = outcome.file_id is not None
+        row.agree_reason = outcome.message if outcome.status == "failed" else ""
+    return time.monotonic() - start
+
+
+def agreement_totals(rows: Sequence[Row], times: dict[str, float], jobs: int) -> dict[str, object]:
+    """What agreement cost and what it published (``--agree 2``)."""
+    built = [r for r in rows if r.status in ("succeeded", "skipped")]
+    published = [r for r in built if r.agree_published]
+    with_, without = times["agree"], times["build"]
+    return {
+        "jobs": jobs,
+        "seconds_without": round(without, 1),
+        "seconds_with": round(with_, 1),
+        "ratio": round(with_ / without, 2) if without else None,
+        "built_without": len(built),
+        "published_with": len(published),
+        "published_share": round(100 * len(published) / len(built), 1) if built else None,
+        "irreproducible": [r.project for r in rows if r.agree_category == "irreproducible"],
+        "other_failures": [
+            [r.project, r.agree_category]
+            for r in rows
+            if r.agree_status == "failed" and r.agree_category != "irreproducible"
+        ],
+    }
+
+
+def agreement_text(a: dict[str, object]) -> str:
+    """The agreement totals as Markdown bullets."""
+    irreproducible = a["irreproducible"]
+    assert isinstance(irreproducible, list)
+    wall = (
+        f"- wall time at --jobs {a['jobs']}: {a['seconds_with']} s with agreement (two "
+        f"independent builds per wheel), {a['seconds_without']} s without: **{a['ratio']} x**"
+    )
+    published = (
+        f"- published with agreement: {a['published_with']} of the {a['built_without']} "
+        f"releases built without it ({a['published_share']} %); irreproducible: "
+        f"{', '.join(map(str, irreproducible)) or 'none'}"
+        + (f"; other failures: {a['other_failures']}" if a["other_failures"] else "")
+    )
+    return f"{wall}\n{published}"
+
+
+def agreement_table(rows: Sequence[Row]) -> str:
+    """Per package: seconds without and with agreement, and whether it was published."""
+    lines = [
+        "| package | version | kind | seconds (1 build) | seconds (deciding build) | published |",
+        "| --- | --- | --- | ---: | ---: | --- |",
+    ]
+    for r in sorted(rows, key=lambda r: r.project):
+        verdict = "yes" if r.agree_published else f"NO: {r.agree_category}"
+        lines.append(
+            f"| {r.project} | {r.version} | {r.kind} | {r.seconds or 0:.1f} | "
+            f"{r.agree_seconds or 0:.1f} | {verdict} |"
+        )
+    return "\n".join(lines)
 
 
 def rebuild_pass(
@@ -327,7 +414,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--readme", action="store_true", help="append the results to bench/README.md"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument(
+        "--agree",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: time the list with two agreeing builds per wheel against one (issue 17)",
+    )
+    parser.add_argument(
+        "--agree-last",
+        action="store_true",
+        help="with --agree 2: the pass without agreement first (caches then favour agreement)",
+    )
     args = parser.parse_args(argv)
+    if args.agree == 2:
+        return main_agree(args)
 
     requirements = read_list(args.list)
     if args.only:
@@ -391,6 +492,81 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"`{args.list.name}` ({len(rows)} releases), Python {platform.python_version()}, "
             f"{document['machine']} shared with other jobs, bubblewrap sandbox with no network.\n\n"
             f"{text}\n\n{table(ordered)}\n"
+        )
+    return 0
+
+
+def _rows(args: argparse.Namespace) -> dict[tuple[str, str], Row]:
+    requirements = read_list(args.list)
+    if args.only:
+        wanted = {normalize(n) for n in args.only}
+        requirements = [r for r in requirements if normalize(Requirement(r).name) in wanted]
+    rows: dict[tuple[str, str], Row] = {}
+    for text in requirements:
+        req = Requirement(text)
+        version = next(iter(req.specifier)).version
+        rows[key_of(req.name, version)] = Row(text, normalize(req.name), version)
+    return rows
+
+
+def main_agree(args: argparse.Namespace) -> int:
+    """``--agree 2``: the list with agreement, then without, each into a fresh data dir."""
+    rows = _rows(args)
+    base = Path(tempfile.mkdtemp(prefix="fromsource-corpus-agree-"))
+    out = Printer()
+    order = "1 then 2" if args.agree_last else "2 then 1"
+    out.say(f"{len(rows)} packages from {args.list.name}, jobs {args.jobs}, agree {order}")
+    started = datetime.now(UTC)
+    times: dict[str, float] = {}
+    try:
+        passes = [(2, "agree", agree_pass), (1, "build", first_pass)]
+        for agree, phase, run in reversed(passes) if args.agree_last else passes:
+            settings = Settings(data_dir=base / f"agree-{agree}")
+            ctx = BuildContext.from_settings(
+                settings,
+                upstream=args.upstream,
+                limits=SandboxLimits(timeout_seconds=args.timeout),
+                agree=agree,
+            )
+            try:
+                ctx.tool()
+                times[phase] = run(ctx, rows, args.jobs, out)
+            finally:
+                ctx.close()
+            out.say(f"agree {agree}: {times[phase]:.1f} s")
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    ordered = sorted(rows.values(), key=lambda r: r.project)
+    summary = agreement_totals(ordered, times, args.jobs)
+    document = {
+        "schema_version": 1,
+        "started": started.isoformat(),
+        "list": args.list.name,
+        "only": args.only,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "agreement": {**summary, "order": order},
+        "packages": [r.to_json() for r in ordered],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result_file = RESULTS / f"corpus-agree-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    result_file.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    text = agreement_text(summary)
+    print(agreement_table(ordered))
+    print()
+    print(text)
+    print(f"\nresults: {result_file.relative_to(ROOT)}")
+    if args.readme:
+        only = f" --only {' '.join(args.only)}" if args.only else ""
+        append_readme(
+            "## Corpus: the cost of two agreeing builds (`corpus_bench.py --agree 2`) — "
+            f"{started.strftime('%Y-%m-%d')}\n\n"
+            f"`.venv/bin/python bench/corpus_bench.py --agree 2 --jobs {args.jobs}{only} "
+            f"--readme` over `{args.list.name}` ({len(rows)} releases), Python "
+            f"{platform.python_version()}, {document['machine']} shared with other jobs, "
+            "bubblewrap sandbox with no network.\n\n"
+            f"{text}\n\n{agreement_table(ordered)}\n"
         )
     return 0
 

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     """Upstream project pages (and their rendered forms) kept in memory per server process."""
     follow_interval: float = Field(default=0.0, ge=0)
     """Seconds between runs of ``follow`` inside ``serve`` (0: off; ``serve --follow-interval``)."""
+
+    agree: int | None = Field(default=None, ge=1, le=2)
+    """How many independent builds must make the same wheel before it is published (1 or 2;
+    ``FROMSOURCE_AGREE``); None: 2 in a fleet (a ``broker_url`` is set, and in
+    ``fromsource worker``), else 1 (docs/building.md "Two builds must agree")."""
     max_metadata_bytes: int = Field(default=16 << 20, ge=1)
     """Cap on a wheel's METADATA: a larger one is refused (``oversized-output``)."""
     max_wheel_bytes: int = Field(default=4 << 30, ge=1)
@@ -168,6 +173,15 @@ def pip_index_url() -> str:
             if value:
                 return str(value)
     return str(PyPI.simple_url)
+
+
+def agree_level(settings: Settings, *, fleet: bool | None = None) -> int:
+    """How many independent builds must agree: the ``agree`` setting, else 2 in a fleet
+    (*fleet*; default: whether a broker is configured) and 1 elsewhere."""
+    if settings.agree is not None:
+        return settings.agree
+    in_fleet = bool(settings.broker_url) if fleet is None else fleet
+    return 2 if in_fleet else 1
 
 
 def upstream_url(settings: Settings) -> str:

@@ -160,6 +160,11 @@ class SandboxTimeoutError(SandboxError):
     """A sandboxed command ran past its wall-clock limit and was killed."""
 
 
+class DisagreementError(BuildError):
+    """Independent builds that had to agree made different wheels (category
+    ``irreproducible``, issue 17); nothing was published."""
+
+
 class ProvenanceError(FromsourceError):
     """An SBOM or attestation could not be made, read or verified."""
 

@@ -675,3 +675,23 @@ def test_an_upstream_page_cannot_make_the_build_read_the_signing_key(tmp_path: P
     digest = hashlib.sha256(key.read_bytes()).hexdigest()
     for text in (outcome.message, record.log, json.dumps(record.details)):
         assert digest not in text and str(key) not in text
+
+
+def test_an_archived_sdist_that_is_not_the_listed_bytes_is_refused(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # Issue 17: the blob store is shared by builders that must not take each other's word.
+    requirement = _sdist(local_index, tmp_path, "demo-tampered", "in-tree")
+    first = build_one(ctx, requirement, publish=False)
+    assert first.status == "succeeded", first.message
+    record = get_build(ctx.db, first.build_id or 0)
+    assert record is not None
+    archived = ctx.blobs.local_path(record.details["sdist"]["sha256"])
+    assert archived is not None
+    archived.chmod(0o644)
+    archived.write_bytes(archived.read_bytes() + b"tampered")
+    again = build_one(ctx, requirement, publish=False)
+    assert again.status == "failed" and again.category == "hash-mismatch", again.message
+    assert "the archived copy in the blob store" in again.message

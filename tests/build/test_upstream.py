@@ -267,6 +267,33 @@ def test_download_checks_sha256(
     assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == ["demo_pkg-1.0.tar.gz"]
 
 
+def test_threads_downloading_one_file_into_one_cache_all_get_it(
+    site: tuple[Site, int], make_upstream: Callable[..., Upstream], tmp_path: Path
+) -> None:
+    # Issue 17: the two independent builds of a release fetch its sdist at the same time.
+    up = make_upstream(f"http://127.0.0.1:{site[1]}/simple/", cache_dir=tmp_path / "cache")
+    sdist = up.find_sdist("demo-pkg", "1.0")
+    errors: list[BaseException] = []
+
+    def fetch(number: int) -> None:
+        try:
+            for round_ in range(5):
+                up.download(sdist, tmp_path / f"dl-{number}-{round_}")
+                (tmp_path / "cache" / "files" / (sdist.sha256 or "")).unlink(missing_ok=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert not [
+        p.name for p in (tmp_path / "cache" / "files").iterdir() if p.name.endswith(".part")
+    ]
+
+
 def test_download_refuses_unhashed_and_unsafe_names(
     make_upstream: Callable[..., Upstream], tmp_path: Path
 ) -> None:

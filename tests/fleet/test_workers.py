@@ -93,6 +93,9 @@ def fleet(
 ) -> Iterator[Fleet]:
     base = tmp_path_factory.mktemp("workers")
     backend = make_backend("postgres-s3", request, base, broker=True)
+    # One build per release: these tests are about the claims.  Two builds that must
+    # agree (the fleet's default, issue 17) are tests/fleet/test_agreement.py's.
+    backend.extra_env["FROMSOURCE_AGREE"] = "1"
     workers = [
         spawn_worker(backend, backend.data_dir(base, name), local_index.url, lease=LEASE)
         for name in ("worker-a", "worker-b")

@@ -3,7 +3,8 @@
 ``populate(server)`` publishes, into a running test index:
 
 - ``demo-pkg`` 1.0 and 1.1 in ``python`` (1.1 needs Python >=3.8), signed
-  with the index's own key, each with an SBOM and a build record;
+  with the index's own key, each with an SBOM and a build record; 1.1 was
+  made by two independent builds that agreed (issue 17);
 - ``demo-pkg`` 1.0+fs.1 in ``python-remediated``, built with a patch that
   fixes PYSEC-2099-1 (an advisory stored in the database that affects <1.1);
 - ``evil-pkg`` 0.1 in ``python`` whose provenance is signed by a key the index
@@ -22,6 +23,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fromsource.dist.record import parse_record
+from fromsource.provenance.agreement import AgreeingBuild, Agreement
 from fromsource.provenance.keys import SigningKey, key_id
 from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.provenance.sbom import SbomInput, build_sbom
@@ -72,8 +74,27 @@ class Published:
     """wheel filename -> sha256"""
 
 
+def _agreement(digest: str, started: datetime) -> Agreement:
+    """Two builds on two workers that made the wheel *digest*."""
+    builds = tuple(
+        AgreeingBuild(
+            invocation_id=f"build-{number}",
+            worker=f"worker@builder-{number}:{1000 + number}",
+            started=started,
+            finished=started + timedelta(seconds=40 + number),
+            wheel_sha256=digest,
+            build_key="f" * 64,
+            builder_id="urn:fromsource:builder",
+            builder_version="0.1.0",
+            sandbox={"variant": number - 1, "build_uid": 200_000 + number},
+        )
+        for number in (7, 8)
+    )
+    return Agreement(required=2, builds=builds, agreed=True)
+
+
 def _sign(
-    wheel: Path, key: SigningKey, repo: str, patches: tuple[PatchInfo, ...]
+    wheel: Path, key: SigningKey, repo: str, patches: tuple[PatchInfo, ...], agreed: bool = False
 ) -> tuple[bytes, bytes, str]:
     data = wheel.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
@@ -85,18 +106,36 @@ def _sign(
     sdist = f"http://127.0.0.1:9/upstream/{name}-{version.split('+')[0]}.tar.gz"
     started = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     facts = BuildFacts(
-        project=project, version=version, repository=repo, sdist_url=sdist, sdist_sha256="3" * 64,
-        patches=patches, dependencies=(SETUPTOOLS,), build_key="f" * 64, python="3.11.9",
-        platform="linux-x86_64", source_date_epoch=1_700_000_000,
+        project=project,
+        version=version,
+        repository=repo,
+        sdist_url=sdist,
+        sdist_sha256="3" * 64,
+        patches=patches,
+        dependencies=(SETUPTOOLS,),
+        build_key="f" * 64,
+        python="3.11.9",
+        platform="linux-x86_64",
+        source_date_epoch=1_700_000_000,
         sandbox={"isolated": True, "tool": "bwrap", "network": "none"},
-        invocation_id=f"build-{project}-{version}", started=started,
+        invocation_id=f"build-{project}-{version}",
+        started=started,
         finished=started + timedelta(seconds=42),
+        agreement=_agreement(digest, started) if agreed else None,
     )
     envelope = sign_statement(build_statement(wheel.name, digest, record, facts), key)
-    sbom = build_sbom(SbomInput(
-        project=project, version=version, wheel_filename=wheel.name, sdist_url=sdist,
-        sdist_sha256="3" * 64, dependencies=(SETUPTOOLS,), patches=patches, epoch=1_700_000_000,
-    ))
+    sbom = build_sbom(
+        SbomInput(
+            project=project,
+            version=version,
+            wheel_filename=wheel.name,
+            sdist_url=sdist,
+            sdist_sha256="3" * 64,
+            dependencies=(SETUPTOOLS,),
+            patches=patches,
+            epoch=1_700_000_000,
+        )
+    )
     return envelope, sbom, digest
 
 
@@ -105,9 +144,16 @@ def _build_row(server: IndexServer, project: str, version: str, repo: str) -> in
     now = datetime.now(UTC)
     with db.session() as session, session.begin():
         row = BuildRow(
-            project=project, version=version, repo=repo, status="succeeded", error=None,
+            project=project,
+            version=version,
+            repo=repo,
+            status="succeeded",
+            error=None,
             log=f"* Building wheel for {project} {version}...\n{LOG_MARKER}-{version}\n",
-            details={}, created_at=now, started_at=now, finished_at=now + timedelta(seconds=3),
+            details={},
+            created_at=now,
+            started_at=now,
+            finished_at=now + timedelta(seconds=3),
         )
         session.add(row)
         session.flush()
@@ -130,7 +176,7 @@ def populate(server: IndexServer, work: Path) -> Published:
     ]
     for project, version, repo, patches, signer, extra in specs:
         wheel = make_wheel(work, project, version, **extra)  # type: ignore[arg-type]
-        envelope, sbom, digest = _sign(wheel, signer, repo, patches)
+        envelope, sbom, digest = _sign(wheel, signer, repo, patches, agreed=version == "1.1")
         build_id = _build_row(server, project, version, repo)
         server.publish(wheel, repo, provenance=envelope, sbom=sbom, build_id=build_id)
         digests[wheel.name] = digest

@@ -174,8 +174,14 @@ class _Batch:
             Future[tuple[BuildOutcome, ...]], tuple[Node | None, tuple[Target, ...]]
         ] = {}
         self.pool: ThreadPoolExecutor | None = None
+        self.gate: threading.Semaphore | None = None
 
     def run(self, requirements: Sequence[Requirement], jobs: int) -> list[BuildOutcome]:
+        # With independent builds that must agree, each release runs its builds at the
+        # same time, each holding a place of the gate: *jobs* still bounds the sandboxes
+        # at once, and a place a release's faster build frees goes to the next release.
+        if self.ctx.agree > 1 and jobs > 1:
+            self.gate = threading.BoundedSemaphore(jobs)
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as pool:
             self.pool = pool
             for requirement in requirements:
@@ -203,6 +209,7 @@ class _Batch:
                 progress=self.progress,
                 build_deps=self.first,
                 retry_failed=self.retry_failed,
+                gate=self.gate,
             )
 
     def submit(self, text: str, node: Node | None, targets: tuple[Target, ...]) -> None:

@@ -18,7 +18,7 @@ from fromsource.build.interpreters import discover_targets, running_target
 from fromsource.build.sandbox import SandboxLimits, Tool, choose_tool
 from fromsource.build.targets import Target, selected_targets
 from fromsource.build.upstream import Upstream
-from fromsource.config import Settings, upstream_url
+from fromsource.config import Settings, agree_level, upstream_url
 from fromsource.errors import TargetError
 from fromsource.provenance.keys import SigningKey
 from fromsource.provenance.keystore import load_or_create_signing_key
@@ -55,6 +55,12 @@ class BuildContext:
     crate folders, ``file:`` URLs, sparse registries; docs/building.md "Rust")."""
     rust_toolchain: Path | None = None
     """The Rust toolchain folder (the ``rust_toolchain`` setting); None: the host's rustc."""
+    agree: int = 1
+    """How many independent builds must make the same wheel before it is published
+    (:mod:`fromsource.build.agree`; 1: a build publishes alone)."""
+    publish_irreproducible: bool = False
+    """Publish the wheel of a release whose independent builds differ anyway (an operator's
+    explicit override, recorded in its provenance)."""
 
     @classmethod
     def from_settings(
@@ -65,8 +71,13 @@ class BuildContext:
         limits: SandboxLimits | None = None,
         allow_unsandboxed: bool = False,
         sandbox_tool: Tool | None = None,
+        agree: int | None = None,
     ) -> BuildContext:
-        """Open the database, blob store, upstream and signing key named by *settings*."""
+        """Open the database, blob store, upstream and signing key named by *settings*.
+
+        *agree* (default: the settings', :func:`~fromsource.config.agree_level`) is how
+        many independent builds must agree before a wheel is published.
+        """
         url = upstream or upstream_url(settings)
         url = url if url.endswith("/") else url + "/"
         targets = build_targets(settings)
@@ -87,6 +98,7 @@ class BuildContext:
             serve_sdists=settings.serve_sdists,
             crates=tuple(settings.crates),
             rust_toolchain=settings.rust_toolchain,
+            agree=agree or agree_level(settings),
         )
 
     def close(self) -> None:

@@ -47,10 +47,12 @@ STEPS = (
     "repair",
     "sbom",
     "normalize",
+    "agree",
     "attest",
     "publish",
 )
-"""The pipeline's steps in order (DESIGN.md "The build pipeline")."""
+"""The pipeline's steps in order (DESIGN.md "The build pipeline"); ``agree`` runs only when two
+independent builds must agree before publishing (:mod:`fromsource.build.agree`)."""
 
 Status = Literal["queued", "running", "succeeded", "failed", "skipped"]
 
@@ -91,6 +93,8 @@ CATEGORIES = {
     "entry points, a hook's result) is over its size cap",
     "unsafe-output": "the build left a link, FIFO, device or other non-regular file where "
     "the host reads its output",
+    "irreproducible": "two independent builds of the same inputs made different wheels; "
+    "nothing was published (the log shows the members that differ)",
     "attest-failed": "the SBOM or attestation could not be made",
     "publish-failed": "the wheel could not be published",
     "worker-lost": "the process building it died (killed or crashed); a fleet build is retried",
@@ -186,6 +190,7 @@ REMEMBERED = frozenset(
         "invalid-wheel",
         "bad-pyproject",
         "unsafe-output",
+        "irreproducible",
     }
 )
 """Categories a build with the same key fails with again: such a failure is not retried

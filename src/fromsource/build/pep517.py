@@ -126,14 +126,22 @@ def base_python() -> Path:
 
 
 def build_environ(
-    *, root: str, tools: str, epoch: int, real_cc: str, real_cxx: str, host_root: str | None
+    *,
+    root: str,
+    tools: str,
+    epoch: int,
+    real_cc: str,
+    real_cxx: str,
+    host_root: str | None,
+    tmp: str = "tmp",
 ) -> dict[str, str]:
-    """The whole environment of a sandboxed build step (nothing is inherited)."""
+    """The whole environment of a sandboxed build step (nothing is inherited); *tmp* is the
+    name of ``TMPDIR`` in the build tree."""
     venv = f"{root}/venv"
     env = {
         "PATH": f"{tools}/bin:{venv}/bin:/usr/local/bin:/usr/bin:/bin",
         "HOME": f"{root}/home",
-        "TMPDIR": f"{root}/tmp",
+        "TMPDIR": f"{root}/{tmp}",
         "SOURCE_DATE_EPOCH": str(epoch),
         "PYTHONHASHSEED": "0",
         "PYTHONNOUSERSITE": "1",
@@ -179,6 +187,7 @@ class BuildEnvironment:
         uv: str,
         output_limits: OutputLimits = DEFAULT_LIMITS,
         python: Path | None = None,
+        variant: int = 0,
     ) -> None:
         self.work = work.resolve()
         self.output_limits = output_limits
@@ -188,7 +197,10 @@ class BuildEnvironment:
         self.log_path = self.work / "logs" / "build.log"
         for folder in (self.build_root, self.tools / "bin", self.wheelhouse, self.log_path.parent):
             folder.mkdir(parents=True, exist_ok=True)
-        for name in ("home", "tmp", "out", "src"):
+        # A build that must agree with another varies what it should not depend on
+        # (issue 17): its TMPDIR's name here, its uid and environment order in the sandbox.
+        tmp = "tmp" if variant == 0 else f"tmp-{variant}"
+        for name in ("home", tmp, "out", "src"):
             (self.build_root / name).mkdir(exist_ok=True)
         binds = [Bind(self.tools, TOOLS_ROOT), Bind(self.wheelhouse, WHEELHOUSE)]
         self.uv_inside = uv
@@ -206,6 +218,7 @@ class BuildEnvironment:
             limits=limits,
             binds=binds,
             prefixes=[self.python.parent.parent],
+            variant=variant,
         )
         self._write_tools()
         self.env = build_environ(
@@ -215,6 +228,7 @@ class BuildEnvironment:
             real_cc=shutil.which("gcc") or shutil.which("cc") or "cc",
             real_cxx=shutil.which("g++") or shutil.which("c++") or "c++",
             host_root=None if tool == "bwrap" else str(self.build_root),
+            tmp=tmp,
         )
 
     @property

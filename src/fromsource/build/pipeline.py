@@ -18,7 +18,6 @@ release for every target, once per distinct wheel, is
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import time
 import traceback
@@ -31,7 +30,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from fromsource.bounded import copy_head, read_tail
-from fromsource.build import steps
+from fromsource.build import agree, steps
 from fromsource.build.context import BuildContext
 from fromsource.build.deps import (
     ResolvedWheel,
@@ -226,9 +225,17 @@ def build_one(
     build_deps: BuildDeps | None = None,
     retry_failed: bool = False,
     target: Target | None = None,
+    slot: agree.Slot | None = None,
 ) -> BuildOutcome:
     """Build *requirement* (``name==version``, or a range: the newest match) into *repo*
     with *target*'s interpreter (default: the one fromsource runs on).
+
+    With *slot*, the build is one of the independent builds that must agree
+    before the wheel is published (:mod:`fromsource.build.agree`): it builds
+    in the slot's sandbox variant and votes its wheel; the outcome of the
+    build that completes the vote is the published wheel, or ``failed``
+    (``irreproducible``) when the wheels differ; an earlier one's is
+    ``succeeded`` without a file.
 
     *patch_tree* is applied to the unpacked sdist (remediation: *patches*
     describe it, *patch_texts* are their diffs for the SBOM pedigree,
@@ -263,11 +270,15 @@ def build_one(
         run.details["target"] = target.to_json()
         return run.finish("failed", exc.message, category=categorize(exc))
     build_id = build_id or create_build(ctx.db, project, label, repo)
-    run = _Run(ctx, build_id, project, label, progress, target, publishes=publish)
+    # A build that must agree with another answers "built before?" for its key only
+    # once the agreement is decided (agree.vote): until then nothing is published.
+    run = _Run(ctx, build_id, project, label, progress, target, publishes=publish and not slot)
     run.details["upstream_version"] = version
     run.details["target"] = target.to_json()
     run.log(f"   target {target.tag} (Python {target.full_version}, glibc {target.glibc})")
-    work = work_dir or ctx.work_root / f"build-{build_id}-{secrets.token_hex(4)}"
+    if slot is not None:
+        run.log(f"   independent build {slot.number} of {slot.of} by {slot.builder}")
+    work = work_dir or agree.work_dir(ctx.work_root, build_id, slot)
     run.details["work"] = str(work)  # if this process dies, build/lost.py removes it
     run.save(status="running", started_at=run.started)
     if (refusal := build_refusal(ctx.db, project, version, repo=repo)) is not None:
@@ -295,8 +306,10 @@ def build_one(
             wheel_dest=wheel_dest,
             build_deps=build_deps,
             retry_failed=retry_failed,
+            variant=slot.variant if slot is not None else 0,
         )
-        return _run_steps(ctx, run, steps.Release(project, version, label, repo), request)
+        release = steps.Release(project, version, label, repo)
+        return _run_steps(ctx, run, release, request, slot)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded outcome
         if not isinstance(exc, FromsourceError):
             run.log(traceback.format_exc())
@@ -332,8 +345,10 @@ def _remembered(ctx: BuildContext, run: _Run, request: steps.Request) -> BuildOu
     failed = find_failed(ctx.db, run.key, REMEMBERED)
     if failed is None:
         return None
-    run.details["remembered_from"] = failed.id
     category = str(failed.details.get("category"))
+    if category == "irreproducible" and ctx.publish_irreproducible:
+        return None  # the operator builds it again to publish it anyway
+    run.details["remembered_from"] = failed.id
     return run.finish(
         "failed",
         f"not built again: build {failed.id} failed with the same inputs "
@@ -344,7 +359,11 @@ def _remembered(ctx: BuildContext, run: _Run, request: steps.Request) -> BuildOu
 
 
 def _run_steps(
-    ctx: BuildContext, run: _Run, release: steps.Release, request: steps.Request
+    ctx: BuildContext,
+    run: _Run,
+    release: steps.Release,
+    request: steps.Request,
+    slot: agree.Slot | None = None,
 ) -> BuildOutcome:
     """Run the steps in order, recording what each returned; the outcome."""
     with run.step("fetch"):
@@ -399,6 +418,44 @@ def _run_steps(
     with run.step("normalize"):
         wheel = steps.normalize(ctx, repaired.wheel, source, sbom, request)
         run.details["wheel"] = wheel.to_json()
+    verdict: agree.Verdict | None = None
+    agreement = None
+    if slot is not None:
+        with run.step("agree"):
+            verdict = agree.vote(
+                ctx,
+                release,
+                request.target,
+                slot,
+                wheel,
+                build_id=run.build_id,
+                key=run.key or "",
+                started=run.started,
+                build_uid=resolved.env.sandbox.build_uid,
+                scratch=request.work / "agree",
+            )
+            run.details["agreement"] = verdict.to_json()
+            _log_verdict(run, verdict)
+        if verdict.state == "waiting":
+            return run.finish(
+                "succeeded",
+                agree.waiting_message(verdict),
+                wheel=wheel.path.name,
+                sha256=wheel.sha256,
+                requires_dist=steps.requires_of(ctx, wheel),
+            )
+        override = None
+        if verdict.state == "differed":
+            if not ctx.publish_irreproducible or verdict.inputs_differ:
+                # Remembered (not built again) when the same inputs made different wheels;
+                # builds that had different inputs say nothing about these inputs.
+                run.publishes = not verdict.inputs_differ
+                agree.settle(ctx, verdict, release, file_id=None)
+                raise agree.refuse(verdict)
+            override = verdict.override(slot.builder)
+            run.log("   published anyway (--publish-irreproducible; the provenance says so)")
+        agreement = verdict.agreement(override)
+        run.publishes = True
     with run.step("attest"):
         envelope = steps.attest(
             ctx,
@@ -412,6 +469,7 @@ def _run_steps(
             request,
             invocation_id=f"build-{run.build_id}",
             started=run.started,
+            agreement=agreement,
         )
     requires = steps.requires_of(ctx, wheel)
     filename = wheel.path.name
@@ -442,11 +500,28 @@ def _run_steps(
                 patch_tree=request.patch_tree,
             )
         )
+    said = ""
+    if verdict is not None and agreement is not None:
+        agree.settle(ctx, verdict, release, file_id=file_id)
+        said = "; " + agreement.summary()
     return run.finish(
         "succeeded",
-        f"published {filename} in {release.repo}",
+        f"published {filename} in {release.repo}{said}",
         wheel=filename,
         sha256=wheel.sha256,
         file_id=file_id,
         requires_dist=requires,
     )
+
+
+def _log_verdict(run: _Run, verdict: agree.Verdict) -> None:
+    """The agreement step's lines of the log: the verdict and, for a disagreement, how."""
+    others = ", ".join(f"build {v.build_id} by {v.worker}" for v in verdict.others)
+    if verdict.state == "waiting":
+        run.log(f"   voted {verdict.mine.sha256}; waiting for the other independent build")
+    elif verdict.state == "agreed":
+        run.log(f"   agreed: {others} made the same wheel ({verdict.mine.sha256})")
+    else:
+        run.log(f"   DIFFERENT: {verdict.reason}")
+        for line in verdict.lines:
+            run.log(f"   | {line}")

@@ -61,11 +61,13 @@ __all__ = [
     "BUILD_ROOT",
     "TOOLS_ROOT",
     "Bind",
+    "EnvOrder",
     "RunResult",
     "Sandbox",
     "SandboxFacts",
     "SandboxLimits",
     "Tool",
+    "build_uid_for",
     "bwrap_command",
     "choose_tool",
     "tool_available",
@@ -78,6 +80,7 @@ TOOLS_ROOT = "/fromsource/tools"
 """Where the read-only helpers (compiler wrapper, hook runner, uv) are seen."""
 
 Tool = Literal["bwrap", "unshare", "none"]
+EnvOrder = Literal["sorted", "reversed"]
 
 _SANDBOX_UID = 65534  # "nobody": the build never runs as root inside the sandbox
 _BUILD_UID_BASE, _BUILD_UID_SPAN = 200_000, 60_000  # host uids for builds when we are root
@@ -276,8 +279,12 @@ def bwrap_command(
     drop_uid: int | None = None,
     tmpfs_bytes: int = SandboxLimits.tmpfs_bytes,
     extra_prefixes: Sequence[Path] = (),
+    env_order: EnvOrder = "sorted",
 ) -> list[str]:
     """The bwrap command line that runs *argv* in a fresh sandbox (pure but for reading links).
+
+    The environment is set in *env_order* of its names: the build sees its
+    ``environ`` in that order (two builds that must agree vary it, issue 17).
 
     *python_prefix* and *extra_prefixes* (the installations of the
     interpreters a build uses: a target's, besides the one running the
@@ -364,10 +371,21 @@ def bwrap_command(
         dirs = [arg for parent in parents for arg in ("--perms", "0755", "--dir", parent)]
         first_bind = args.index("--ro-bind")
         args[first_bind:first_bind] = dirs
-    for key, value in sorted(env.items()):
+    for key, value in sorted(env.items(), reverse=env_order == "reversed"):
         args += ["--setenv", key, value]
     args += ["--chdir", cwd, "--", *argv]
     return args
+
+
+def build_uid_for(host_root: Path, variant: int = 0) -> int:
+    """The unprivileged host uid a build in *host_root* runs as when the server is root.
+
+    Derived from the path (one uid per build tree); even for an even
+    *variant*, odd for an odd one, so two builds of different variants never
+    share a uid.  Pure.
+    """
+    half = _BUILD_UID_SPAN // 2
+    return _BUILD_UID_BASE + 2 * (zlib.crc32(str(host_root).encode()) % half) + variant % 2
 
 
 def unshare_command(argv: Sequence[str]) -> list[str]:
@@ -470,6 +488,11 @@ class Sandbox:
 
     With tool "unshare" or "none" there is no mount namespace, so paths inside
     are the host paths; :meth:`inside` translates either way.
+
+    *variant* tells apart sandboxes that must differ where the build should
+    not care (two builds that must agree, issue 17): an even and an odd
+    variant never get the same build uid (:attr:`build_uid`), and an odd one
+    sees its environment in reverse order of names.
     """
 
     def __init__(
@@ -480,12 +503,19 @@ class Sandbox:
         limits: SandboxLimits = SandboxLimits(),
         binds: Sequence[Bind] = (),
         prefixes: Sequence[Path] = (),
+        variant: int = 0,
     ) -> None:
         self.host_root = host_root.resolve()
         self.tool: Tool = tool
         self.limits = limits
         self.binds = tuple(binds)
         self.prefixes = tuple(prefixes)
+        self.variant = variant
+
+    @property
+    def env_order(self) -> EnvOrder:
+        """The order in which the build sees its environment variables' names."""
+        return "reversed" if self.variant % 2 else "sorted"
 
     @property
     def facts(self) -> SandboxFacts:
@@ -517,11 +547,13 @@ class Sandbox:
     def build_uid(self) -> int | None:
         """The unprivileged host uid builds run as when the server is root (else None).
 
-        One uid per build tree, so concurrent builds do not share a process budget.
+        One uid per build tree, so concurrent builds do not share a process budget;
+        its parity is the :attr:`variant`'s, so two builds that must agree never
+        run as the same uid.
         """
         if self.tool != "bwrap" or os.geteuid() != 0:
             return None
-        return _BUILD_UID_BASE + zlib.crc32(str(self.host_root).encode()) % _BUILD_UID_SPAN
+        return build_uid_for(self.host_root, self.variant)
 
     @property
     def root(self) -> str:
@@ -543,6 +575,7 @@ class Sandbox:
                 drop_uid=self.build_uid,
                 tmpfs_bytes=self.limits.tmpfs_bytes,
                 extra_prefixes=self.prefixes,
+                env_order=self.env_order,
             )
         elif self.tool == "unshare":
             inner = unshare_command(argv)
@@ -597,7 +630,7 @@ class Sandbox:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     cwd=cwd if self.tool != "bwrap" else "/",
-                    env=dict(env) if self.tool != "bwrap" else {},
+                    env=self._ordered(env) if self.tool != "bwrap" else {},
                     start_new_session=True,
                 )
             except OSError as exc:
@@ -620,6 +653,10 @@ class Sandbox:
             output += f"\n[fromsource] killed: more than {self.limits.max_processes} processes\n"
         returncode = process.returncode if process.returncode is not None else -9
         return RunResult(returncode, output, seconds, timed_out, over_limit)
+
+    def _ordered(self, env: Mapping[str, str]) -> dict[str, str]:
+        """*env* in :attr:`env_order` (what ``os.environ`` of the build iterates in)."""
+        return dict(sorted(env.items(), reverse=self.env_order == "reversed"))
 
     def _supervise(
         self, process: subprocess.Popen[bytes], deadline: float, cgroup: Path | None = None

@@ -72,8 +72,9 @@ from fromsource.build.wheelcache import WheelCache
 from fromsource.dist.distinfo import check_wheel, read_record
 from fromsource.dist.metadata import requires_dist
 from fromsource.dist.names import normalize as normalize_name
-from fromsource.errors import BuildError, UpstreamError
+from fromsource.errors import BuildError, HashMismatchError, UpstreamError
 from fromsource.indexclient import redact
+from fromsource.provenance.agreement import Agreement
 from fromsource.provenance.sbom import SBOM_PATH, SbomInput, build_sbom
 from fromsource.provenance.statement import (
     BuildFacts,
@@ -144,6 +145,9 @@ class Request:
     wheel_dest: Path | None
     build_deps: BuildDeps | None
     retry_failed: bool = False
+    variant: int = 0
+    """Which sandbox variant builds it (:class:`~fromsource.build.sandbox.Sandbox`): the
+    second of two builds that must agree has another uid, TMPDIR and environment order."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,8 @@ class Wheel:
 def fetch(ctx: BuildContext, release: Release, work: Path) -> Sdist:
     """The release's sdist in ``work/sdist``: from the blob store, else downloaded and archived.
 
-    Raises UpstreamError (``no-sdist`` also when the page lists no sha256 to check).
+    Raises UpstreamError (``no-sdist`` also when the page lists no sha256 to check),
+    HashMismatchError when the archived copy is not the sha256 the page lists.
     """
     sdist = find_sdist(ctx.upstream, release.project, release.version)
     if sdist.sha256 is None:
@@ -225,6 +230,15 @@ def fetch(ctx: BuildContext, release: Release, work: Path) -> Sdist:
     if local is not None:
         archive = work / "sdist" / sdist.filename
         shutil.copyfile(local, archive)
+        # The blob store is shared: a build that must agree with another (issue 17) may
+        # not take the other builder's word for the sdist; neither does any other build.
+        if (found := sha256_file(archive)[0]) != sdist.sha256:
+            raise HashMismatchError(
+                f"{sdist.filename}: the archived copy in the blob store has sha256 {found}, "
+                f"not {sdist.sha256} as the upstream index lists; the build was refused "
+                "(fromsource fsck checks the store)",
+                category="hash-mismatch",
+            )
     else:
         archive = ctx.upstream.download(sdist, work / "sdist")
         ctx.blobs.put_file(archive, expected=sdist.sha256)
@@ -324,6 +338,7 @@ def resolve(
         uv=uv_binary(),
         output_limits=ctx.output_limits,
         python=Path(target.interpreter),
+        variant=request.variant,
     )
     # Before resolving: a crate that is missing refuses the build before any wheel is fetched.
     rust = crates(ctx, source, system, env, request)
@@ -536,10 +551,12 @@ def attest(
     *,
     invocation_id: str,
     started: datetime,
+    agreement: Agreement | None = None,
 ) -> bytes:
     """The DSSE envelope of the signed provenance statement for *wheel*: the target, what
     repair did, the grafted host libraries, a Rust build's crates (resolved dependencies) and
-    toolchain (``internalParameters.rust``) included."""
+    toolchain (``internalParameters.rust``) included.; *agreement* (the independent
+    builds that made the same wheel, :mod:`fromsource.build.agree`) when given."""
     target = request.target.to_json()
     target.pop("interpreter")  # where it is installed here says nothing about the wheel
     facts = BuildFacts(
@@ -563,6 +580,7 @@ def attest(
         grafted=repaired.grafted,
         bundled=resolved.crates.sbom_components() if resolved.crates is not None else (),
         rust=resolved.crates.provenance_facts() if resolved.crates is not None else None,
+        agreement=agreement,
     )
     record = read_record(wheel.path, ctx.output_limits)
     statement = build_statement(wheel.path.name, wheel.sha256, record, facts)

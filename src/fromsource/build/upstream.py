@@ -308,9 +308,16 @@ class Upstream:
         target = self.cache_dir / "files" / digest
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{digest}.{os.getpid()}.part")
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
+            # A name of its own: two threads of one process may store the same file (the
+            # two independent builds of one release download its sdist at once, issue 17).
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{digest}.", suffix=".part")
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     # -- the page cache ------------------------------------------------------------
 

@@ -8,6 +8,7 @@ stdout.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from collections.abc import Sequence
@@ -227,6 +228,18 @@ def _sandbox_options(func: click.decorators.FC) -> click.decorators.FC:
     help="Builds run at the same time.",
 )
 @click.option("--repo", type=click.Choice(REPOSITORIES), default="python", show_default=True)
+@click.option(
+    "--agree",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="Independent builds that must make the same wheel before it is published "
+    "[default: FROMSOURCE_AGREE, else 2 with a broker configured, else 1].",
+)
+@click.option(
+    "--publish-irreproducible",
+    is_flag=True,
+    help="With --agree 2: publish even when the two builds differ (recorded in the provenance).",
+)
 @_sandbox_options
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -244,6 +257,8 @@ def build(
     retry_failed: bool,
     jobs: int,
     repo: str,
+    agree: int | None,
+    publish_irreproducible: bool,
     upstream: str | None,
     allow_unsandboxed: bool,
     timeout: float,
@@ -283,7 +298,13 @@ def build(
         upstream=upstream,
         limits=_limits(timeout, memory, max_processes),
         allow_unsandboxed=allow_unsandboxed,
+        agree=agree,
     )
+    if publish_irreproducible:
+        if build_ctx.agree < 2:
+            build_ctx.close()
+            raise click.UsageError("--publish-irreproducible needs --agree 2")
+        build_ctx = dataclasses.replace(build_ctx, publish_irreproducible=True)
     try:
         recover_lost_builds(build_ctx.db, settings_from(ctx), "build")
         build_ctx.tool()  # refuse early, with the message, when there is no sandbox

@@ -16,6 +16,7 @@ from fromsource.cli.common import (
     recover_lost_builds,
     settings_from,
 )
+from fromsource.config import agree_level
 
 __all__ = ["worker"]
 
@@ -53,6 +54,13 @@ __all__ = ["worker"]
     show_default=True,
     help="Seconds before Redis hands out an unacknowledged message again.",
 )
+@click.option(
+    "--agree",
+    type=click.IntRange(1, 2),
+    default=None,
+    help="Independent builds (by different workers) that must make the same wheel before it "
+    "is published [default: FROMSOURCE_AGREE, else 2].",
+)
 @click.option("--log-level", default="info", show_default=True)
 @_sandbox_options
 @click.pass_context
@@ -63,6 +71,7 @@ def worker(
     concurrency: int,
     lease: float,
     visibility_timeout: float,
+    agree: int | None,
     log_level: str,
     upstream: str | None,
     allow_unsandboxed: bool,
@@ -90,10 +99,15 @@ def worker(
         upstream=upstream,
         limits=_limits(timeout, memory, max_processes),
         allow_unsandboxed=allow_unsandboxed,
+        agree=agree or agree_level(settings, fleet=True),
     )
     build_ctx.tool()  # refuse early, with the message, when there is no sandbox
     recover_lost_builds(build_ctx.db, settings, "worker")
-    click.echo(f"fromsource worker: {concurrency} build(s) at a time from the broker", err=True)
+    click.echo(
+        f"fromsource worker: {concurrency} build(s) at a time from the broker; "
+        f"{build_ctx.agree} independent build(s) must agree",
+        err=True,
+    )
     try:
         code = start_worker(
             build_ctx,

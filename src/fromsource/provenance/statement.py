@@ -25,6 +25,7 @@ from fromsource.dist.names import normalize
 from fromsource.dist.record import RecordEntry, is_record_path
 from fromsource.errors import ProvenanceError
 from fromsource.provenance._reader import JsonReader
+from fromsource.provenance.agreement import Agreement, parse_agreement
 from fromsource.provenance.dsse import (
     IN_TOTO_PAYLOAD_TYPE,
     envelope_bytes,
@@ -156,7 +157,9 @@ class BuildFacts:
     is); *grafted* are the host libraries repair copied into the wheel;
     *bundled* the packages of other ecosystems compiled into it (Rust
     crates) and *rust* what the build's Rust toolchain and crates were
-    (JSON-serializable, ``internalParameters.rust``).
+    (JSON-serializable, ``internalParameters.rust``);
+    *agreement* the independent builds that made the same wheel (issue 17), when more
+    than one had to.
     """
 
     project: str
@@ -181,6 +184,7 @@ class BuildFacts:
     grafted: tuple[SystemLibrary, ...] = ()
     bundled: tuple[BundledComponent, ...] = ()
     rust: Mapping[str, object] | None = None
+    agreement: Agreement | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,8 @@ class Attestation:
     byproduct_sizes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     grafted: tuple[SystemLibrary, ...] = ()
     bundled: tuple[BundledComponent, ...] = ()
+    agreement: Agreement | None = None
+    """The independent builds that made this wheel, when more than one had to (issue 17)."""
 
 
 def dependency_purl(project: str, version: str) -> str:
@@ -339,6 +345,8 @@ def _internal(facts: BuildFacts) -> dict[str, Any]:
         internal["repair"] = dict(facts.repair)
     if facts.rust is not None:
         internal["rust"] = dict(facts.rust)
+    if facts.agreement is not None:
+        internal["agreement"] = facts.agreement.to_json()
     return internal
 
 
@@ -581,4 +589,13 @@ def parse_statement(payload: bytes) -> Attestation:
         platform=internal["platform"].text(),
         source_date_epoch=internal["source_date_epoch"].integer(),
         byproduct_sizes=MappingProxyType(sizes),
+        agreement=_agreement(internal, subjects[0]["digest"].sha256()),
     )
+
+
+def _agreement(internal: JsonReader, subject_sha256: str) -> Agreement | None:
+    """The statement's ``internalParameters.agreement``, None when it has none."""
+    value = internal.obj().get("agreement")
+    if value is None:
+        return None
+    return parse_agreement(value, f"{internal.path}.agreement", subject_sha256)

@@ -8,7 +8,7 @@ or an operator's hand can cause:
 - the database's own integrity (SQLite ``PRAGMA integrity_check``);
 - **orphans**: blobs no ``files`` row (file, metadata, provenance, SBOM) and
   no build record (the archived sdist, the source of truth; the full log;
-  the ``.crate`` archives of a Rust build) references;
+  the ``.crate`` archives of a Rust build; the wheel an independent build kept to be compared, issue 17) references;
 - **missing**: a reference whose blob is not in the store;
 - **mismatched**: a blob whose bytes do not hash to its name.
 
@@ -67,7 +67,7 @@ DEFAULT_GRACE = timedelta(hours=1)
 SCHEMA_VERSION = 1
 MISSING_REASON = "fsck: the file's bytes are missing from the blob store; rebuild it"
 
-Role = Literal["file", "metadata", "provenance", "sbom", "sdist", "log", "crate"]
+Role = Literal["file", "metadata", "provenance", "sbom", "sdist", "log", "crate", "candidate"]
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,11 @@ def collect_references(db: Database) -> list[BlobRef]:
             if isinstance(digest, str) and digest:  # the build's full log (pipeline.keep_log)
                 refs.append(BlobRef(Sha256(digest), "log", build.repo, f"build {build.id}"))
             refs += _crate_references(build.details, build.repo, build.id)
+            agreement = (build.details or {}).get("agreement")
+            kept = agreement.get("candidate") if isinstance(agreement, dict) else None
+            digest = kept.get("sha256") if isinstance(kept, dict) else None
+            if isinstance(digest, str) and digest:  # the wheel it voted (build.agree)
+                refs.append(BlobRef(Sha256(digest), "candidate", build.repo, f"build {build.id}"))
     return refs
 
 

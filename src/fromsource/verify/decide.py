@@ -123,6 +123,7 @@ def provenance_of(att: Attestation, keyid: str) -> Provenance:
         keyid=keyid,
         patches=tuple(p.name for p in att.patches),
         fixes=fixes,
+        agreement=att.agreement,
     )
 
 
@@ -132,6 +133,8 @@ def _verified(att: Attestation, keyid: str, note: str = "") -> tuple[Status, str
         f"built from source: repository {prov.repository}, build {prov.build_id}, "
         f"sdist sha256:{prov.sdist_sha256}"
     )
+    if prov.agreement is not None:
+        text += f"; {prov.agreement.summary(workers=False)}"
     status = Status.VERIFIED
     if att.patches:
         status = Status.VERIFIED_REMEDIATED

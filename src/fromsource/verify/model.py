@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from fromsource.provenance.agreement import Agreement
+
 ArtifactType = Literal["environment", "wheel", "wheels", "pylock", "uv-lock", "requirements"]
 
 
@@ -184,6 +186,8 @@ class Provenance:
     keyid: str
     patches: tuple[str, ...] = ()
     fixes: tuple[str, ...] = ()
+    agreement: Agreement | None = None
+    """The independent builds that made the wheel, when more than one had to (issue 17)."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fromsource.dist.names import normalize
+from fromsource.provenance.agreement import Agreement
 from fromsource.verify.model import PackageResult, Report, Status, VulnerabilityFinding
 
 SCHEMA_VERSION = 1
@@ -170,6 +171,19 @@ def render_rich(report: Report, detailed: bool = False) -> RenderableType:
     return Group(*parts)
 
 
+def _agreement_json(agreement: Agreement | None) -> dict[str, Any] | None:
+    """The independent builds of a verified wheel, for the JSON report (null: one build)."""
+    if agreement is None:
+        return None
+    return {
+        "required": agreement.required,
+        "agreed": agreement.agreed,
+        "builds": [b.invocation_id for b in agreement.builds],
+        "override": agreement.override is not None,
+        "summary": agreement.summary(workers=False),
+    }
+
+
 def _result_json(r: PackageResult) -> dict[str, Any]:
     prov = r.provenance
     return {
@@ -195,6 +209,7 @@ def _result_json(r: PackageResult) -> dict[str, Any]:
             "keyid": prov.keyid,
             "patches": list(prov.patches),
             "fixes": list(prov.fixes),
+            "agreement": _agreement_json(prov.agreement),
         },
         "served": None
         if r.served is None

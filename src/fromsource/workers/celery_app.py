@@ -14,6 +14,12 @@ Delivery is at-least-once and the claims make it exactly-once per release:
   countdown until that build settled; a duplicate message of a settled
   release is a no-op.  So two workers asked for the same build produce one
   build row and one published file.
+- When independent builds must agree (``agree`` 2, the fleet's default,
+  issue 17), a request for a release becomes one task per build (a *slot*):
+  the worker that takes it builds slot 1 and sends the others.  A worker that
+  built one slot of a release is refused the others (the claims), so its
+  task retries until another worker takes it: one worker alone never
+  publishes.
 
 The task runs in threads of the worker process (``pool="threads"``): builds
 spend their time in sandbox subprocesses, and one
@@ -23,6 +29,7 @@ upstream client, signing key) serves all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import sys
@@ -104,8 +111,9 @@ def _build(
     repo: str = "python",
     with_deps: bool = False,
     requested_at: str | None = None,
+    slot: int | None = None,
 ) -> dict[str, object]:
-    """The ``fromsource.build`` task: build one requirement under its claim."""
+    """The ``fromsource.build`` task: build one requirement (one slot of it) under its claim."""
     config = _config
     if config is None:
         raise RuntimeError("the fromsource.build task runs only inside `fromsource worker`")
@@ -115,11 +123,22 @@ def _build(
             "repo": repo,
             "with_deps": with_deps,
             "requested_at": requested_at,
+            "slot": slot,
         }
     )
+    agree = config.ctx.agree
+    if agree > 1 and request.slot is None:
+        # One task per independent build: this one builds the first, other workers the rest.
+        request = dataclasses.replace(request, slot=1)
+        for number in range(2, agree + 1):
+            other = dataclasses.replace(request, slot=number)
+            task.app.send_task(TASK_NAME, kwargs=other.to_json(), queue=QUEUE)
     result = run_request(config.ctx, request, owner=new_owner(), lease_seconds=config.lease_seconds)
-    if result.status == "busy":
-        raise task.retry(countdown=config.retry_seconds, max_retries=None)
+    if result.status in ("busy", "waiting"):
+        if result.status == "waiting":
+            log.info("%s: %s", requirement, result.message)
+        # With the request's slot: a retried request is not split again.
+        raise task.retry(kwargs=request.to_json(), countdown=config.retry_seconds, max_retries=None)
     for follow in result.follow_up:
         task.app.send_task(TASK_NAME, kwargs=follow.to_json(), queue=QUEUE)
     log.info("%s: %s %s", requirement, result.status, result.message)

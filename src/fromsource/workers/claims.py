@@ -15,11 +15,21 @@ builders racing for one claim exactly one UPDATE matches.  Lease times come
 from the builder's clock, so builders' clocks must agree to within a small
 part of the lease (NTP).
 
+When two independent builds must agree before a release is published
+(issue 17, :mod:`fromsource.build.agree`), each build is a *slot* of the
+release with its own claim (slot 1's key is the release's, so a single
+build is unchanged).  A worker process never holds two slots of one
+release: :func:`acquire` answers :class:`Refused` to a worker that holds or
+built another slot, and the request waits for another worker.  Where the
+two builds meet is a *ballot* (:mod:`fromsource.workers.ballots`), a row of
+the same table that the sweeper never touches.
+
 :func:`decide` is the pure rule; the rest are thin database adapters.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -40,16 +50,20 @@ __all__ = [
     "ClaimView",
     "Done",
     "Heartbeat",
+    "Refused",
     "Target",
     "abandon",
     "acquire",
     "attach_build",
     "decide",
+    "fail_slots",
     "get_claim",
     "mark_worker_lost",
     "release",
     "renew",
     "requeue_expired",
+    "update_claim",
+    "worker_of",
 ]
 
 log = logging.getLogger("fromsource.workers")
@@ -71,17 +85,26 @@ def _now() -> datetime:
 
 @dataclass(frozen=True)
 class Target:
-    """A release to build: the unit of mutual exclusion."""
+    """A release to build: the unit of mutual exclusion; *slot* which of its independent
+    builds (1 when one build is enough)."""
 
     repo: str
     project: str
     version: str
+    slot: int = 1
 
     @property
     def key(self) -> str:
-        """The claim's primary key: sha256 of repo, project and version."""
+        """The claim's primary key: sha256 of repo, project and version (and slot, from 2)."""
         text = f"{self.repo}\n{self.project}\n{self.version}"
+        if self.slot != 1:
+            text += f"\nslot {self.slot}"
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def worker_of(owner: str) -> str:
+    """The worker process an owner names (``worker@host:pid``), without the attempt's tag."""
+    return owner.rsplit(":", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -171,6 +194,31 @@ class Done:
     build_id: int | None
 
 
+@dataclass(frozen=True)
+class Refused:
+    """The caller's worker holds or built another slot of the release (*twin*): another
+    worker must build this one."""
+
+    key: str
+    twin: ClaimView
+
+
+def _twin_of(db: Database, target: Target, owner: str, slots: int) -> ClaimView | None:
+    """Another slot of *target*'s release that *owner*'s worker holds or built, if any.
+
+    Failed and re-enqueued slots do not count: nobody is building them.
+    """
+    me = worker_of(owner)
+    for slot in range(1, slots + 1):
+        if slot == target.slot:
+            continue
+        view = get_claim(db, dataclasses.replace(target, slot=slot).key)
+        busy = view is not None and view.state in ("running", "succeeded")
+        if busy and view is not None and worker_of(view.owner) == me:
+            return view
+    return None
+
+
 def get_claim(db: Database, key: str) -> ClaimView | None:
     """The claim with *key*, or None."""
     with db.session() as session:
@@ -187,14 +235,42 @@ def acquire(
     requested_at: datetime,
     request: Mapping[str, Any] | None = None,
     now: datetime | None = None,
-) -> Acquired | Busy | Done:
+    slots: int = 1,
+) -> Acquired | Busy | Done | Refused:
     """Try to become the one builder of *target*; see :func:`decide` for the rule.
 
     *request* (JSON) is stored so that a sweeper can enqueue the build again
     if this builder dies.  Races are settled by the database: the loser of
     an insert or of a conditional update reads the claim again and decides
-    again.
+    again.  When the release has *slots* independent builds, a worker that
+    holds or built another of them is :class:`Refused` (checked before, and
+    again after taking the claim, which it then gives up: of two slots taken
+    by one worker at the same moment, at least one is given up).
     """
+    key = target.key
+    if slots > 1 and (twin := _twin_of(db, target, owner, slots)) is not None:
+        return Refused(key, twin)
+    taken = _acquire(db, target, owner, lease_seconds, requested_at, request, now)
+    twin = _twin_of(db, target, owner, slots) if isinstance(taken, Acquired) else None
+    if slots > 1 and twin is not None:
+        # Given back as queued (the retried request takes it, the sweeper leaves it for
+        # a while): as a running claim of ours it would refuse us the other slot too.
+        until = (now or _now()) + timedelta(seconds=lease_seconds * QUEUED_LEASE_FACTOR)
+        values = {"state": "queued", "lease_until": until, "revision": ClaimRow.revision + 1}
+        update_claim(db, key, values, owner=owner, state="running")
+        return Refused(key, twin)
+    return taken
+
+
+def _acquire(
+    db: Database,
+    target: Target,
+    owner: str,
+    lease_seconds: float,
+    requested_at: datetime,
+    request: Mapping[str, Any] | None,
+    now: datetime | None,
+) -> Acquired | Busy | Done:
     key = target.key
     for _ in range(8):
         moment = now or _now()
@@ -243,12 +319,12 @@ def acquire(
         }
         if request:
             values["request"] = dict(request)
-        if _update(db, key, values, revision=view.revision):
+        if update_claim(db, key, values, revision=view.revision):
             return Acquired(key, owner, stale=view if view.state == "running" else None)
     raise RuntimeError(f"claim {key} kept changing under us; giving up for now")
 
 
-def _update(
+def update_claim(
     db: Database,
     key: str,
     values: Mapping[str, Any],
@@ -257,7 +333,8 @@ def _update(
     owner: str | None = None,
     state: str | None = None,
 ) -> bool:
-    """One conditional UPDATE of claim *key*; True when it matched."""
+    """One conditional UPDATE of claim *key* (where its *revision*, *owner* and *state* are
+    those given); True when it matched.  The one way claims and ballots change."""
     query = sa.update(ClaimRow).where(ClaimRow.key == key)
     if revision is not None:
         query = query.where(ClaimRow.revision == revision)
@@ -272,7 +349,7 @@ def _update(
 
 def attach_build(db: Database, key: str, owner: str, build_id: int) -> bool:
     """Record the build row of the attempt *owner* is running; False if it lost the claim."""
-    return _update(
+    return update_claim(
         db,
         key,
         {"build_id": build_id, "revision": ClaimRow.revision + 1},
@@ -286,7 +363,7 @@ def renew(
 ) -> bool:
     """Extend *owner*'s lease; False when the claim was taken over meanwhile."""
     until = (now or _now()) + timedelta(seconds=lease_seconds)
-    return _update(
+    return update_claim(
         db,
         key,
         {"lease_until": until, "revision": ClaimRow.revision + 1},
@@ -306,7 +383,7 @@ def release(
 ) -> bool:
     """Settle the claim as ``succeeded`` or ``failed``; False when *owner* had lost it."""
     moment = now or _now()
-    return _update(
+    return update_claim(
         db,
         key,
         {
@@ -323,7 +400,7 @@ def release(
 
 def abandon(db: Database, key: str, owner: str, now: datetime | None = None) -> bool:
     """Give the claim up unfinished (worker shutting down): its lease ends now."""
-    return _update(
+    return update_claim(
         db,
         key,
         {"lease_until": now or _now(), "revision": ClaimRow.revision + 1},
@@ -382,7 +459,7 @@ def requeue_expired(
             "lease_until": until,
             "revision": ClaimRow.revision + 1,
         }
-        if not _update(db, view.key, values, revision=view.revision):
+        if not update_claim(db, view.key, values, revision=view.revision):
             continue
         if view.state == "running" and view.build_id is not None:
             mark_worker_lost(
@@ -394,6 +471,20 @@ def requeue_expired(
             )
         won.append(view)
     return won
+
+
+def fail_slots(db: Database, target: Target, slots: int, now: datetime | None = None) -> None:
+    """Settle every succeeded slot of *target*'s release as failed (their builds disagreed,
+    issue 17), so the next request builds all of them again rather than one."""
+    moment = now or _now()
+    for slot in range(1, slots + 1):
+        key = dataclasses.replace(target, slot=slot).key
+        update_claim(
+            db,
+            key,
+            {"state": "failed", "finished_at": moment, "revision": ClaimRow.revision + 1},
+            state="succeeded",
+        )
 
 
 class Heartbeat:

@@ -16,7 +16,9 @@ from typing import Literal
 
 __all__ = ["BuildRequest", "RunResult", "RunStatus", "new_owner"]
 
-RunStatus = Literal["succeeded", "skipped", "failed", "busy", "done"]
+RunStatus = Literal["succeeded", "skipped", "failed", "busy", "done", "waiting"]
+"""``busy``: another builder holds the release; ``waiting``: this worker built another of
+the release's independent builds, so another worker must build this one (issue 17)."""
 
 
 def new_owner(kind: str = "worker") -> str:
@@ -32,15 +34,21 @@ class BuildRequest:
     repo: str = "python"
     with_deps: bool = False
     requested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    slot: int | None = None
+    """Which of the release's independent builds this request is (issue 17); None: a
+    request for the release, which a fleet worker splits into one task per build."""
 
     def to_json(self) -> dict[str, object]:
         """The request as JSON-ready keyword arguments of the ``build`` task."""
-        return {
+        data: dict[str, object] = {
             "requirement": self.requirement,
             "repo": self.repo,
             "with_deps": self.with_deps,
             "requested_at": self.requested_at.isoformat(),
         }
+        if self.slot is not None:
+            data["slot"] = self.slot
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> BuildRequest:
@@ -52,6 +60,7 @@ class BuildRequest:
             repo=str(data.get("repo") or "python"),
             with_deps=bool(data.get("with_deps", False)),
             requested_at=moment if moment.tzinfo else moment.replace(tzinfo=UTC),
+            slot=int(str(data["slot"])) if data.get("slot") is not None else None,
         )
 
 

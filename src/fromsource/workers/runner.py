@@ -6,15 +6,23 @@
 request next (``with_deps``).  A release another builder holds is answered
 ``busy`` (the caller tries again later); one already settled is answered
 ``done`` without a second build row.
+
+A request for one of a release's independent builds (its ``slot``, issue 17)
+claims that slot; the worker that holds or built another slot of the
+release is answered ``waiting`` (another worker must take it: the caller
+tries again later), and the build votes its wheel
+(:mod:`fromsource.build.agree`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from fromsource.build.agree import Slot
 from fromsource.build.batch import dependency_requirements
 from fromsource.build.history import create_build
 from fromsource.build.matrix import build_release, overall
@@ -37,6 +45,8 @@ def _follow_ups(
 ) -> tuple[BuildRequest, ...]:
     if not request.with_deps or outcome.status not in ("succeeded", "skipped"):
         return ()
+    if request.slot not in (None, 1):
+        return ()  # the first of the independent builds asks for the dependencies
     found = []
     deps: dict[str, Requirement] = {}
     # A dependency any build target's markers select is requested (it is built for all).
@@ -77,6 +87,11 @@ def _from_outcome(
     )
 
 
+def _slot(ctx: BuildContext, number: int, owner: str, slots: int | None = None) -> Slot:
+    """Independent build *number* of a release, built by *owner*'s worker (a fleet's)."""
+    return Slot(number, slots or max(ctx.agree, number), claims.worker_of(owner), distinct=True)
+
+
 def run_request(
     ctx: BuildContext,
     request: BuildRequest,
@@ -113,11 +128,16 @@ def run_request(
     targets = ctx.build_targets()
     try:
         version = pick_version(ctx.upstream, parsed, [t.full_version for t in targets])
-    except FromsourceError:
-        # Nothing to claim: let the pipeline record why (not found, no sdist, ...).
-        outcomes = build_release(ctx, request.requirement, repo=request.repo)
+    except FromsourceError as exc:
+        if request.slot not in (None, 1):  # the first build's task records why
+            return RunResult("failed", request.requirement, project, message=exc.message)
+        # Nothing to claim: let the pipeline record why (not found, no sdist, ...), once.
+        once: dict[str, Any] = {"slot": _slot(ctx, 1, owner)} if request.slot is not None else {}
+        outcomes = build_release(ctx, request.requirement, repo=request.repo, **once)
         return _from_outcome(request, parsed, outcomes, targets)
-    target = claims.Target(request.repo, project, version)
+    number = request.slot or 1
+    slots = max(ctx.agree, number) if request.slot is not None else 1
+    target = claims.Target(request.repo, project, version, slot=number)
     claim = claims.acquire(
         ctx.db,
         target,
@@ -125,7 +145,18 @@ def run_request(
         lease_seconds=lease_seconds,
         requested_at=request.requested_at,
         request=request.to_json(),
+        slots=slots,
     )
+    if isinstance(claim, claims.Refused):
+        return RunResult(
+            "waiting",
+            request.requirement,
+            project,
+            version,
+            message=f"{project} {version}: independent build {number} of {slots} must be built "
+            f"by another worker than {claims.worker_of(owner)}, which built another of them "
+            f"({claim.twin.state}); waiting for a second builder",
+        )
     if isinstance(claim, claims.Busy):
         return RunResult(
             "busy",
@@ -157,12 +188,16 @@ def run_request(
     )
     with claims.Heartbeat(ctx.db, claim.key, owner, lease_seconds):
         try:
+            options: dict[str, Any] = {}
+            if request.slot is not None:
+                options["slot"] = _slot(ctx, number, owner, slots)
             outcomes = build_release(
                 ctx,
                 f"{project}=={version}",
                 repo=request.repo,
                 build_id=build_id,
                 progress=progress,
+                **options,
             )
         except BaseException:
             claims.abandon(ctx.db, claim.key, owner)
