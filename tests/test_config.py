@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pip._internal.models.index import PyPI
 
-from fromsource.config import Settings, pip_index_url, upstream_url
+from fromsource.config import Settings, agree_level, pip_index_url, upstream_url
 
 
 @pytest.fixture
@@ -58,3 +58,16 @@ def test_crate_sources_and_the_rust_toolchain_come_from_the_environment(
     settings = Settings()
     assert settings.crates == [f"{tmp_path}/crates", "sparse+http://127.0.0.1:9/index/"]
     assert settings.rust_toolchain == tmp_path / "rust"
+
+
+def test_two_builds_must_agree_in_a_fleet_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FROMSOURCE_AGREE", "FROMSOURCE_BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert agree_level(Settings()) == 1
+    assert agree_level(Settings(), fleet=True) == 2  # fromsource worker
+    assert agree_level(Settings(broker_url="redis://127.0.0.1:6379/0")) == 2
+    monkeypatch.setenv("FROMSOURCE_AGREE", "1")
+    assert agree_level(Settings(broker_url="redis://127.0.0.1:6379/0"), fleet=True) == 1
+    monkeypatch.setenv("FROMSOURCE_AGREE", "3")
+    with pytest.raises(ValueError, match="agree"):
+        Settings()

@@ -77,3 +77,21 @@ def test_failures_and_usage_errors_have_exit_codes(
     assert "not a requirement" in capsys.readouterr().err
     assert run(tmp_path, "builds", "show", "999") == 2
     assert run(tmp_path, "rebuild", "demo==1.0", *upstream) == 2
+
+
+def test_build_agree_2_from_the_command_line(
+    tmp_path: Path,
+    local_index: LocalIndex,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    local_index.add(make_sdist(tmp_path / "sdists", "demo-cli-agree", "1.0", "in-tree"))
+    upstream = ["--upstream", local_index.url]
+    args = ["build", "demo-cli-agree==1.0", *upstream]
+    assert run(tmp_path, *args, "--publish-irreproducible") == 2  # needs --agree 2
+    assert "--publish-irreproducible needs --agree 2" in capsys.readouterr().err
+    assert run(tmp_path, *args, "--agree", "2", "--format", "json") == 0
+    (built,) = json.loads(capsys.readouterr().out)["builds"]
+    assert built["status"] == "succeeded" and "agree" in built["steps"]
+    assert "2 independent builds agreed" in built["message"]
+    assert run(tmp_path, "builds", "list", "--format", "json") == 0
+    assert len(json.loads(capsys.readouterr().out)["builds"]) == 2

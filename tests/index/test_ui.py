@@ -53,9 +53,7 @@ def test_search_with_basic_credentials(server: IndexServer, reader: tuple[str, s
     page = _text(_get(server, "/", params={"q": "Demo_Pkg"}, auth=reader))
     assert "demo-pkg" in page and "evil-pkg" not in page
     assert "python-remediated" in page
-    assert "No project matches" in _text(
-        _get(server, "/", params={"q": "nothing-like-it"}, auth=reader)
-    )
+    assert "No project matches" in _text(_get(server, "/", params={"q": "nothing-like-it"}, auth=reader))
     only = _text(_get(server, "/", params={"repo": "python-remediated"}, auth=reader))
     assert "demo-pkg" in only and "plain-pkg" not in only
 
@@ -79,11 +77,8 @@ def test_wrong_secret_and_foreign_origin_and_open_redirect(
     bad = _sign_in(server, (reader[0], "fs_wrong"))
     assert bad.status_code == 400 and "set-cookie" not in bad.headers
     assert "do not match" in bad.text
-    foreign = httpx.post(
-        server.url + "ui/signin",
-        data={"id": reader[0], "secret": reader[1]},
-        headers={"origin": "https://elsewhere.example"},
-    )
+    foreign = httpx.post(server.url + "ui/signin", data={"id": reader[0], "secret": reader[1]},
+                         headers={"origin": "https://elsewhere.example"})
     assert foreign.status_code == 403 and "set-cookie" not in foreign.headers
     away = _sign_in(server, reader, next="//elsewhere.example/x")
     assert away.headers["location"] == "/"
@@ -181,9 +176,7 @@ def test_pages_are_cached_with_etags_until_the_index_changes(
     etag = first.headers["etag"]
     again = _get(server, "/ui/python/demo-pkg/", auth=reader, headers={"if-none-match": etag})
     assert again.status_code == 304
-    assert (
-        "Cookie" in first.headers["vary"] and first.headers["cache-control"] == "private, no-cache"
-    )
+    assert "Cookie" in first.headers["vary"] and first.headers["cache-control"] == "private, no-cache"
     from pathlib import Path
 
     from tests.factories import make_wheel
@@ -194,14 +187,13 @@ def test_pages_are_cached_with_etags_until_the_index_changes(
     assert changed.status_code == 200 and "1.2" in changed.text and changed.headers["etag"] != etag
 
 
-def test_static_stylesheet_and_session_key_mode(
-    server: IndexServer, reader: tuple[str, str]
-) -> None:
+def test_static_stylesheet_and_session_key_mode(server: IndexServer, reader: tuple[str, str]) -> None:
     css = _get(server, "/ui/static/style.css")
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
     assert (server.data_dir / "ui-session.key").stat().st_mode & 0o777 == 0o600
     spec = _get(server, "/api/openapi.json", auth=reader)
     assert spec.status_code == 200 and "/ui/" not in spec.text
+
 
 
 def test_version_page_survives_a_lost_provenance_blob(index_server: IndexServer, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -78,17 +78,12 @@ def _agreement(digest: str, started: datetime) -> Agreement:
     """Two builds on two workers that made the wheel *digest*."""
     builds = tuple(
         AgreeingBuild(
-            invocation_id=f"build-{number}",
-            worker=f"worker@builder-{number}:{1000 + number}",
-            started=started,
-            finished=started + timedelta(seconds=40 + number),
-            wheel_sha256=digest,
-            build_key="f" * 64,
-            builder_id="urn:fromsource:builder",
-            builder_version="0.1.0",
-            sandbox={"variant": number - 1, "build_uid": 200_000 + number},
+            invocation_id=f"build-{n}", worker=f"worker@builder-{n}:{1000 + n}", started=started,
+            finished=started + timedelta(seconds=40 + n), wheel_sha256=digest, build_key="f" * 64,
+            builder_id="urn:fromsource:builder", builder_version="0.1.0",
+            sandbox={"variant": n - 7, "build_uid": 200_000 + n},
         )
-        for number in (7, 8)
+        for n in (7, 8)
     )
     return Agreement(required=2, builds=builds, agreed=True)
 
@@ -106,36 +101,19 @@ def _sign(
     sdist = f"http://127.0.0.1:9/upstream/{name}-{version.split('+')[0]}.tar.gz"
     started = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     facts = BuildFacts(
-        project=project,
-        version=version,
-        repository=repo,
-        sdist_url=sdist,
-        sdist_sha256="3" * 64,
-        patches=patches,
-        dependencies=(SETUPTOOLS,),
-        build_key="f" * 64,
-        python="3.11.9",
-        platform="linux-x86_64",
-        source_date_epoch=1_700_000_000,
+        project=project, version=version, repository=repo, sdist_url=sdist, sdist_sha256="3" * 64,
+        patches=patches, dependencies=(SETUPTOOLS,), build_key="f" * 64, python="3.11.9",
+        platform="linux-x86_64", source_date_epoch=1_700_000_000,
         sandbox={"isolated": True, "tool": "bwrap", "network": "none"},
-        invocation_id=f"build-{project}-{version}",
-        started=started,
+        invocation_id=f"build-{project}-{version}", started=started,
         finished=started + timedelta(seconds=42),
         agreement=_agreement(digest, started) if agreed else None,
     )
     envelope = sign_statement(build_statement(wheel.name, digest, record, facts), key)
-    sbom = build_sbom(
-        SbomInput(
-            project=project,
-            version=version,
-            wheel_filename=wheel.name,
-            sdist_url=sdist,
-            sdist_sha256="3" * 64,
-            dependencies=(SETUPTOOLS,),
-            patches=patches,
-            epoch=1_700_000_000,
-        )
-    )
+    sbom = build_sbom(SbomInput(
+        project=project, version=version, wheel_filename=wheel.name, sdist_url=sdist,
+        sdist_sha256="3" * 64, dependencies=(SETUPTOOLS,), patches=patches, epoch=1_700_000_000,
+    ))
     return envelope, sbom, digest
 
 
@@ -144,16 +122,9 @@ def _build_row(server: IndexServer, project: str, version: str, repo: str) -> in
     now = datetime.now(UTC)
     with db.session() as session, session.begin():
         row = BuildRow(
-            project=project,
-            version=version,
-            repo=repo,
-            status="succeeded",
-            error=None,
+            project=project, version=version, repo=repo, status="succeeded", error=None,
             log=f"* Building wheel for {project} {version}...\n{LOG_MARKER}-{version}\n",
-            details={},
-            created_at=now,
-            started_at=now,
-            finished_at=now + timedelta(seconds=3),
+            details={}, created_at=now, started_at=now, finished_at=now + timedelta(seconds=3),
         )
         session.add(row)
         session.flush()

@@ -17,9 +17,10 @@ Delivery is at-least-once and the claims make it exactly-once per release:
 - When independent builds must agree (``agree`` 2, the fleet's default,
   issue 17), a request for a release becomes one task per build (a *slot*):
   the worker that takes it builds slot 1 and sends the others.  A worker that
-  built one slot of a release is refused the others (the claims), so its
-  task retries until another worker takes it: one worker alone never
-  publishes.
+  built one slot of a release is refused the others (the claims): it passes
+  the task on, alternately sent at once while it holds its place for a
+  second (so an idle worker fetches it) and retried after a countdown.  One
+  worker alone never publishes.
 
 The task runs in threads of the worker process (``pool="threads"``): builds
 spend their time in sandbox subprocesses, and one
@@ -34,6 +35,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,9 @@ log = logging.getLogger("fromsource.workers")
 
 TASK_NAME = "fromsource.build"
 QUEUE = "fromsource-builds"
+HANDOFF_SECONDS = 1.0
+"""How long a worker refused a build keeps its place busy after sending the task on, so
+that an idle worker fetches it (issue 17)."""
 VISIBILITY_TIMEOUT = 3600.0
 """Seconds Redis waits before handing an unacknowledged message out again."""
 
@@ -112,8 +117,12 @@ def _build(
     with_deps: bool = False,
     requested_at: str | None = None,
     slot: int | None = None,
+    handoffs: int = 0,
 ) -> dict[str, object]:
-    """The ``fromsource.build`` task: build one requirement (one slot of it) under its claim."""
+    """The ``fromsource.build`` task: build one requirement (one slot of it) under its claim.
+
+    *handoffs* counts how often a worker that may not build this slot passed it on.
+    """
     config = _config
     if config is None:
         raise RuntimeError("the fromsource.build task runs only inside `fromsource worker`")
@@ -134,9 +143,20 @@ def _build(
             other = dataclasses.replace(request, slot=number)
             task.app.send_task(TASK_NAME, kwargs=other.to_json(), queue=QUEUE)
     result = run_request(config.ctx, request, owner=new_owner(), lease_seconds=config.lease_seconds)
-    if result.status in ("busy", "waiting"):
-        if result.status == "waiting":
-            log.info("%s: %s", requirement, result.message)
+    if result.status == "waiting":
+        log.info("%s: %s", requirement, result.message)
+        # Another worker must take it.  A retry with a countdown is an ETA message that
+        # the first worker to fetch it holds, often this one again (it was just waiting
+        # on the queue).  So every other time the task is sent at once while this
+        # worker's place stays busy for a moment: any idle worker fetches it then.  In
+        # between, a timed retry waits without taking a place.
+        again = {**request.to_json(), "handoffs": handoffs + 1}
+        if handoffs % 2 == 0:
+            task.app.send_task(TASK_NAME, kwargs=again, queue=QUEUE)
+            time.sleep(HANDOFF_SECONDS)
+            return result.to_json()
+        raise task.retry(kwargs=again, countdown=config.retry_seconds, max_retries=None)
+    if result.status == "busy":
         # With the request's slot: a retried request is not split again.
         raise task.retry(kwargs=request.to_json(), countdown=config.retry_seconds, max_retries=None)
     for follow in result.follow_up:
