@@ -127,8 +127,13 @@ def _wait(seconds: float, check: Callable[[], bool], fleet: Fleet) -> None:
         time.sleep(0.2)
 
 
+def _wheels(fleet: Fleet, project: str) -> list[FileRow]:
+    """The project's published wheels (its sdist is listed beside them)."""
+    return [f for f in fleet.rows(FileRow, project) if f.filename.endswith(".whl")]
+
+
 def _agreement(fleet: Fleet, project: str) -> dict[str, object]:
-    (file,) = fleet.rows(FileRow, project)
+    (file,) = _wheels(fleet, project)
     blobs = fleet.backend.blobs()
     assert file.provenance_sha256 is not None
     envelope = json.loads(blobs.read_bytes(Sha256(file.provenance_sha256)))
@@ -160,7 +165,7 @@ def test_one_worker_alone_never_publishes_and_a_second_one_completes_the_pair(
     assert sorted(c.state for c in claims) == ["succeeded", "waiting"]
 
     fleet.add_worker("worker-b")
-    _wait(120, lambda: len(fleet.rows(FileRow, "alone-pkg")) == 1, fleet)
+    _wait(120, lambda: len(_wheels(fleet, "alone-pkg")) == 1, fleet)
     first, second = fleet.builds("alone-pkg")
     assert [first.status, second.status] == ["succeeded", "succeeded"]
     assert first.owner != second.owner
@@ -173,7 +178,7 @@ def test_one_worker_alone_never_publishes_and_a_second_one_completes_the_pair(
     assert len(workers) == 2
     pids = {int(w.rsplit(":", 1)[1]) for w in workers}
     assert pids == {w.pid for w in fleet.workers}
-    (file,) = fleet.rows(FileRow, "alone-pkg")
+    (file,) = _wheels(fleet, "alone-pkg")
     assert file.build_id == second.id
 
 
@@ -182,7 +187,7 @@ def test_two_workers_each_build_one_of_the_two(fleet: Fleet) -> None:
         fleet.add_worker("worker-b")
     fleet.upstream.add(make_sdist(fleet.base / "sdists", "pair-pkg", "1.0", "in-tree"))
     fleet.request_build("pair-pkg==1.0")
-    _wait(120, lambda: len(fleet.rows(FileRow, "pair-pkg")) == 1, fleet)
+    _wait(120, lambda: len(_wheels(fleet, "pair-pkg")) == 1, fleet)
     builds = fleet.builds("pair-pkg")
     assert [b.status for b in builds] == ["succeeded", "succeeded"]
     slots = [c for c in fleet.rows(ClaimRow, "pair-pkg") if c.state == "succeeded"]
