@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     crates: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Where Rust crates an sdist does not vendor come from, tried in order after the blob
     store: local folders of ``NAME-VERSION.crate`` files (paths or ``file:`` URLs) and cargo
-    sparse registries (``sparse+https://...``); ``FROMSOURCE_CRATES`` is comma- or
+    sparse registries (``sparse+`` and the registry URL); ``FROMSOURCE_CRATES`` is comma- or
     space-separated (docs/building.md "Rust")."""
     rust_toolchain: Path | None = None
     """A Rust toolchain folder (``bin/cargo``, ``bin/rustc``, ``lib/``) for builds; None: the

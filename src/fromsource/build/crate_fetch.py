@@ -132,7 +132,7 @@ class BlobCrates:
 def crate_sources(entries: Sequence[str], blobs: BlobStore | None = None) -> list[CrateSource]:
     """The crate sources of the ``crates`` setting, after the blob store when given.
 
-    Each entry is a sparse registry (``sparse+https://...``, or an ``http(s)``
+    Each entry is a sparse registry (``sparse+`` followed by the registry URL, or an ``http(s)``
     URL), a ``file:`` URL or a local folder of ``.crate`` files.
     """
     sources: list[CrateSource] = [BlobCrates(blobs)] if blobs is not None else []

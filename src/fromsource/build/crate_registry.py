@@ -1,6 +1,6 @@
 """A cargo sparse registry as a crate source: ``.crate`` archives over HTTP(S) (issue 13).
 
-An operator points ``FROMSOURCE_CRATES`` at a registry (``sparse+https://...``:
+An operator points ``FROMSOURCE_CRATES`` at a registry (``sparse+`` and the registry URL:
 the public one, or a repository manager's cargo remote).  The registry's
 ``config.json`` names the download location (``dl``); each crate is read from
 it on the host, before the sandbox, under a byte cap, into the build's
@@ -63,7 +63,7 @@ def download_url(dl: str, crate: LockedCrate) -> str:
 
 
 class SparseRegistry:
-    """A cargo sparse registry at *url* (``sparse+https://host/index/`` or plain ``https://``).
+    """A cargo sparse registry at *url* (``sparse+`` and its URL, or the plain URL).
 
     *timeout* is per request, in seconds; at most *max_bytes* are read per crate.
     """

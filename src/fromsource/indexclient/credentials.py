@@ -60,8 +60,8 @@ class IndexURL:
 def split_index_url(url: str) -> IndexURL:
     """The parts of an ``--index`` URL of a fromsource index.
 
-    ``http://host/`` (or with a path prefix) is the root;
-    ``http://host/<prefix>/<repo>/simple/`` names that repository.  Raises
+    the origin alone (or with a path prefix) is the root;
+    ``<origin>/<prefix>/<repo>/simple/`` names that repository.  Raises
     IndexClientError, without the user info, for a URL that is not http(s).
     """
     parts = urlsplit(url)
