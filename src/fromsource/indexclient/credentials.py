@@ -60,7 +60,7 @@ class IndexURL:
 def split_index_url(url: str) -> IndexURL:
     """The parts of an ``--index`` URL of a fromsource index.
 
-    the origin alone (or with a path prefix) is the root;
+    The origin alone (or with a path prefix) is the root;
     ``<origin>/<prefix>/<repo>/simple/`` names that repository.  Raises
     IndexClientError, without the user info, for a URL that is not http(s).
     """
