@@ -163,8 +163,8 @@ def test_a_worker_killed_mid_build_is_replaced_by_the_other(fleet: Fleet) -> Non
     time.sleep(1)  # now inside the sleeping build_wheel
     victim.kill()
     try:
-        # The row finishes after the wheel (and then its sdist) is published.
-        _wait(90, lambda: any(b.status == "succeeded" for b in fleet.rows(BuildRow, "killed-pkg")))  # type: ignore[attr-defined]
+        # The claim settles last: after the wheel, its sdist and the build row.
+        _wait(90, lambda: any(c.state == "succeeded" for c in fleet.rows(ClaimRow, "killed-pkg")))  # type: ignore[attr-defined]
     except BaseException:
         print(_logs(fleet))
         raise
