@@ -64,9 +64,13 @@ DEFAULT_LIST = ROOT.parent / "shared" / "corpus" / "public.txt"
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
 
-from fromsource.build import BuildContext, build_many, rebuild_check
+from fromsource.build import BuildContext, build_many
+from fromsource.build.matrix import overall, release_targets
 from fromsource.build.outcome import BuildOutcome, ProgressEvent, RebuildReport
+from fromsource.build.rebuild import rebuild_matrix
+from fromsource.build.release import published_wheels
 from fromsource.build.sandbox import SandboxLimits
+from fromsource.build.targets import assign_wheels, wheel_kind
 from fromsource.config import Settings
 from fromsource.dist.names import normalize
 from fromsource.errors import FromsourceError
@@ -102,6 +106,14 @@ class Row:
     rebuild_error: str = ""
     second_status: str | None = None
     second_built: bool = False
+    builds: list[dict[str, object]] = field(default_factory=list)
+    """Every build of the release in the first pass: target, status, wheel, category, seconds."""
+    supported: list[str] = field(default_factory=list)
+    """The targets (names such as ``3.12``) its Requires-Python admits."""
+    served: dict[str, str | None] = field(default_factory=dict)
+    """Per target name: the published wheel that target installs (None: none)."""
+    identical: dict[str, bool | None] = field(default_factory=dict)
+    """Per published wheel: bit-for-bit identical when built again elsewhere (None: failed)."""
     agree_status: str | None = None
     agree_category: str | None = None
     agree_seconds: float | None = None
@@ -119,12 +131,8 @@ def read_list(path: Path) -> list[str]:
 
 
 def kind_of(wheel: str | None) -> str:
-    """``pure`` for a py-none-any wheel, ``extension`` otherwise (``-`` without a wheel)."""
-    if not wheel:
-        return "-"
-    tags = parse_wheel_filename(wheel)[3]
-    pure = all(t.abi == "none" and t.platform == "any" for t in tags)
-    return "pure" if pure else "extension"
+    """``pure``, ``abi3`` or ``extension`` for a wheel (``-`` without a wheel)."""
+    return wheel_kind(parse_wheel_filename(wheel)[3]) if wheel else "-"
 
 
 def key_of(project: str, version: str) -> tuple[str, str]:
@@ -151,20 +159,56 @@ class Printer:
 def first_pass(
     ctx: BuildContext, rows: dict[tuple[str, str], Row], jobs: int, out: Printer
 ) -> float:
+    """Build the list for every target; each row gets its release's builds and outcome."""
     start = time.monotonic()
     outcomes = build_many(ctx, [r.requirement for r in rows.values()], jobs=jobs, progress=out)
+    seconds = time.monotonic() - start
+    by_release: dict[tuple[str, str], list[BuildOutcome]] = {}
     for outcome in outcomes:
-        row = rows.get(key_of(outcome.project, outcome.version))
+        by_release.setdefault(key_of(outcome.project, outcome.version), []).append(outcome)
+    for key, found in by_release.items():
+        row = rows.get(key)
         if row is None:
             continue
-        row.status = outcome.status
-        row.wheel = outcome.wheel
-        row.kind = kind_of(outcome.wheel)
-        row.seconds = outcome.seconds
-        row.category = outcome.category
-        row.reason = outcome.message if outcome.status == "failed" else ""
-        row.build_id = outcome.build_id
-    return time.monotonic() - start
+        release = overall(found)
+        row.status = release.status
+        row.wheel = next((o.wheel for o in found if o.wheel), None)
+        row.kind = kind_of(row.wheel)
+        row.seconds = sum(o.seconds for o in found)
+        row.category = release.category
+        row.reason = release.message if release.status == "failed" else ""
+        row.build_id = release.build_id
+        row.builds = [
+            {
+                "target": o.target,
+                "status": o.status,
+                "wheel": o.wheel,
+                "category": o.category,
+                "seconds": round(o.seconds, 1),
+                "built": _built(o),
+            }
+            for o in found
+        ]
+    return seconds
+
+
+def _built(outcome: BuildOutcome) -> bool:
+    """Whether *outcome* did build work (a sandboxed build step ran)."""
+    return any(step == "build" for step, _ in outcome.step_seconds)
+
+
+def serve_pass(ctx: BuildContext, rows: dict[tuple[str, str], Row]) -> None:
+    """Per target: which targets each release admits, and the published wheel each installs."""
+    targets = ctx.build_targets()
+    names = {t.tag: t.name for t in targets}
+    for row in rows.values():
+        try:
+            row.supported = [t.name for t in release_targets(ctx, row.project, row.version, targets)]
+        except FromsourceError:
+            row.supported = [t.name for t in targets]  # no sdist...: the build said why
+        wheels = [f.filename for f in published_wheels(ctx.db, "python", row.project, row.version)]
+        served = assign_wheels(targets, wheels)
+        row.served = {names[tag]: wheel for tag, wheel in served.items()}
 
 
 def agree_pass(
@@ -242,22 +286,30 @@ def agreement_table(rows: Sequence[Row]) -> str:
 def rebuild_pass(
     ctx: BuildContext, rows: dict[tuple[str, str], Row], jobs: int, out: Printer
 ) -> float:
+    """Build every published wheel again from another host path and compare (per target)."""
     start = time.monotonic()
-    built = [r for r in rows.values() if r.status in ("succeeded", "skipped")]
+    built = [r for r in rows.values() if any(r.served.values())]
 
     def check(row: Row) -> None:
         try:
-            report: RebuildReport = rebuild_check(ctx, f"{row.project}=={row.version}")
+            reports: list[RebuildReport] = rebuild_matrix(ctx, f"{row.project}=={row.version}")
         except FromsourceError as exc:
             row.reproducible = None
             row.rebuild_error = exc.message
             out.say(f"{row.project} {row.version}: rebuild FAILED {exc.message[:160]}")
             return
-        row.reproducible = report.identical
-        row.rebuild_seconds = report.seconds
-        row.differing = [*report.differing, *report.only_in_reference, *report.only_in_rebuild]
-        verdict = "identical" if report.identical else f"DIFFERENT {row.differing[:5]}"
-        out.say(f"{row.project} {row.version}: rebuild {verdict} ({report.seconds:.1f} s)")
+        for report in reports:
+            row.identical[report.wheel or report.reference] = report.identical
+            row.differing += [
+                *report.differing, *report.only_in_reference, *report.only_in_rebuild
+            ]
+        row.reproducible = all(r.identical for r in reports) if reports else None
+        row.rebuild_seconds = sum(r.seconds for r in reports)
+        verdict = "identical" if row.reproducible else f"DIFFERENT {row.differing[:5]}"
+        out.say(
+            f"{row.project} {row.version}: {len(reports)} wheel(s) rebuilt, {verdict} "
+            f"({row.rebuild_seconds:.1f} s)"
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="rebuild") as pool:
         list(pool.map(check, built))
@@ -278,7 +330,7 @@ def second_pass(
             continue
         row.second_status = outcome.status
         # Build work: a sandboxed build step ran (not just the lookups before it).
-        row.second_built = any(step == "build" for step, _ in outcome.step_seconds)
+        row.second_built = row.second_built or _built(outcome)
     return seconds
 
 
@@ -320,7 +372,59 @@ def totals(rows: Sequence[Row], times: dict[str, float]) -> dict[str, object]:
         "builds": sum(1 for r in rows if r.second_built),
     }
     summary["phase_seconds"] = {k: round(v, 1) for k, v in times.items()}
+    pure = [r for r in built if r.kind == "pure"]
+    summary["pure_builds"] = {
+        "releases": len(pure),
+        "built_once": sum(1 for r in pure if sum(1 for b in r.builds if b["built"]) == 1),
+        "builds": sum(1 for r in pure for b in r.builds if b["built"]),
+    }
     return summary
+
+
+def per_target(rows: Sequence[Row], names: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per target name: what its Requires-Python admits, what is served, how, and how well.
+
+    ``needs_crates``: releases that failed for want of the Rust crate registry
+    (the issue's targets exclude them); ``built``: releases with a published
+    wheel this target installs; ``manylinux``: of those with a platform
+    wheel, how many are tagged manylinux; ``reproducible``: served wheels
+    built bit for bit again elsewhere.
+    """
+    result: dict[str, dict[str, int]] = {}
+    for name in names:
+        admitted = [r for r in rows if name in r.supported]
+        served = [r for r in admitted if r.served.get(name)]
+        wheels = [str(r.served[name]) for r in served]
+        platform_wheels = [w for w in wheels if kind_of(w) != "pure"]
+        result[name] = {
+            "admitted": len(admitted),
+            "needs_crates": sum(
+                1 for r in admitted if r not in served and r.category in RUST_CATEGORIES
+            ),
+            "built": len(served),
+            "platform_wheels": len(platform_wheels),
+            "manylinux": sum(1 for w in platform_wheels if "manylinux" in w),
+            "reproducible": sum(1 for r in served if r.identical.get(str(r.served[name]))),
+            "rebuilt": sum(1 for r in served if r.identical.get(str(r.served[name])) is not None),
+        }
+    return result
+
+
+def per_target_table(counts: dict[str, dict[str, int]]) -> str:
+    """The per-target counts as Markdown."""
+    lines = [
+        "| target | admitted | built | not built: need crates | platform wheels | manylinux "
+        + "| reproducible |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, c in counts.items():
+        pct = 100 * c["reproducible"] / c["built"] if c["built"] else 0.0
+        lines.append(
+            f"| {name} | {c['admitted']} | {c['built']} | {c['needs_crates']} | "
+            f"{c['platform_wheels']} | {c['manylinux']} | "
+            f"{c['reproducible']} of {c['built']} ({pct:.0f} %) |"
+        )
+    return "\n".join(lines)
 
 
 def _count(rows: Sequence[Row], category: str) -> int:
@@ -389,6 +493,13 @@ def summary_text(s: dict[str, object]) -> str:
         ),
         f"- phase wall-clock seconds: {s['phase_seconds']}",
     ]
+    pure_builds = s.get("pure_builds")
+    if isinstance(pure_builds, dict):
+        lines.append(
+            f"- pure releases built once whatever the number of targets: "
+            f"{pure_builds['built_once']} of {pure_builds['releases']} "
+            f"({pure_builds['builds']} sandboxed builds for {pure_builds['releases']} releases)"
+        )
     return "\n".join(lines)
 
 
@@ -414,6 +525,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--readme", action="store_true", help="append the results to bench/README.md"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument(
+        "--python",
+        nargs="*",
+        default=[],
+        help="build targets, as the build_pythons setting names them (default: every one found)",
+    )
     parser.add_argument(
         "--agree",
         type=int,
@@ -443,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     temporary = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="fromsource-corpus-")) if temporary else args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(data_dir=data_dir)
+    settings = Settings(data_dir=data_dir, build_pythons=args.python)
     ctx = BuildContext.from_settings(
         settings, upstream=args.upstream, limits=SandboxLimits(timeout_seconds=args.timeout)
     )
@@ -453,7 +570,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     times: dict[str, float] = {}
     try:
         ctx.tool()
+        targets = [t.name for t in ctx.build_targets()]
+        out.say(f"targets: {', '.join(targets)}")
         times["build"] = first_pass(ctx, rows, args.jobs, out)
+        serve_pass(ctx, rows)
         out.say(f"first builds done in {times['build']:.0f} s; rebuilding in other paths")
         times["rebuild"] = rebuild_pass(ctx, rows, args.jobs, out)
         out.say(f"rebuild checks done in {times['rebuild']:.0f} s; second run of the corpus")
@@ -467,6 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ordered = sorted(rows.values(), key=lambda r: r.project)
     summary = totals(ordered, times)
     summary["jobs"] = args.jobs
+    summary["targets"] = per_target(ordered, targets)
     document = {
         "schema_version": 1,
         "started": started.isoformat(),
@@ -480,18 +601,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     result_file = RESULTS / f"corpus-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     result_file.write_text(json.dumps(document, indent=2, default=str) + "\n")
     text = summary_text(summary)
+    matrix = per_target_table(per_target(ordered, targets))
     print(table(ordered))
+    print()
+    print(matrix)
     print()
     print(text)
     print(f"\nresults: {result_file.relative_to(ROOT)}")
     if args.readme:
+        chosen = f" --python {' '.join(args.python)}" if args.python else ""
         append_readme(
             "## Corpus: build, rebuild elsewhere, build again (`corpus_bench.py`) — "
             f"{started.strftime('%Y-%m-%d')}\n\n"
-            f"`.venv/bin/python bench/corpus_bench.py --jobs {args.jobs} --readme` over "
-            f"`{args.list.name}` ({len(rows)} releases), Python {platform.python_version()}, "
-            f"{document['machine']} shared with other jobs, bubblewrap sandbox with no network.\n\n"
-            f"{text}\n\n{table(ordered)}\n"
+            f"`.venv/bin/python bench/corpus_bench.py --jobs {args.jobs}{chosen} --readme` over "
+            f"`{args.list.name}` ({len(rows)} releases) for {len(targets)} target(s) "
+            f"({', '.join(targets)}), {document['machine']} shared with other jobs, "
+            "bubblewrap sandbox with no network.\n\n"
+            f"{text}\n\nPer target:\n\n{matrix}\n\n{table(ordered)}\n"
         )
     return 0
 
@@ -521,7 +647,7 @@ def main_agree(args: argparse.Namespace) -> int:
     try:
         passes = [(2, "agree", agree_pass), (1, "build", first_pass)]
         for agree, phase, run in reversed(passes) if args.agree_last else passes:
-            settings = Settings(data_dir=base / f"agree-{agree}")
+            settings = Settings(data_dir=base / f"agree-{agree}", build_pythons=args.python)
             ctx = BuildContext.from_settings(
                 settings,
                 upstream=args.upstream,
