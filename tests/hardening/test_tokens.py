@@ -194,18 +194,28 @@ def test_hashing_first_makes_refusal_time_independent_of_a_shared_secret_prefix(
     secret = "fs_" + secrets.token_urlsafe(32)
     auth, ident = _authenticator(secret)
     assert auth.identify(_basic(ident, secret)) is not None
-    rounds: dict[str, list[float]] = {"prefix": [], "none": []}
-    for number in range(40):
-        order = ("prefix", "none") if number % 2 else ("none", "prefix")
-        for kind in order:
-            shared = len(secret) - 8 if kind == "prefix" else 0  # 8 random: no repeats
-            headers = [_basic(ident, _wrong(secret, shared)) for _ in range(200)]
-            start = time.perf_counter_ns()
-            for header in headers:
-                assert auth.identify(header) is None
-            rounds[kind].append((time.perf_counter_ns() - start) / len(headers))
-    ratio = statistics.median(rounds["prefix"]) / statistics.median(rounds["none"])
-    assert 0.8 < ratio < 1.25, (ratio, rounds)
+
+    def ratio() -> float:
+        rounds: dict[str, list[float]] = {"prefix": [], "none": []}
+        for number in range(40):
+            order = ("prefix", "none") if number % 2 else ("none", "prefix")
+            for kind in order:
+                shared = len(secret) - 8 if kind == "prefix" else 0  # 8 random: no repeats
+                headers = [_basic(ident, _wrong(secret, shared)) for _ in range(200)]
+                start = time.perf_counter_ns()
+                for header in headers:
+                    assert auth.identify(header) is None
+                rounds[kind].append((time.perf_counter_ns() - start) / len(headers))
+        return statistics.median(rounds["prefix"]) / statistics.median(rounds["none"])
+
+    # A leak shows in every measurement; a busy machine (other jobs) only in some, so a
+    # measurement that is within noise once, out of three, is the answer.
+    ratios = []
+    for _ in range(3):
+        ratios.append(ratio())
+        if 0.8 < ratios[-1] < 1.25:
+            break
+    assert 0.8 < ratios[-1] < 1.25, ratios
 
 
 @pytest.mark.slow
