@@ -58,3 +58,24 @@ def make_wheel(
         for member, data in contents.items():
             archive.writestr(zipfile.ZipInfo(member, (2020, 1, 1, 0, 0, 0)), data)
     return path
+
+
+_EOCD64_SIZE = 56
+
+
+def declared_zip64(path: Path, members: int, directory: int) -> Path:
+    """A 98-byte file whose zip64 end records declare *members* members in a *directory*-byte
+    central directory (that is not there): what a hostile wheel's tail can claim."""
+    record = (
+        b"PK\x06\x06"
+        + _EOCD64_SIZE.to_bytes(8, "little")
+        + (45).to_bytes(2, "little") * 2
+        + bytes(8)
+        + members.to_bytes(8, "little") * 2
+        + directory.to_bytes(8, "little")
+        + bytes(8)
+    )
+    locator = b"PK\x06\x07" + bytes(4) + (0).to_bytes(8, "little") + (1).to_bytes(4, "little")
+    end = b"PK\x05\x06" + bytes(4) + b"\xff\xff" * 2 + b"\xff" * 8 + bytes(2)
+    path.write_bytes(record + locator + end)
+    return path

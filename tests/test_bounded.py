@@ -16,13 +16,16 @@ from fromsource.bounded import (
     OutputLimits,
     copy_file,
     copy_head,
+    open_zip,
     read_file,
     read_member,
     read_stream,
     read_tail,
+    zip_directory,
 )
 from fromsource.config import Settings
 from fromsource.errors import NotRegularFileError, OversizedError, ReadDeadlineError
+from tests.factories import declared_zip64
 
 
 def _finishes(action: Callable[[], object], seconds: float = 5.0) -> BaseException | None:
@@ -150,3 +153,50 @@ def test_operators_set_the_caps_from_the_environment(monkeypatch: pytest.MonkeyP
     limits = OutputLimits.from_settings(Settings())
     assert (limits.metadata_bytes, limits.log_bytes) == (1234, 5678)
     assert limits.wheel_bytes == OutputLimits().wheel_bytes == 4 << 30
+
+
+# -- zip directories --------------------------------------------------------------------------
+
+def test_the_directory_is_read_from_the_end_records(tmp_path: Path) -> None:
+    path = tmp_path / "small.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for number in range(3):
+            archive.writestr(f"m{number}.txt", b"x" * number)
+        archive.comment = b"a comment that the end record is searched across"
+    members, directory = zip_directory(path)
+    assert members == 3 and 0 < directory < 200
+    with open_zip(path, what="small.zip") as opened:
+        assert len(opened.namelist()) == 3
+
+
+def test_a_real_zip64_archive_is_counted_and_refused_over_the_cap(tmp_path: Path) -> None:
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for number in range(70_000):  # past 65535: zipfile writes the zip64 end records
+            archive.writestr(zipfile.ZipInfo(f"{number}"), b"")
+    assert zip_directory(path)[0] == 70_000
+    with pytest.raises(OversizedError, match="declares 70000 members, over the cap of 50000"):
+        open_zip(path, OutputLimits(zip_members=50_000), what="many.zip")
+    with open_zip(path, what="many.zip") as opened:  # the default cap admits it
+        assert len(opened.infolist()) == 70_000
+
+
+@pytest.mark.parametrize(
+    ("members", "directory", "words"),
+    [(10**9, 1000, "declares 1000000000 members"), (10, 1 << 40, "central directory is")],
+    ids=["members", "directory-bytes"],
+)
+def test_a_tail_declaring_a_huge_directory_is_refused_before_zipfile_reads_it(
+    tmp_path: Path, members: int, directory: int, words: str
+) -> None:
+    path = declared_zip64(tmp_path / "bomb-1.0-py3-none-any.whl", members, directory)
+    with pytest.raises(OversizedError, match=words) as raised:
+        open_zip(path, what=path.name)
+    assert raised.value.facts["category"] == "oversized-output"
+
+
+def test_a_file_without_end_records_is_not_a_zip(tmp_path: Path) -> None:
+    path = tmp_path / "junk.whl"
+    path.write_bytes(os.urandom(300).replace(b"PK", b"pk"))
+    with pytest.raises(zipfile.BadZipFile):
+        open_zip(path, what="junk.whl")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import struct
 import time
 import zipfile
 from dataclasses import dataclass
@@ -41,10 +42,12 @@ __all__ = [
     "copy_file",
     "copy_head",
     "open_regular",
+    "open_zip",
     "read_file",
     "read_member",
     "read_stream",
     "read_tail",
+    "zip_directory",
 ]
 
 MiB = 1 << 20
@@ -74,6 +77,10 @@ class OutputLimits:
     """The end of the build log kept in the build's row (what ``builds show`` prints)."""
     document_bytes: int = 64 * MiB
     """A stored document read whole to be parsed (provenance, SBOM)."""
+    zip_members: int = 100_000
+    """Members of a zip archive (a wheel, a zip sdist): zipfile holds its whole directory."""
+    zip_directory_bytes: int = 64 * MiB
+    """The central directory of a zip archive, read whole when the archive is opened."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutputLimits:
@@ -287,3 +294,69 @@ def copy_head(
             copied += len(chunk)
         size = max(os.fstat(fd).st_size, copied)
     return copied, size
+
+
+_EOCD = struct.Struct("<4s4H2LH")
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+
+
+def zip_directory(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(members, central directory bytes)`` of the zip archive at *path*, from its end
+    records alone (zip64 included), before anything else of it is read.
+
+    Raises zipfile.BadZipFile when there is no end record, OSError when
+    *path* cannot be read.
+    """
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        tail_start = max(0, size - _EOCD.size - 0xFFFF)  # the record, then a comment
+        handle.seek(tail_start)
+        tail = handle.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < _EOCD.size:
+            raise zipfile.BadZipFile("no end of central directory record")
+        *_, members, directory, _offset, _comment = _EOCD.unpack_from(tail, at)
+        if members != 0xFFFF and directory != 0xFFFFFFFF:
+            return members, directory
+        locator_at = tail_start + at - _EOCD64_LOCATOR.size
+        if locator_at < 0:
+            raise zipfile.BadZipFile("a zip64 archive without its zip64 locator")
+        handle.seek(locator_at)
+        signature, _disk, record_at, _disks = _EOCD64_LOCATOR.unpack(
+            handle.read(_EOCD64_LOCATOR.size)
+        )
+        if signature != b"PK\x06\x07":
+            raise zipfile.BadZipFile("a zip64 archive without its zip64 locator")
+        handle.seek(record_at)
+        record = handle.read(_EOCD64.size)
+        if len(record) < _EOCD64.size or record[:4] != b"PK\x06\x06":
+            raise zipfile.BadZipFile("a zip64 locator that points at no zip64 record")
+        *_, members64, directory64, _offset64 = _EOCD64.unpack(record)
+        return members64, directory64
+
+
+def open_zip(
+    path: str | os.PathLike[str], limits: OutputLimits = DEFAULT_LIMITS, *, what: str
+) -> zipfile.ZipFile:
+    """Open the zip archive at *path* once its end records say its directory is within
+    :attr:`OutputLimits.zip_members` and :attr:`OutputLimits.zip_directory_bytes`.
+
+    zipfile reads the whole central directory into memory on open (a
+    ``ZipInfo`` per member), so a small archive declaring millions of members
+    would cost the host gigabytes; this refuses it first (OversizedError).
+    Raises zipfile.BadZipFile for an archive without end records.
+    """
+    members, directory = zip_directory(path)
+    if members > limits.zip_members:
+        raise OversizedError(
+            f"{what} declares {members} members, over the cap of {limits.zip_members}; it was "
+            "refused before its directory was read",
+            what=what,
+            limit=limits.zip_members,
+            size=members,
+            category="oversized-output",
+        )
+    if directory > limits.zip_directory_bytes:
+        raise _too_large(f"{what}'s central directory", limits.zip_directory_bytes, directory)
+    return zipfile.ZipFile(path)

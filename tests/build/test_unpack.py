@@ -350,6 +350,14 @@ def test_zip_bomb_is_refused(tmp_path: Path, dest: Path, limits: UnpackLimits, w
     _assert_rejected(archive, dest, f"{TOP}/zeros.bin", words, limits)
 
 
+def test_a_zip_declaring_more_members_than_the_limit_is_refused_before_it_is_read(
+    tmp_path: Path, dest: Path
+) -> None:
+    archive = make_zip(tmp_path / f"{TOP}.zip", _normal_entries(TOP))
+    _assert_rejected(archive, dest, None, "members, past the limit of 2",
+                     _limited(max_members=2))
+
+
 def test_garbage_is_refused(tmp_path: Path, dest: Path) -> None:
     archive = tmp_path / "broken-1.0.tar.gz"
     archive.write_bytes(b"\x1f\x8b" + os.urandom(64))

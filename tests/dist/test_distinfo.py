@@ -17,7 +17,7 @@ from fromsource.dist.distinfo import (
     read_record,
 )
 from fromsource.errors import InvalidDistributionError, OversizedError
-from tests.factories import make_wheel
+from tests.factories import declared_zip64, make_wheel
 
 WHEEL = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 
@@ -222,3 +222,11 @@ def test_a_bomb_in_any_small_file_is_refused_over_its_cap(tmp_path: Path, member
     assert f"other-1.0.dist-info/{member}" in info.value.message
     if member == "RECORD":
         check_wheel(wheel, small)  # RECORD is read where it is used, not by the check
+
+
+def test_a_wheel_declaring_a_billion_members_is_refused_before_its_directory_is_read(
+    tmp_path: Path,
+) -> None:
+    path = declared_zip64(tmp_path / "bomb-1.0-py3-none-any.whl", 10**9, 1000)
+    with pytest.raises(OversizedError, match="declares 1000000000 members"):
+        check_wheel(path)

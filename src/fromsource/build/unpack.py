@@ -35,7 +35,7 @@ from typing import IO, NamedTuple, Self, cast
 
 from packaging.version import InvalidVersion, Version
 
-from fromsource.bounded import read_stream
+from fromsource.bounded import DEFAULT_LIMITS, read_stream, zip_directory
 from fromsource.build.archive_rules import (
     EPOCH_FLOOR,
     Member,
@@ -309,7 +309,7 @@ def _entries(archive: Path, limits: UnpackLimits, filter_dest: str | None) -> _E
         magic = fh.read(6)
     try:
         if magic[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-            yield from _zip_entries(archive)
+            yield from _zip_entries(archive, limits)
         else:
             yield from _tar_entries(archive, magic, limits, filter_dest)
     except _UNREADABLE as exc:
@@ -448,7 +448,19 @@ def _from_tar(info: tarfile.TarInfo) -> Member:
     raise RefusedMemberError(name, f"has the unsupported tar member type {info.type!r}")
 
 
-def _zip_entries(archive: Path) -> _Entries:
+def _zip_entries(archive: Path, limits: UnpackLimits) -> _Entries:
+    # zipfile reads the whole directory on open: count the members from the end record first.
+    members, directory = zip_directory(archive)
+    if members > limits.max_members:
+        raise RefusedMemberError(
+            None, f"declares {members} members, past the limit of {limits.max_members}"
+        )
+    if directory > DEFAULT_LIMITS.zip_directory_bytes:
+        raise RefusedMemberError(
+            None,
+            f"declares a central directory of {directory} bytes, past the limit of "
+            f"{DEFAULT_LIMITS.zip_directory_bytes}",
+        )
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
 

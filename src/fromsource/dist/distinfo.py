@@ -28,7 +28,7 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from fromsource.bounded import DEFAULT_LIMITS, OutputLimits, read_member
+from fromsource.bounded import DEFAULT_LIMITS, OutputLimits, open_zip, read_member
 from fromsource.dist.metadata import parse_metadata
 from fromsource.dist.names import DistFilename, normalize, parse_filename
 from fromsource.dist.record import RecordEntry, parse_record
@@ -232,9 +232,9 @@ def check_metadata(filename: str, folder: str, raw: bytes) -> tuple[str, str, st
     return name, version, meta.requires_python
 
 
-def _open(path: Path) -> zipfile.ZipFile:
+def _open(path: Path, limits: OutputLimits) -> zipfile.ZipFile:
     try:
-        return zipfile.ZipFile(path)
+        return open_zip(path, limits, what=path.name)
     except ZIP_ERRORS as exc:
         raise _refuse(path.name, f"not a readable zip archive ({exc})", "invalid-wheel") from exc
 
@@ -263,7 +263,7 @@ def check_wheel(path: Path, limits: OutputLimits = DEFAULT_LIMITS) -> WheelInfo:
     ``invalid-wheel``) or OversizedError (``oversized-output``).
     """
     filename = path.name
-    with _open(path) as archive:
+    with _open(path, limits) as archive:
         names = archive.namelist()
         folder = find_dist_info(filename, names)
         check_folder(filename, folder, names)
@@ -286,7 +286,7 @@ def read_record(path: Path, limits: OutputLimits = DEFAULT_LIMITS) -> list[Recor
     ``.dist-info`` folder or its RECORD is missing or malformed, and
     OversizedError when RECORD is over its cap.
     """
-    with _open(path) as archive:
+    with _open(path, limits) as archive:
         folder = find_dist_info(path.name, archive.namelist())
         raw = _member(path, archive, f"{folder}/RECORD", limits.record_bytes)
     assert raw is not None

@@ -14,11 +14,12 @@ import zipfile
 from pathlib import Path
 from types import MappingProxyType
 
+from fromsource.bounded import open_zip
 from fromsource.dist.distinfo import parse_wheel_file
 from fromsource.dist.metadata import CoreMetadata, parse_metadata
 from fromsource.dist.names import parse_filename
 from fromsource.dist.record import parse_record
-from fromsource.errors import InvalidDistributionError, VerifyError
+from fromsource.errors import InvalidDistributionError, OversizedError, VerifyError
 from fromsource.verify.model import ArtifactType, InstalledDist, InstalledFile, WheelFile
 from fromsource.verify.rules import installer_rule, shebang_variants
 
@@ -243,7 +244,7 @@ def read_wheel(path: Path, root: Path | None = None) -> WheelFile:
             while chunk := handle.read(_SMALL):
                 hasher.update(chunk)
         members: dict[str, str] = {}
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path, what=str(path)) as archive:
             for info in archive.infolist():
                 if info.is_dir():
                     continue
@@ -252,6 +253,8 @@ def read_wheel(path: Path, root: Path | None = None) -> WheelFile:
                     while chunk := stream.read(_SMALL):
                         member.update(chunk)
                 members[info.filename] = member.hexdigest()
+    except OversizedError as exc:
+        raise VerifyError(exc.message, path=str(path)) from exc
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise VerifyError(f"{path}: cannot read the wheel ({exc})", path=str(path)) from exc
     return WheelFile(
