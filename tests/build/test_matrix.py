@@ -2,11 +2,12 @@
 
 Two interpreters (CPython 3.10 and 3.12, from pyenv or ``PATH``; skipped
 when missing) build tiny packages the tests write, offline, in the real
-sandbox: a pure package is built once, a C extension once per interpreter,
-an ``abi3`` extension once; every extension wheel is repaired to a
-manylinux tag and rebuilds bit for bit per target; real pip on each
-interpreter installs them from a running index, and ``fromsource verify``
-says 100 %.
+sandbox (the session's ``matrix`` fixture, tests/build/conftest.py): a pure
+package is built once, a C extension once per interpreter, an ``abi3``
+extension once; every extension wheel is repaired to a manylinux tag and
+rebuilds bit for bit per target.  Real pip and uv installing them from a
+running index (``fromsource verify`` says 100 %), a client whose target is
+not built, and a wheel auditwheel cannot repair: test_matrix_clients.py.
 """
 
 from __future__ import annotations
@@ -14,31 +15,21 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
-import textwrap
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fromsource.build.batch import build_many
-from fromsource.build.context import BuildContext
 from fromsource.build.history import get_build
-from fromsource.build.interpreters import discover_targets
 from fromsource.build.matrix import build_release
 from fromsource.build.outcome import BuildOutcome
 from fromsource.build.rebuild import rebuild_matrix
 from fromsource.build.sandbox import tool_available
-from fromsource.build.targets import Target
-from fromsource.cli.main import main
 from fromsource.provenance.statement import verify_attestation
 from fromsource.store.catalog import project_files
-from tests.clients import clean_env, run
-from tests.conftest import start_server, stop_server
-from tests.packages import LocalIndex, build_context, local_index, make_sdist  # noqa: F401
+from tests.build.conftest import MANYLINUX, Matrix
+from tests.packages import make_sdist
 
 pytest.importorskip(
     "auditwheel", reason="manylinux repair needs auditwheel (requirements/dev.lock)"
@@ -47,122 +38,6 @@ pytestmark = pytest.mark.skipif(
     not tool_available("bwrap") or shutil.which("gcc") is None,
     reason="needs bubblewrap and a C compiler",
 )
-
-MANYLINUX = r"manylinux[_0-9a-z.]*_x86_64"
-
-_ABI3_SETUP = """\
-from setuptools import Extension, setup
-
-setup(
-    ext_modules=[
-        Extension(
-            "demo_mx_abi3._speedups",
-            ["src/_speedups.c"],
-            py_limited_api=True,
-            define_macros=[("Py_LIMITED_API", "0x030A0000")],
-        )
-    ],
-    options={"bdist_wheel": {"py_limited_api": "cp310"}},
-)
-"""
-
-_FFI_SETUP = """\
-from setuptools import Extension, setup
-
-setup(ext_modules=[Extension("demo_mx_ffi._speedups", ["src/_speedups.c"], libraries=["ffi"])])
-"""
-
-_FFI_SOURCE = """\
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <unistd.h>
-#include <ffi.h>
-
-static PyObject *pointer_size(PyObject *self, PyObject *args) {
-    return PyLong_FromLong((long)ffi_type_pointer.size);
-}
-
-static PyObject *pid(PyObject *self, PyObject *args) {  /* links the C library */
-    return PyLong_FromLong((long)getpid());
-}
-
-static PyMethodDef methods[] = {
-    {"pointer_size", pointer_size, METH_NOARGS, "sizeof(void *) as libffi sees it."},
-    {"pid", pid, METH_NOARGS, "This process's id."},
-    {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", NULL, -1, methods};
-
-PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
-"""
-
-
-def _has_ffi() -> bool:
-    done = subprocess.run(
-        ["gcc", "-E", "-x", "c", "-"],
-        input="#include <ffi.h>\n",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.returncode == 0
-
-
-@dataclass
-class Matrix:
-    ctx: BuildContext
-    index: LocalIndex
-    old: Target
-    new: Target
-    data: Path
-    built: dict[str, tuple[BuildOutcome, ...]]
-
-
-@pytest.fixture(scope="module")
-def matrix(
-    tmp_path_factory: pytest.TempPathFactory,
-    local_index: LocalIndex,  # noqa: F811
-) -> Iterator[Matrix]:
-    """A context building for 3.10 and 3.12, and the releases built once for the module."""
-    found = discover_targets(["3.10", "3.12"])
-    if found.unresolved or len(found.targets) != 2:
-        pytest.skip(f"needs CPython 3.10 and 3.12 (pyenv or PATH); missing: {found.unresolved}")
-    old, new = found.targets
-    base = tmp_path_factory.mktemp("matrix")
-    sdists = base / "sdists"
-    local_index.add(
-        make_sdist(sdists, "demo-mx-pure", "1.0", "flit-core"),
-        make_sdist(sdists, "demo-mx-ext", "1.0", "setuptools-c"),
-        make_sdist(
-            sdists,
-            "demo-mx-abi3",
-            "1.0",
-            "setuptools-c",
-            extra_files={"setup.py": _ABI3_SETUP},
-        ),
-    )
-    ctx = build_context(base / "data", local_index.url, targets=(old, new))
-    built = {
-        name: build_release(ctx, f"{name}==1.0")
-        for name in ("demo-mx-pure", "demo-mx-ext", "demo-mx-abi3")
-    }
-    if _has_ffi():  # grafted by auditwheel: built for the oldest target only (time)
-        local_index.add(
-            make_sdist(
-                sdists,
-                "demo-mx-ffi",
-                "1.0",
-                "setuptools-c",
-                extra_files={"setup.py": _FFI_SETUP, "src/_speedups.c": _FFI_SOURCE},
-            )
-        )
-        built["demo-mx-ffi"] = build_release(ctx, "demo-mx-ffi==1.0", targets=(old,))
-    try:
-        yield Matrix(ctx, local_index, old, new, base / "data", built)
-    finally:
-        ctx.close()
-
 
 def _ok(outcomes: tuple[BuildOutcome, ...]) -> list[BuildOutcome]:
     assert all(o.status == "succeeded" for o in outcomes), [o.message for o in outcomes]
@@ -189,7 +64,13 @@ def test_a_c_extension_is_built_once_per_target_as_a_manylinux_wheel(matrix: Mat
         assert record.details["target"]["python_tag"] == python
         assert record.details["repair"]["repaired"] is True
         assert "repair" in record.details["steps"]
-    files = [f for f in project_files(matrix.ctx.db, "python", "demo-mx-ext") if f.kind == "wheel"]
+    # (test_matrix_clients.py adds a wheel for another interpreter to the session's store)
+    tags = (f"-{matrix.old.python_tag}-", f"-{matrix.new.python_tag}-")
+    files = [
+        f
+        for f in project_files(matrix.ctx.db, "python", "demo-mx-ext")
+        if f.kind == "wheel" and any(t in f.filename for t in tags)
+    ]
     assert sorted(f.filename for f in files) == sorted(o.wheel or "" for o in outcomes)
     key = matrix.ctx.signing_key
     for info in files:
@@ -300,48 +181,3 @@ def test_a_grafted_library_is_in_the_sbom_and_the_provenance(matrix: Matrix) -> 
         assert grafted.package and grafted.package.startswith("libffi")
         assert grafted.purl and grafted.purl.startswith("pkg:deb/")
         assert component["purl"] == grafted.purl
-
-
-def test_pip_on_each_target_installs_from_the_index_and_verify_says_100(
-    matrix: Matrix, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    server = start_server(matrix.data)
-    try:
-        token = server.token("python")
-        for target in (matrix.old, matrix.new):
-            venv = tmp_path / f"venv-{target.version}"
-            subprocess.run(
-                [target.interpreter, "-m", "venv", "--without-pip", str(venv)], check=True
-            )
-            wanted = ["demo-mx-pure", "demo-mx-ext", "demo-mx-abi3"]
-            if target == matrix.old and "demo-mx-ffi" in matrix.built:
-                wanted.append("demo-mx-ffi")
-            python = venv / "bin" / "python"
-            install = run(
-                [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
-                + ["--no-cache-dir", "--only-binary", ":all:"]
-                + ["--index-url", server.cred_url("python", token), *wanted],
-                clean_env(tmp_path / "home"),
-            )
-            assert install.returncode == 0, install.stdout + install.stderr
-            code = textwrap.dedent("""\
-                import demo_mx_abi3, demo_mx_ext
-                print(demo_mx_ext.add(2, 3), demo_mx_abi3.add(4, 5))
-                """)
-            done = subprocess.run(
-                [str(python), "-c", code], capture_output=True, text=True, check=False
-            )
-            assert done.stdout.split() == ["5", "9"], done.stderr
-            assert (
-                main(
-                    ["verify", str(venv), "--index", server.url]
-                    + ["--username", token[0], "--password", token[1]]
-                    + ["--format", "json", "--fail-under", "100"]
-                )
-                == 0
-            ), capsys.readouterr().err
-            report = json.loads(capsys.readouterr().out)
-            assert report["coverage_percentage"] == 100.0
-            assert {r["name"] for r in report["results"]} >= set(wanted) - {"demo-mx-ffi"}
-    finally:
-        stop_server(server)
