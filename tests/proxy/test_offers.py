@@ -10,7 +10,14 @@ from packaging.tags import parse_tag
 
 from fromsource.indexclient import ProjectFile
 from fromsource.policy import Policy, Rule, malware_record
-from fromsource.proxy.offers import decide_file, new_releases, offers, shadowed, tags_overlap
+from fromsource.proxy.offers import (
+    decide_file,
+    new_releases,
+    offers,
+    on_demand,
+    shadowed,
+    tags_overlap,
+)
 from tests.policy.malware_records import fake_record
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -169,3 +176,51 @@ def test_new_releases_are_the_final_ones_after_the_newest_carried_with_an_sdist(
     ]
     assert found[0].requirement == "demo==1.1"
     assert new_releases("demo", page, ["not-a-version"], policy=policy, now=NOW) == []
+
+
+def test_on_demand_never_lets_the_builder_pick_a_release_policy_holds_back() -> None:
+    # Regression: build-on-demand queued the bare project name, so the builder took the
+    # newest release even inside its cooldown.
+    page = [
+        _file("demo-1.0.tar.gz"),
+        _file("demo-1.1.tar.gz", when=YOUNG),  # an older release's late upload: cooldown too
+        _file("demo-1.2.tar.gz"),  # malware
+        _file("demo-1.3.tar.gz"),
+        _file("demo-1.4rc1.tar.gz", when=YOUNG),  # a pre-release: never picked anyway
+        _file("demo-2.0.tar.gz", when=YOUNG),
+        _file("demo-2.1.tar.gz", when=None),  # no upload time: weighed as published now
+    ]
+    policy = _policy(records=(fake_record("MAL-9", "demo", versions=("1.2",)),))
+    demand = on_demand("Demo", page, policy=policy, now=NOW)
+    assert demand.newest is not None and demand.newest.version == "1.3"
+    assert demand.requirement == "demo<=1.3,!=1.1,!=1.2"
+    assert [(r.version, r.decision.verdict) for r in demand.held] == [
+        ("2.0", "cooldown"),
+        ("2.1", "cooldown"),
+    ]
+    assert demand.message.startswith("demo: demo<=1.3,!=1.1,!=1.2 queued; held back: demo 2.0 ")
+    assert "so it is used from 2026-03-06" in demand.message
+
+    # An allow rule wins over the cooldown (and says so); a cooldown of 0 days lets all through.
+    allowed = on_demand(
+        "demo", page, policy=_policy(_rule(1, "allow", "demo", "==2.0")), now=NOW
+    )
+    assert allowed.requirement == "demo<=2.0,!=1.1" and allowed.newest is not None
+    assert allowed.newest.decision.verdict == "allow"
+    assert "let through by allow rule 1" in allowed.message
+    open_ = on_demand("demo", page, policy=_policy(_rule(1, "cooldown", "*", days=0)), now=NOW)
+    assert open_.requirement == "demo<=2.1" and open_.held == ()
+
+
+def test_on_demand_queues_nothing_when_policy_lets_no_release_through() -> None:
+    page = [_file("young-1.0.tar.gz", when=YOUNG), _file("young-1.0-py3-none-any.whl")]
+    demand = on_demand("young", page, policy=_policy(), now=NOW)
+    assert demand.requirement is None and demand.newest is None
+    assert [r.version for r in demand.held] == ["1.0"]
+    assert demand.message.startswith(
+        "young is not built on demand: policy lets no release through (young 1.0 was published "
+        "2 day(s) ago; the cooldown (the default) is 7 day(s)"
+    )
+    wheels_only = on_demand("young", page[1:], policy=_policy(), now=NOW)
+    assert wheels_only.requirement is None
+    assert wheels_only.message == "young: the upstream lists no final release with an sdist"

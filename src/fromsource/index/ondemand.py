@@ -3,10 +3,16 @@
 ``install(api, state)`` (called by the app when this module exists):
 
 - with ``build_on_demand``, a request for a project the ``python``
-  repository lacks queues a build of its newest release with its runtime
-  dependencies (``state.on_missing_project``); each project is queued at
-  most once per :data:`DEBOUNCE_SECONDS` per server process, and the hot
-  path never waits for the queue (a background thread hands requests over);
+  repository lacks queues a build of its newest release that policy lets
+  through now, with its runtime dependencies (``state.on_missing_project``;
+  :func:`plan_missing` reads the upstream page and asks
+  :func:`fromsource.proxy.offers.on_demand`, the decisions ``follow`` and
+  ``python-upstream`` make: a release in its cooldown, named by a malware
+  record or blocked is not built automatically, an allow rule lets one
+  through; what it holds back is logged and audited as ``build-refused``);
+  each project is planned at most once per :data:`DEBOUNCE_SECONDS` per
+  server process, and the hot path never waits (a background thread plans
+  and hands requests over);
 - ``POST /api/builds`` (admin) queues builds of named requirements, or of
   every pin of a lock or requirements file as a job whose progress
   ``GET /api/builds?job=ID`` shows (fromsource/build/jobs.py).
@@ -18,10 +24,12 @@ use so a server that never builds never opens a broker connection.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -33,10 +41,15 @@ from fromsource.errors import FromsourceError
 from fromsource.index.api import Admin
 from fromsource.index.state import IndexState
 from fromsource.index.statuses import status_for
+from fromsource.policy.decide import Decision
+from fromsource.policy.store import Action
+from fromsource.proxy.offers import on_demand
 from fromsource.workers.queue import BuildQueue, open_queue
 from fromsource.workers.request import BuildRequest
 
-__all__ = ["DEBOUNCE_SECONDS", "OnDemand", "install"]
+__all__ = ["DEBOUNCE_SECONDS", "OnDemand", "install", "plan_missing"]
+
+_log = logging.getLogger(__name__)
 
 MAX_LOCK_CHARS = 8 << 20
 """The longest lock file ``POST /api/builds`` reads (a 300-package hashed lock is ~300 KiB)."""
@@ -50,18 +63,69 @@ DEBOUNCE_SECONDS = 60.0
 """A missing project is queued again only after this long (pip asks for it many times)."""
 
 
+def plan_missing(
+    state: IndexState, project: str, now: datetime | None = None
+) -> BuildRequest | None:
+    """The build request for *project*, missing from ``python``, under policy; None for none.
+
+    Reads the project's upstream page through ``python-upstream``'s proxy
+    and asks :func:`~fromsource.proxy.offers.on_demand` at *now*: the
+    request is ``name<=V`` for the newest release V policy lets through
+    (leaving out older ones it denies), with runtime dependencies.  What
+    policy holds back is audited (``build-refused``, actor ``on-demand``)
+    and logged; so is an allow rule that lets the release through
+    (``build-allowed``).  Nothing is queued when the upstream page cannot be
+    read (a cooldown that cannot be checked must not pass), lacks the
+    project, or lists no release policy lets through.
+    """
+    try:
+        page = state.upstream.proxy.page(project)
+    except FromsourceError as exc:  # no upstream index could be found
+        _log.warning("build-on-demand: %s not queued: %s", project, exc.message)
+        return None
+    if page.error is not None:
+        _log.warning(
+            "build-on-demand: %s not queued: its upstream page could not be read (%s)",
+            project,
+            page.error,
+        )
+        return None
+    if page.files is None:
+        _log.info("build-on-demand: %s not queued: the upstream has no such project", project)
+        return None
+    demand = on_demand(project, page.files, policy=state.policy, now=now or datetime.now(UTC))
+    events: list[tuple[Action, Decision, str | None]] = [
+        ("build-refused", r.decision, None) for r in demand.held
+    ]
+    if demand.newest is not None and demand.newest.decision.audited:
+        events.append(("build-allowed", demand.newest.decision, None))
+    state.audit(events, "python", actor="on-demand")
+    requirement = demand.requirement
+    if requirement is None:
+        _log.warning("build-on-demand: %s", demand.message)
+        return None
+    _log.info("build-on-demand: %s", demand.message)
+    return BuildRequest(requirement, repo="python", with_deps=True)
+
+
 class OnDemand:
-    """Turns "missing project" events and API calls into queued build requests."""
+    """Turns "missing project" events and API calls into queued build requests.
+
+    *plan* turns a missing project into the request to queue, or None
+    (:func:`plan_missing` in the server); it runs on the hand-off thread.
+    """
 
     def __init__(
         self,
         settings: Settings,
         queue_factory: Callable[[], BuildQueue],
+        plan: Callable[[str], BuildRequest | None],
         *,
         debounce: float = DEBOUNCE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        self.plan = plan
         self._queue_factory = queue_factory
         self._queue: BuildQueue | None = None
         self.debounce = debounce
@@ -79,7 +143,8 @@ class OnDemand:
             return self._queue
 
     def missing(self, project: str) -> None:
-        """A client asked for *project* and ``python`` has none: queue its build (debounced)."""
+        """A client asked for *project* and ``python`` has none: plan and queue its build
+        (debounced), off the request's thread."""
         now = self.clock()
         with self._lock:
             last = self._last.get(project)
@@ -88,8 +153,15 @@ class OnDemand:
             if len(self._last) > 10_000:
                 self._last.clear()
             self._last[project] = now
-        request = BuildRequest(project, repo="python", with_deps=True)
-        self._handoff.submit(self.queue.submit, request)
+        self._handoff.submit(self._queue_missing, project)
+
+    def _queue_missing(self, project: str) -> None:
+        try:
+            request = self.plan(project)
+            if request is not None:
+                self.queue.submit(request)
+        except Exception:  # noqa: BLE001 - the hand-off thread must outlive one failure
+            _log.exception("build-on-demand: %s was not queued", project)
 
     def request(self, request: BuildRequest) -> None:
         """Queue *request* now (the API path: no debouncing)."""
@@ -210,7 +282,9 @@ def _lock_job(
 
 def install(api: FastAPI, state: IndexState) -> None:
     """Register ``POST /api/builds`` and, with build-on-demand, the missing-project hook."""
-    ondemand = OnDemand(state.settings, lambda: open_queue(state.settings))
+    ondemand = OnDemand(
+        state.settings, lambda: open_queue(state.settings), lambda p: plan_missing(state, p)
+    )
     api.state.ondemand = ondemand
     api.include_router(router)
     if state.settings.build_on_demand:

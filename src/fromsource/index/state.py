@@ -189,10 +189,12 @@ class IndexState:
             )
         return None if decision.allowed else decision
 
-    def audit(self, events: list[tuple[Action, Decision, str | None]], repo: str) -> None:
+    def audit(
+        self, events: list[tuple[Action, Decision, str | None]], repo: str, actor: str = "index"
+    ) -> None:
         """Write the decisions not yet written by this process under this policy generation.
 
-        Each event is (action, decision, filename or None), made in *repo*.
+        Each event is (action, decision, filename or None), made in *repo* by *actor*.
         """
         fresh: list[tuple[_AuditKey, AuditEntry]] = []
         now = datetime.now(UTC)
@@ -204,7 +206,7 @@ class IndexState:
                 decision,
                 action,
                 at=now,
-                actor="index",
+                actor=actor,
                 generation=self.policy.generation,
                 repo=repo,
                 filename=filename,

@@ -1,4 +1,5 @@
-"""Which upstream files ``python-upstream`` offers, and which new releases ``follow`` queues.
+"""Which upstream files ``python-upstream`` offers, and which releases ``follow`` and
+build-on-demand may queue.
 
 Pure: functions over a parsed upstream page (:class:`~fromsource.indexclient.ProjectFile`
 values), the :class:`~fromsource.policy.Policy` in force and the time.
@@ -14,8 +15,12 @@ values), the :class:`~fromsource.policy.Policy` in force and the time.
   file in ``python-all``: an upstream file appears only for a version the
   index has no file of, or, for a wheel, for targets none of the index's
   wheels of that version covers (:func:`tags_overlap`).
-- :func:`new_releases` picks, for ``follow``, the upstream releases newer
-  than the newest the index carries that policy lets through now.
+- :func:`releases` lists a project's upstream releases a build could take,
+  each with policy's decision now (the cooldown weighed on its sdists'
+  upload time); :func:`new_releases` picks, for ``follow``, those newer
+  than the newest the index carries, and :func:`on_demand` the requirement
+  build-on-demand queues: nothing past the newest release policy lets
+  through, nothing policy denies.
 """
 
 from __future__ import annotations
@@ -36,11 +41,14 @@ from fromsource.indexclient import ProjectFile
 from fromsource.policy.decide import Decision, Policy, decide
 
 __all__ = [
+    "Demand",
     "Offer",
     "Release",
     "decide_file",
     "new_releases",
     "offers",
+    "on_demand",
+    "releases",
     "shadowed",
     "tags_overlap",
 ]
@@ -311,25 +319,17 @@ def _newest(carried: Iterable[str]) -> Version | None:
     return best
 
 
-def new_releases(
-    project: str,
-    files: Sequence[ProjectFile],
-    carried: Iterable[str],
-    *,
-    policy: Policy,
-    now: datetime,
+def releases(
+    project: str, files: Sequence[ProjectFile], *, policy: Policy, now: datetime
 ) -> list[Release]:
-    """The upstream releases of *project* newer than every version in *carried*, oldest first.
+    """The upstream releases of *project* a build could take, oldest first, each decided now.
 
     A release counts when it has a non-yanked sdist (the index builds from
     source) and is final (no pre- or dev-release).  Its decision weighs
     every file's digest and, for the cooldown, the latest upload time of
     its sdists (the file a build would fetch; unknown: see
-    :func:`decide_file`).  Empty when *carried* holds no PEP 440 version.
+    :func:`decide_file`).
     """
-    newest = _newest(carried)
-    if newest is None:
-        return []
     name = normalize(project)
     parsed = _parsed(name, files)
     digests: dict[str, list[str]] = {}
@@ -341,8 +341,7 @@ def new_releases(
             uploads.setdefault(version, []).append(file.upload_time)
     found = []
     for version, times in uploads.items():
-        parsed_version = Version(version)
-        if parsed_version <= newest or parsed_version.is_prerelease:
+        if Version(version).is_prerelease:
             continue
         known = [t for t in times if t is not None]
         upload = max(known) if len(known) == len(times) else None
@@ -351,3 +350,82 @@ def new_releases(
         )
         found.append(Release(name, version, decision))
     return sorted(found, key=lambda r: Version(r.version))
+
+
+def new_releases(
+    project: str,
+    files: Sequence[ProjectFile],
+    carried: Iterable[str],
+    *,
+    policy: Policy,
+    now: datetime,
+) -> list[Release]:
+    """The :func:`releases` of *project* newer than every version in *carried*, oldest first.
+
+    Empty when *carried* holds no PEP 440 version.
+    """
+    newest = _newest(carried)
+    if newest is None:
+        return []
+    found = releases(project, files, policy=policy, now=now)
+    return [r for r in found if Version(r.version) > newest]
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What build-on-demand may queue for a project: policy's answer over its releases.
+
+    *newest* is the newest release policy lets through now (an allow rule
+    may be why), None when there is none; *held* the releases it denies
+    that are newer (every denied one when *newest* is None), oldest first;
+    *skipped* the denied versions older than *newest*, left out too.
+    """
+
+    project: ProjectName
+    newest: Release | None
+    held: tuple[Release, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def requirement(self) -> str | None:
+        """What to build (``name<=newest,!=skipped...``: the builder takes the newest match a
+        target Python admits), or None when policy lets no release through."""
+        if self.newest is None:
+            return None
+        specs = [f"<={self.newest.version}", *(f"!={v}" for v in self.skipped)]
+        return self.project + ",".join(specs)
+
+    @property
+    def message(self) -> str:
+        """One line saying what is queued and what policy holds back, and why."""
+        held = "; ".join(r.decision.reason for r in self.held)
+        if self.newest is None:
+            if not self.held:
+                return f"{self.project}: the upstream lists no final release with an sdist"
+            return f"{self.project} is not built on demand: policy lets no release through ({held})"
+        queued = f"{self.project}: {self.requirement} queued"
+        if self.newest.decision.verdict == "allow":
+            queued += f" ({self.newest.decision.reason})"
+        return queued + (f"; held back: {held}" if held else "")
+
+
+def on_demand(
+    project: str, files: Sequence[ProjectFile], *, policy: Policy, now: datetime
+) -> Demand:
+    """What build-on-demand may queue for *project*, whose upstream page lists *files*.
+
+    The same decisions as ``follow`` (:func:`releases`): a release in its
+    cooldown, named by a malware record or blocked is never what the
+    requirement lets the builder pick; an allow rule lets one through.
+    """
+    found = releases(project, files, policy=policy, now=now)
+    allowed = [r for r in found if r.decision.allowed]
+    newest = allowed[-1] if allowed else None
+    top = Version(newest.version) if newest is not None else None
+    denied = [r for r in found if not r.decision.allowed]
+    return Demand(
+        project=normalize(project),
+        newest=newest,
+        held=tuple(r for r in denied if top is None or Version(r.version) > top),
+        skipped=tuple(r.version for r in denied if top is not None and Version(r.version) < top),
+    )

@@ -1,9 +1,10 @@
 """Where attestations come from: the index over HTTP, or a folder for offline use.
 
 Both implement :class:`AttestationSource`; the core asks it for the trusted
-keys, for the attested files of a project and version, and for the
-advisories it holds about a project (an index does, a folder does not), and
-never sees HTTP or paths.  The index is read through :mod:`fromsource.indexclient`:
+keys, for the attested files of a project and version, for the advisories
+it holds about a project (an index does, a folder does not) and whether it
+refuses a project outright (an index answering ``409 Conflict``), and never
+sees HTTP or paths.  The index is read through :mod:`fromsource.indexclient`:
 credentials go only to the index's own origin and never appear in a message.
 """
 
@@ -38,6 +39,7 @@ from fromsource.indexclient import (
     IndexClient,
     ProjectPage,
     parse_json_page,
+    redact,
     split_index_url,
 )
 from fromsource.provenance.dsse import envelope_bytes
@@ -49,6 +51,8 @@ from fromsource.verify.inputs import read_wheel
 from fromsource.verify.model import Candidate, Listed
 
 KEYS_PATH = ".well-known/fromsource/keys.json"
+_REASON_CHARS = 500
+"""The most of a refusal's body a report carries (the body is the index's, untrusted)."""
 
 
 class AttestationSource(Protocol):
@@ -87,6 +91,10 @@ class AttestationSource(Protocol):
 
     def upstream_members(self, listed: Listed) -> Mapping[str, str] | None:
         """The sha256 of every member of the upstream wheel *listed*; None when unavailable."""
+        ...
+
+    def refusal(self, project: str) -> str | None:
+        """Why the source refuses every version of *project* (asked after a listing), or None."""
         ...
 
     def close(self) -> None:
@@ -195,6 +203,10 @@ class OfflineSource:
         """None: a folder holds no files served from an upstream."""
         return None
 
+    def refusal(self, project: str) -> str | None:
+        """None: a folder refuses nothing."""
+        return None
+
     def versions(self, project: str) -> list[str]:
         """Versions with at least one attestation file."""
         wanted = normalize(project)
@@ -281,6 +293,7 @@ class IndexSource:
             self.root, credentials, timeout=timeout, agent="fromsource-verify", transport=transport
         )
         self._pages: dict[tuple[str, str], ProjectPage | None] = {}
+        self._refusals: dict[str, str] = {}
         self._lock = threading.Lock()
         self._no_advisories = False
         self._advisories: dict[str, list[Advisory]] = {}
@@ -291,7 +304,8 @@ class IndexSource:
         self._client.close()
 
     def _get(self, url: str, accept: str, what: str) -> Answer | None:
-        """The answer for *url*: None for a 404, the answer for a 403; VerifyError for others."""
+        """The answer for *url*: None for a 404; the answer for a 403 or a 409 (policy
+        refuses what was asked for), which the caller reads; VerifyError for others."""
         try:
             answer = self._client.get(url, what=what, accept=accept)
         except IndexClientError as exc:
@@ -300,9 +314,29 @@ class IndexSource:
             return None
         if answer.status == 401:
             raise _verify_error(answer.refusal(what), CREDENTIALS_HINT)
-        if answer.status >= 400 and answer.status != 403:
+        if answer.status >= 400 and answer.status not in (403, 409):
             raise _verify_error(answer.refusal(what), "try again later or ask its operator")
         return answer
+
+    def _refused(self, project: str, url: str, answer: Answer) -> None:
+        """Remember that the index refuses *project* (a 409 on its page at *url*), and why.
+
+        The reason is the answer's body, the index's words (the MAL id and
+        summary, or the block rule), on one line and capped.
+        """
+        text = answer.body[: _REASON_CHARS * 4].decode("utf-8", "replace")
+        text = "".join(c for c in " ".join(text.split()) if c.isprintable())
+        text = text.removeprefix("409 Conflict:").strip()[:_REASON_CHARS] or "no reason given"
+        with self._lock:
+            self._refusals.setdefault(
+                normalize(project),
+                f"refused by the index ({redact(url)} answered 409 Conflict): {text}",
+            )
+
+    def refusal(self, project: str) -> str | None:
+        """Why the index refused *project*'s page (``409 Conflict``), once a listing read it."""
+        with self._lock:
+            return self._refusals.get(normalize(project))
 
     def trusted_keys(self) -> Mapping[str, Ed25519PublicKey]:
         """Pinned keys, else the keys published at ``/.well-known/fromsource/keys.json``."""
@@ -377,6 +411,8 @@ class IndexSource:
         page: ProjectPage | None = None
         if answer is not None and answer.status == 403:
             self._warn_once(f"{self.root}{repo}/: 403, the credentials have no access; skipped")
+        elif answer is not None and answer.status == 409:
+            self._refused(project, url, answer)
         elif answer is not None:
             try:
                 page = parse_json_page(answer.body, answer.url)
@@ -426,7 +462,8 @@ class IndexSource:
         """A page searched only for upstream files: any failure is a warning, never an error.
 
         A token without the upstream entitlement (403) or a project the upstream
-        lacks (404) is no news: then nothing can have come from there.
+        lacks (404) is no news: then nothing can have come from there.  A project
+        the index refuses (409) is remembered as :meth:`_page` does.
         """
         if repo in self.repos:
             return self._page(repo, project)
@@ -439,6 +476,8 @@ class IndexSource:
             answer = self._client.get(url, what=f"project {project}", accept=JSON_TYPE)
             if answer.status == 200:
                 page = parse_json_page(answer.body, answer.url)
+            elif answer.status == 409:
+                self._refused(project, url, answer)
             elif answer.status not in (403, 404):
                 self._warn_once(
                     f"{url}: {answer.status}; files served from the upstream were not looked for"

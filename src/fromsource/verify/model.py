@@ -28,6 +28,9 @@ class Status(StrEnum):
     UPSTREAM = "upstream"
     """Served by the index from its upstream under policy (``python-upstream``), not built
     from source: not verified."""
+    REFUSED = "refused-by-index"
+    """The index refuses every version of the project (``409 Conflict`` on its page: a
+    malware record or a block rule): not verified; the details carry the index's reason."""
 
     @property
     def is_verified(self) -> bool:

@@ -36,6 +36,7 @@ _STYLE = {
     Status.MODIFIED: "red",
     Status.INVALID: "red bold",
     Status.UPSTREAM: "yellow",
+    Status.REFUSED: "red bold",
 }
 
 
@@ -110,7 +111,12 @@ def _summary_lines(report: Report) -> list[str]:
     unverified = [r for r in report.results if not r.status.is_verified]
     if unverified:
         lines += ["", "Not verified:"]
-        lines += [f"  {_package(r)}: {r.status.value}" for r in unverified]
+        # A refused package carries the index's reason (the MAL id, the rule): shown here too.
+        lines += [
+            f"  {_package(r)}: {r.status.value}"
+            + (f": {r.details}" if r.status is Status.REFUSED else "")
+            for r in unverified
+        ]
     remediated = [r for r in report.results if r.status is Status.VERIFIED_REMEDIATED]
     if remediated:
         lines += ["", "Remediated:"]

@@ -134,8 +134,20 @@ class _Checker:
         return found
 
 
+def _refused(checker: _Checker, name: str, version: str | None, where: str) -> PackageResult | None:
+    """``refused-by-index`` with the index's reason when it refused *name*'s page, else None.
+
+    Asked after a listing (which reads the page): a refused project is
+    reported and the run goes on with the next package.
+    """
+    reason = checker.source.refusal(name)
+    return None if reason is None else PackageResult(name, version, Status.REFUSED, reason, where)
+
+
 def _installed(checker: _Checker, dist: InstalledDist, source: str) -> PackageResult:
     listed = checker.source.listing(dist.name, dist.version)
+    if (refused := _refused(checker, dist.name, dist.version, dist.location)) is not None:
+        return refused
     # Fetch only the wheels built for the installed tags when the source has any.
     same = [item for item in listed if _tags(item.filename) == frozenset(dist.tags)]
     result = decide_installed(dist, checker.check(same or listed, dist.name, dist.version), source)
@@ -163,6 +175,8 @@ def _wheel(checker: _Checker, wheel: WheelFile, source: str) -> PackageResult:
         item for item in checker.source.listing(wheel.name, wheel.version)
         if item.filename == wheel.filename or item.listed_sha256 in (None, wheel.sha256)
     ]
+    if (refused := _refused(checker, wheel.name, wheel.version, wheel.location)) is not None:
+        return refused
     result = decide_wheel(wheel, checker.check(listed, wheel.name, wheel.version), source)
     if result.status is not Status.NOT_BUILT:
         return result
@@ -185,6 +199,8 @@ def _locked(checker: _Checker, pkg: LockedPackage, source: str) -> PackageResult
     if pkg.unverifiable or pkg.version is None:
         return decide_locked(pkg, [], source)
     listed = checker.source.listing(pkg.name, pkg.version, allow_local=pkg.allow_local)
+    if (refused := _refused(checker, pkg.name, pkg.version, pkg.location)) is not None:
+        return refused
     pinned = [i for i in listed if i.listed_sha256 is None or i.listed_sha256 in pkg.hashes]
     others = tuple(i.filename for i in listed if i not in pinned)
     checked = checker.check(pinned, pkg.name, pkg.version, pkg.allow_local)
