@@ -20,6 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -76,7 +79,13 @@ def _tool(name: str) -> str:
     return str(exe)
 
 
-def test_uv_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+# What a format's flow hands back after writing its lock: the lock file, and the install
+# (run after ``lock update-hashes``) that returns the virtual environment it installed into.
+Install = Callable[[], Path]
+Locked = tuple[Path, Install]
+
+
+def _uv_lock(world: World, tmp_path: Path, stack: ExitStack) -> Locked:
     home = tmp_path / "home"
     env = clean_env(home)
     del env["UV_NO_CONFIG"]  # the project's [[tool.uv.index]] must be read
@@ -87,26 +96,17 @@ def test_uv_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str
     )
     locked = run([UV, "lock", "--python", sys.executable], env, cwd=project)
     assert locked.returncode == 0, locked.stderr
-    lock = project / "uv.lock"
 
-    code, report = world.build(capsys, "--lock", str(lock))
-    assert code == 0, report
-    _assert_full(report, {"closure-top", "closure-base"})
-    app = next(p for p in report["packages"] if p["name"] == "app")  # type: ignore[attr-defined]
-    assert (app["status"], app["category"], app["counted"]) == ("skipped", "project", False)
+    def install() -> Path:
+        write_netrc(home, world.host, *world.reader)
+        synced = run([UV, "sync", "--frozen", "--python", sys.executable], env, cwd=project)
+        assert synced.returncode == 0, synced.stderr
+        return project / ".venv"
 
-    assert world.update(lock) == 0
-    write_netrc(home, world.host, *world.reader)
-    asked = len(world.upstream.requests)
-    synced = run([UV, "sync", "--frozen", "--python", sys.executable], env, cwd=project)
-    assert synced.returncode == 0, synced.stderr
-    assert len(world.upstream.requests) == asked, "installed from the index only"
-    _assert_ours(project / ".venv")
+    return project / "uv.lock", install
 
 
-def test_requirements_with_hashes(
-    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _requirements(world: World, tmp_path: Path, stack: ExitStack) -> Locked:
     env = clean_env(tmp_path / "home")
     (tmp_path / "requirements.in").write_text("closure-top==1.0\n")
     compiled = run(
@@ -129,39 +129,13 @@ def test_requirements_with_hashes(
     assert compiled.returncode == 0, compiled.stderr
     lock = tmp_path / "requirements.txt"
 
-    code, report = world.build(capsys, "-r", str(lock))
-    assert code == 0, report
-    _assert_full(report, {"closure-top", "closure-base"})
-    assert report["format"] == "requirements"
+    def install() -> Path:
+        return _pip_install(world, tmp_path / "venv", env, "--require-hashes", "-r", str(lock))
 
-    assert world.update(lock) == 0
-    python = _venv(tmp_path / "venv", env)
-    asked = len(world.upstream.requests)
-    install = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python),
-            "install",
-            "--no-cache-dir",
-            "--require-hashes",
-            "--index-url",
-            world.server.cred_url("python", world.reader),
-            "-r",
-            str(lock),
-        ],
-        env,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    assert len(world.upstream.requests) == asked
-    _assert_ours(tmp_path / "venv")
+    return lock, install
 
 
-def test_pylock_installed_by_pip(
-    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _pylock(world: World, tmp_path: Path, stack: ExitStack) -> Locked:
     home = tmp_path / "home"
     env = clean_env(home)
     del env["UV_NO_CONFIG"]
@@ -178,82 +152,50 @@ def test_pylock_installed_by_pip(
     assert exported.returncode == 0, exported.stderr
     lock = project / "pylock.toml"
 
-    code, report = world.build(capsys, "--lock", str(lock))
-    assert code == 0, report
-    _assert_full(report, {"closure-top", "closure-base"})
-    assert report["format"] == "pylock.toml"
+    def install() -> Path:
+        # pylock.toml holds the files' URLs: pip takes them from the lock, no index option.
+        assert world.upstream_root not in lock.read_text()
+        write_netrc(home, world.host, *world.reader)
+        return _pip_install(world, tmp_path / "venv", env, "-r", str(lock), index=False)
 
-    assert world.update(lock) == 0
-    assert world.upstream_root not in lock.read_text()
-    write_netrc(home, world.host, *world.reader)
-    python = _venv(tmp_path / "venv", env)
-    asked = len(world.upstream.requests)
-    install = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python),
-            "install",
-            "--no-cache-dir",
-            "-r",
-            str(lock),
-        ],
-        env,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    assert len(world.upstream.requests) == asked
-    _assert_ours(tmp_path / "venv")
+    return lock, install
 
 
-def test_poetry_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _poetry_lock(world: World, tmp_path: Path, stack: ExitStack) -> Locked:
     poetry = _tool("poetry")
     # Poetry downloads through the source pyproject.toml names, and a new URL there makes
     # the lock stale: the source is a stable URL whose backend moves from upstream to the
     # index, as with a repository manager (as in tests/lockfiles/test_real_tools.py).
     stable = FolderIndex(tmp_path / "empty")
+    stack.callback(stable.close)
     (tmp_path / "empty").mkdir()
     stable.forward_to(world.upstream_root)
-    try:
-        project = _project(
-            tmp_path / "proj",
-            "[tool.poetry]\npackage-mode = false\n\n"
-            f'[[tool.poetry.source]]\nname = "private"\nurl = "{stable.simple}"\n'
-            'priority = "primary"\n',
-        )
-        home = tmp_path / "home"
-        env = clean_env(
-            home,
-            {"POETRY_VIRTUALENVS_IN_PROJECT": "true", "POETRY_CACHE_DIR": str(home / "pcache")},
-        )
-        assert (
-            run(
-                [poetry, "config", "http-basic.private", *world.reader], env, cwd=project
-            ).returncode
-            == 0
-        )
-        locked = run([poetry, "lock", "--no-interaction"], env, cwd=project)
-        assert locked.returncode == 0, locked.stdout + locked.stderr
-        lock = project / "poetry.lock"
+    project = _project(
+        tmp_path / "proj",
+        "[tool.poetry]\npackage-mode = false\n\n"
+        f'[[tool.poetry.source]]\nname = "private"\nurl = "{stable.simple}"\n'
+        'priority = "primary"\n',
+    )
+    home = tmp_path / "home"
+    env = clean_env(
+        home,
+        {"POETRY_VIRTUALENVS_IN_PROJECT": "true", "POETRY_CACHE_DIR": str(home / "pcache")},
+    )
+    configured = run([poetry, "config", "http-basic.private", *world.reader], env, cwd=project)
+    assert configured.returncode == 0
+    locked = run([poetry, "lock", "--no-interaction"], env, cwd=project)
+    assert locked.returncode == 0, locked.stdout + locked.stderr
 
-        code, report = world.build(capsys, "--lock", str(lock))
-        assert code == 0, report
-        _assert_full(report, {"closure-top", "closure-base"})
-        assert report["format"] == "poetry.lock"
-
-        assert world.update(lock) == 0
+    def install() -> Path:
         stable.forward_to(world.server.url + "python/")
-        asked = len(world.upstream.requests)
-        install = run([poetry, "install", "--no-interaction"], env, cwd=project)
-        assert install.returncode == 0, install.stdout + install.stderr
-        assert len(world.upstream.requests) == asked
-        _assert_ours(project / ".venv")
-    finally:
-        stable.close()
+        installed = run([poetry, "install", "--no-interaction"], env, cwd=project)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        return project / ".venv"
+
+    return project / "poetry.lock", install
 
 
-def test_pdm_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _pdm_lock(world: World, tmp_path: Path, stack: ExitStack) -> Locked:
     pdm = _tool("pdm")
     project = _project(tmp_path / "proj", "[tool.pdm]\ndistribution = false\n")
     home = tmp_path / "home"
@@ -268,31 +210,26 @@ def test_pdm_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[st
         [pdm, "lock"], clean_env(home, {**base, "PDM_PYPI_URL": world.upstream.url}), cwd=project
     )
     assert locked.returncode == 0, locked.stdout + locked.stderr
-    lock = project / "pdm.lock"
 
-    code, report = world.build(capsys, "--lock", str(lock))
-    assert code == 0, report
-    _assert_full(report, {"closure-top", "closure-base"})
-    assert report["format"] == "pdm.lock"
+    def install() -> Path:
+        env = clean_env(
+            home,
+            {
+                **base,
+                "PDM_PYPI_URL": world.server.simple("python"),
+                "PDM_PYPI_USERNAME": world.reader[0],
+                "PDM_PYPI_PASSWORD": world.reader[1],
+            },
+        )
+        installed = run([pdm, "install", "--frozen-lockfile"], env, cwd=project)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        return venv
 
-    assert world.update(lock) == 0
-    asked = len(world.upstream.requests)
-    env = clean_env(
-        home,
-        {
-            **base,
-            "PDM_PYPI_URL": world.server.simple("python"),
-            "PDM_PYPI_USERNAME": world.reader[0],
-            "PDM_PYPI_PASSWORD": world.reader[1],
-        },
-    )
-    install = run([pdm, "install", "--frozen-lockfile"], env, cwd=project)
-    assert install.returncode == 0, install.stdout + install.stderr
-    assert len(world.upstream.requests) == asked
-    _assert_ours(venv)
+    return project / "pdm.lock", install
 
 
-def test_pipfile_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _pipfile_lock(world: World, tmp_path: Path, stack: ExitStack) -> Locked:
+    """Written by hand (pipenv is not installed here); pip enforces its hashes."""
     digests = {
         p.name.split("-")[0]: hashlib.sha256(p.read_bytes()).hexdigest()
         for paths in world.upstream.files.values()
@@ -323,22 +260,32 @@ def test_pipfile_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixtur
     lock = tmp_path / "Pipfile.lock"
     lock.write_text(json.dumps(doc, indent=4, sort_keys=True) + "\n")
 
-    code, report = world.build(capsys, "--lock", str(lock))
-    assert code == 0, report
-    _assert_full(report, {"closure-top", "closure-base"})
-    assert report["format"] == "Pipfile.lock"
-
-    assert world.update(lock) == 0
-    updated = json.loads(lock.read_text())
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text(
-        "".join(
-            f"{name}{entry['version']} " + " ".join(f"--hash={h}" for h in entry["hashes"]) + "\n"
-            for name, entry in updated["default"].items()
+    def install() -> Path:
+        updated = json.loads(lock.read_text())
+        requirements = tmp_path / "requirements.txt"
+        requirements.write_text(
+            "".join(
+                f"{name}{entry['version']} "
+                + " ".join(f"--hash={h}" for h in entry["hashes"])
+                + "\n"
+                for name, entry in updated["default"].items()
+            )
         )
-    )
-    env = clean_env(tmp_path / "home")
-    python = _venv(tmp_path / "venv", env)
+        env = clean_env(tmp_path / "home")
+        return _pip_install(
+            world, tmp_path / "venv", env, "--require-hashes", "-r", str(requirements)
+        )
+
+    return lock, install
+
+
+def _pip_install(
+    world: World, venv: Path, env: dict[str, str], *args: str, index: bool = True
+) -> Path:
+    """pip installs *args* into a new *venv*, from the index (the reader's credentials in
+    the URL) unless *index* is False; returns *venv*."""
+    python = _venv(venv, env)
+    index_url = ["--index-url", world.server.cred_url("python", world.reader)] if index else []
     install = run(
         [
             sys.executable,
@@ -348,16 +295,60 @@ def test_pipfile_lock(world: World, tmp_path: Path, capsys: pytest.CaptureFixtur
             str(python),
             "install",
             "--no-cache-dir",
-            "--require-hashes",
-            "--index-url",
-            world.server.cred_url("python", world.reader),
-            "-r",
-            str(requirements),
+            *args,
+            *index_url,
         ],
         env,
     )
     assert install.returncode == 0, install.stdout + install.stderr
-    _assert_ours(tmp_path / "venv")
+    return venv
+
+
+@dataclass(frozen=True)
+class _Format:
+    """One lock format's flow: its report name, the build option, how its lock is written."""
+
+    name: str
+    option: str
+    lock: Callable[[World, Path, ExitStack], Locked]
+    lists_project: bool = False
+    """Whether the lock lists the project itself (uv.lock): reported skipped, not counted."""
+
+
+_FORMATS = [
+    _Format("uv.lock", "--lock", _uv_lock, lists_project=True),
+    _Format("requirements", "-r", _requirements),
+    _Format("pylock.toml", "--lock", _pylock),
+    _Format("poetry.lock", "--lock", _poetry_lock),
+    _Format("pdm.lock", "--lock", _pdm_lock),
+    _Format("Pipfile.lock", "--lock", _pipfile_lock),
+]
+
+
+@pytest.mark.parametrize("fmt", _FORMATS, ids=[f.name for f in _FORMATS])
+def test_lock_is_built_pointed_at_the_index_and_installed_with_hashes(
+    fmt: _Format, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real tool writes the lock; ``build`` makes every pin from source (100 %);
+    ``lock update-hashes`` points it at the index; the real installer installs our
+    wheels from the index alone."""
+    with ExitStack() as stack:
+        lock, install = fmt.lock(world, tmp_path, stack)
+
+        code, report = world.build(capsys, fmt.option, str(lock))
+        assert code == 0, report
+        _assert_full(report, {"closure-top", "closure-base"})
+        assert report["format"] == fmt.name
+        if fmt.lists_project:
+            packages = report["packages"]
+            app = next(p for p in packages if p["name"] == "app")  # type: ignore[attr-defined]
+            assert (app["status"], app["category"], app["counted"]) == ("skipped", "project", False)
+
+        assert world.update(lock) == 0
+        asked = len(world.upstream.requests)
+        venv = install()
+        assert len(world.upstream.requests) == asked, "installed from the index only"
+        _assert_ours(venv)
 
 
 def test_requirements_includes_markers_and_sources(

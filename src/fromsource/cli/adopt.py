@@ -20,14 +20,16 @@ import click
 from fromsource.build.adopt import install_command, lock_files_to_update, setup_target, unserved
 from fromsource.build.closure import main_index, same_index
 from fromsource.build.coverage import SCHEMA_VERSION
-
-# The sandbox options and limits are build's own, shared so both commands take the same.
-from fromsource.cli.build import _limits, _sandbox_options
+from fromsource.cli.build_options import (
+    SandboxOptions,
+    closure_options,
+    live_progress,
+    sandbox_options,
+)
 from fromsource.cli.closure import BuildOptions, build_locks, print_report
 from fromsource.cli.common import (
     EXIT_CODES_HELP,
     EXIT_FINDINGS,
-    err,
     handle_errors,
     print_json,
     settings_from,
@@ -108,23 +110,8 @@ def _source_name(lock: Lock, path: Path) -> str:
     envvar="FROMSOURCE_PASSWORD",
     help="Token secret [env FROMSOURCE_PASSWORD; prefer the variable].",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Builds run at the same time.",
-)
-@click.option(
-    "--with-build-deps",
-    is_flag=True,
-    help="First build from source the build dependencies that would come from upstream.",
-)
-@click.option(
-    "--retry-failed", is_flag=True, help="Build again releases whose inputs failed before."
-)
-@_sandbox_options
+@closure_options
+@sandbox_options
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -139,14 +126,10 @@ def adopt(
     remediated: bool,
     username: str | None,
     password: str | None,
-    upstream: str | None,
-    jobs: int,
     with_build_deps: bool,
     retry_failed: bool,
-    allow_unsandboxed: bool,
-    timeout: float,
-    memory: int,
-    max_processes: int,
+    jobs: int,
+    sandbox: SandboxOptions,
     fmt: str,
     quiet: bool,
 ) -> None:
@@ -178,16 +161,8 @@ def adopt(
     report = build_locks(
         settings_from(ctx),
         [lock],
-        BuildOptions(
-            upstream,
-            _limits(timeout, memory, max_processes),
-            allow_unsandboxed,
-            jobs,
-            "python",
-            with_build_deps,
-            retry_failed,
-        ),
-        live=err.is_terminal and fmt != "json",
+        BuildOptions(sandbox, jobs, "python", with_build_deps, retry_failed),
+        live=live_progress(fmt),
         quiet=quiet,
     )
     if fmt != "json":

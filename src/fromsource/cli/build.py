@@ -24,9 +24,13 @@ from rich.table import Table
 from fromsource.build.batch import build_many
 from fromsource.build.history import get_build, list_builds, log_digest
 from fromsource.build.outcome import STEPS, BuildOutcome, ProgressEvent
-from fromsource.build.pipeline import BuildContext
 from fromsource.build.rebuild import rebuild_matrix
-from fromsource.build.sandbox import SandboxLimits
+from fromsource.cli.build_options import (
+    SandboxOptions,
+    closure_options,
+    live_progress,
+    sandbox_options,
+)
 from fromsource.cli.closure import BuildOptions, build_locks, print_report, read_locks
 from fromsource.cli.common import (
     EXIT_CODES_HELP,
@@ -45,9 +49,6 @@ from fromsource.store.blobs import open_blob_store
 from fromsource.store.db import open_database
 
 __all__ = ["build", "builds", "rebuild"]
-
-_MIB = 1 << 20
-
 
 class _Display:
     """Progress for many concurrent builds: a rich live view on a TTY, plain lines otherwise."""
@@ -99,12 +100,6 @@ class _Display:
                 self.progress.update(task, completed=len(STEPS), step=event.state)
 
 
-def _limits(timeout: float, memory: int, processes: int) -> SandboxLimits:
-    return SandboxLimits(
-        timeout_seconds=timeout, memory_bytes=memory * _MIB, max_processes=processes
-    )
-
-
 def _summary(outcomes: Sequence[BuildOutcome]) -> Table:
     table = Table(title="builds")
     categories = max((len(o.category or "") for o in outcomes), default=0)
@@ -145,45 +140,6 @@ def _failures(outcomes: Sequence[BuildOutcome]) -> None:
             )
 
 
-def _sandbox_options(func: click.decorators.FC) -> click.decorators.FC:
-    options = [
-        click.option(
-            "--upstream",
-            metavar="URL",
-            help="Upstream simple index (default: FROMSOURCE_UPSTREAM, else pip's index).",
-        ),
-        click.option(
-            "--allow-unsandboxed",
-            is_flag=True,
-            help="Build even when no sandbox is available (the provenance says so).",
-        ),
-        click.option(
-            "--timeout",
-            type=float,
-            default=1800.0,
-            show_default=True,
-            help="Wall-clock seconds per sandboxed step.",
-        ),
-        click.option(
-            "--memory",
-            type=int,
-            default=4096,
-            show_default=True,
-            help="Address-space limit per build process, in MB.",
-        ),
-        click.option(
-            "--max-processes",
-            type=int,
-            default=512,
-            show_default=True,
-            help="Processes a build may run at once.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 @click.command(
     help="Build REQUIREMENTS (name==version, or name / name>=x for the newest match) from "
     "their upstream sdists in the sandbox, and publish the wheels with SBOM and signed "
@@ -209,24 +165,7 @@ def _sandbox_options(func: click.decorators.FC) -> click.decorators.FC:
     help="Build the pins of this lock file (format detected); repeatable.",
 )
 @click.option("--with-deps", is_flag=True, help="Also build the runtime dependencies, recursively.")
-@click.option(
-    "--with-build-deps",
-    is_flag=True,
-    help="First build from source the build dependencies that would come from upstream.",
-)
-@click.option(
-    "--retry-failed",
-    is_flag=True,
-    help="Build again releases whose same inputs failed before (not retried by default).",
-)
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Builds run at the same time.",
-)
+@closure_options
 @click.option("--repo", type=click.Choice(REPOSITORIES), default="python", show_default=True)
 @click.option(
     "--agree",
@@ -240,7 +179,7 @@ def _sandbox_options(func: click.decorators.FC) -> click.decorators.FC:
     is_flag=True,
     help="With --agree 2: publish even when the two builds differ (recorded in the provenance).",
 )
-@_sandbox_options
+@sandbox_options
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -259,11 +198,7 @@ def build(
     repo: str,
     agree: int | None,
     publish_irreproducible: bool,
-    upstream: str | None,
-    allow_unsandboxed: bool,
-    timeout: float,
-    memory: int,
-    max_processes: int,
+    sandbox: SandboxOptions,
     fmt: str,
     quiet: bool,
 ) -> None:
@@ -275,16 +210,8 @@ def build(
         report = build_locks(
             settings_from(ctx),
             read_locks(requirement_files, lock_files),
-            BuildOptions(
-                upstream,
-                _limits(timeout, memory, max_processes),
-                allow_unsandboxed,
-                jobs,
-                repo,
-                with_build_deps,
-                retry_failed,
-            ),
-            live=err.is_terminal and fmt != "json",
+            BuildOptions(sandbox, jobs, repo, with_build_deps, retry_failed),
+            live=live_progress(fmt),
             quiet=quiet,
         )
         print_report(report, fmt)
@@ -293,13 +220,7 @@ def build(
         return
     if not requirements:
         raise click.UsageError("give REQUIREMENTS, or -r/--lock files")
-    build_ctx = BuildContext.from_settings(
-        settings_from(ctx),
-        upstream=upstream,
-        limits=_limits(timeout, memory, max_processes),
-        allow_unsandboxed=allow_unsandboxed,
-        agree=agree,
-    )
+    build_ctx = sandbox.context(settings_from(ctx), agree=agree)
     if publish_irreproducible:
         if build_ctx.agree < 2:
             build_ctx.close()
@@ -308,8 +229,7 @@ def build(
     try:
         recover_lost_builds(build_ctx.db, settings_from(ctx), "build")
         build_ctx.tool()  # refuse early, with the message, when there is no sandbox
-        live = err.is_terminal and fmt != "json"
-        with _Display(err, live, quiet) as display:
+        with _Display(err, live_progress(fmt), quiet) as display:
             outcomes = build_many(
                 build_ctx,
                 list(requirements),
@@ -350,7 +270,7 @@ def build(
     help="Check only the wheel this target installs (3.12, 3.13t or an ABI tag); repeatable.",
 )
 @click.option("--repo", type=click.Choice(REPOSITORIES), default="python", show_default=True)
-@_sandbox_options
+@sandbox_options
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -362,21 +282,12 @@ def rebuild(
     check: bool,
     pythons: tuple[str, ...],
     repo: str,
-    upstream: str | None,
-    allow_unsandboxed: bool,
-    timeout: float,
-    memory: int,
-    max_processes: int,
+    sandbox: SandboxOptions,
     fmt: str,
 ) -> None:
     if not check:
         raise click.UsageError("rebuild needs --check")
-    build_ctx = BuildContext.from_settings(
-        settings_from(ctx),
-        upstream=upstream,
-        limits=_limits(timeout, memory, max_processes),
-        allow_unsandboxed=allow_unsandboxed,
-    )
+    build_ctx = sandbox.context(settings_from(ctx))
     try:
         build_ctx.tool()
         reports = rebuild_matrix(build_ctx, requirement, pythons=pythons, repo=repo)

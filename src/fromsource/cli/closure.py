@@ -32,7 +32,7 @@ from fromsource.build.closure import (
 from fromsource.build.coverage import CoverageReport, PackageCoverage
 from fromsource.build.outcome import ProgressEvent
 from fromsource.build.pipeline import BuildContext
-from fromsource.build.sandbox import SandboxLimits
+from fromsource.cli.build_options import SandboxOptions
 from fromsource.cli.common import err, out, print_json, recover_lost_builds
 from fromsource.config import Settings
 from fromsource.lockfiles import Lock, read_lock
@@ -125,9 +125,7 @@ class BoardDisplay:
 class BuildOptions:
     """The build options ``build`` and ``adopt`` share (see ``fromsource build --help``)."""
 
-    upstream: str | None
-    limits: SandboxLimits
-    allow_unsandboxed: bool
+    sandbox: SandboxOptions
     jobs: int = 1
     repo: str = "python"
     with_build_deps: bool = False
@@ -142,12 +140,7 @@ def build_locks(
     Closes builds left open by dead processes first, and refuses (SandboxError)
     before building anything when there is no sandbox.
     """
-    ctx = BuildContext.from_settings(
-        settings,
-        upstream=options.upstream,
-        limits=options.limits,
-        allow_unsandboxed=options.allow_unsandboxed,
-    )
+    ctx = options.sandbox.context(settings)
     try:
         recover_lost_builds(ctx.db, settings, "build")
         ctx.tool()

@@ -7,8 +7,7 @@ import sys
 
 import click
 
-from fromsource.build.pipeline import BuildContext
-from fromsource.cli.build import _limits, _sandbox_options
+from fromsource.cli.build_options import SandboxOptions, sandbox_options
 from fromsource.cli.common import (
     EXIT_CODES_HELP,
     EXIT_ERROR,
@@ -62,7 +61,7 @@ __all__ = ["worker"]
     "is published [default: FROMSOURCE_AGREE, else 2].",
 )
 @click.option("--log-level", default="info", show_default=True)
-@_sandbox_options
+@sandbox_options
 @click.pass_context
 @handle_errors
 def worker(
@@ -73,11 +72,7 @@ def worker(
     visibility_timeout: float,
     agree: int | None,
     log_level: str,
-    upstream: str | None,
-    allow_unsandboxed: bool,
-    timeout: float,
-    memory: int,
-    max_processes: int,
+    sandbox: SandboxOptions,
 ) -> None:
     settings = settings_from(ctx)
     url = broker_url or settings.broker_url
@@ -94,13 +89,7 @@ def worker(
     )
 
     make_app(url)  # reject a non-Redis URL before opening anything else
-    build_ctx = BuildContext.from_settings(
-        settings,
-        upstream=upstream,
-        limits=_limits(timeout, memory, max_processes),
-        allow_unsandboxed=allow_unsandboxed,
-        agree=agree or agree_level(settings, fleet=True),
-    )
+    build_ctx = sandbox.context(settings, agree=agree or agree_level(settings, fleet=True))
     build_ctx.tool()  # refuse early, with the message, when there is no sandbox
     recover_lost_builds(build_ctx.db, settings, "worker")
     click.echo(

@@ -31,7 +31,9 @@ from fromsource.provenance.statement import (
     PREDICATE_TYPE,
     STATEMENT_TYPE,
     PatchInfo,
+    _external_parameters,
     _hex,
+    _patches,
     _rfc3339,
 )
 
@@ -126,23 +128,14 @@ def source_statement(filename: str, sha256: str, facts: SourceFacts) -> dict[str
         "predicate": {
             "buildDefinition": {
                 "buildType": SOURCE_BUILD_TYPE,
-                "externalParameters": {
-                    "project": facts.project,
-                    "version": facts.version,
-                    "repository": facts.repository,
-                    "sdist": {
-                        "uri": facts.upstream_url,
-                        "digest": {"sha256": _hex(facts.upstream_sha256, facts.upstream_url)},
-                    },
-                    "patches": [
-                        {
-                            "name": p.name,
-                            "digest": {"sha256": _hex(p.sha256, p.name)},
-                            "fixes": list(p.fixes),
-                        }
-                        for p in facts.patches
-                    ],
-                },
+                "externalParameters": _external_parameters(
+                    facts.project,
+                    facts.version,
+                    facts.repository,
+                    facts.upstream_url,
+                    facts.upstream_sha256,
+                    facts.patches,
+                ),
                 "internalParameters": internal,
                 "resolvedDependencies": [],
             },
@@ -213,14 +206,7 @@ def parse_source_statement(payload: bytes) -> SourceAttestation:
         invocation_id=run["metadata"]["invocationId"].text(),
         builder_id=run["builder"]["id"].text(),
         builder_version=run["builder"]["version"]["fromsource"].text(),
-        patches=tuple(
-            PatchInfo(
-                name=p["name"].text(),
-                sha256=p["digest"].sha256(),
-                fixes=tuple(f.text() for f in p["fixes"].items()),
-            )
-            for p in external["patches"].items()
-        ),
+        patches=_patches(external),
         source_date_epoch=epoch,
         raw=root.obj(),
     )

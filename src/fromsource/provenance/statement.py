@@ -243,6 +243,45 @@ def _rfc3339(moment: datetime, what: str) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _external_parameters(
+    project: str,
+    version: str,
+    repository: str,
+    sdist_url: str,
+    sdist_sha256: str,
+    patches: Sequence[PatchInfo],
+) -> dict[str, Any]:
+    """``buildDefinition.externalParameters``, shared by the wheel and the sdist statements:
+    the release, the sdist it was made from and the patches applied.  Raises ProvenanceError
+    for a digest that is not lower-case hex."""
+    return {
+        "project": project,
+        "version": version,
+        "repository": repository,
+        "sdist": {"uri": sdist_url, "digest": {"sha256": _hex(sdist_sha256, sdist_url)}},
+        "patches": [
+            {
+                "name": p.name,
+                "digest": {"sha256": _hex(p.sha256, p.name)},
+                "fixes": list(p.fixes),
+            }
+            for p in patches
+        ],
+    }
+
+
+def _patches(external: JsonReader) -> tuple[PatchInfo, ...]:
+    """The patches listed in a parsed ``externalParameters`` (either statement's)."""
+    return tuple(
+        PatchInfo(
+            name=p["name"].text(),
+            sha256=p["digest"].sha256(),
+            fixes=tuple(f.text() for f in p["fixes"].items()),
+        )
+        for p in external["patches"].items()
+    )
+
+
 def build_statement(
     wheel_filename: str,
     wheel_sha256: str,
@@ -282,23 +321,14 @@ def build_statement(
         "predicate": {
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
-                "externalParameters": {
-                    "project": facts.project,
-                    "version": facts.version,
-                    "repository": facts.repository,
-                    "sdist": {
-                        "uri": facts.sdist_url,
-                        "digest": {"sha256": _hex(facts.sdist_sha256, facts.sdist_url)},
-                    },
-                    "patches": [
-                        {
-                            "name": p.name,
-                            "digest": {"sha256": _hex(p.sha256, p.name)},
-                            "fixes": list(p.fixes),
-                        }
-                        for p in facts.patches
-                    ],
-                },
+                "externalParameters": _external_parameters(
+                    facts.project,
+                    facts.version,
+                    facts.repository,
+                    facts.sdist_url,
+                    facts.sdist_sha256,
+                    facts.patches,
+                ),
                 "internalParameters": _internal(facts),
                 "resolvedDependencies": [
                     *(
@@ -563,14 +593,7 @@ def parse_statement(payload: bytes) -> Attestation:
         repository=external["repository"].text(),
         sdist_url=external["sdist"]["uri"].text(),
         sdist_sha256=external["sdist"]["digest"].sha256(),
-        patches=tuple(
-            PatchInfo(
-                name=p["name"].text(),
-                sha256=p["digest"].sha256(),
-                fixes=tuple(f.text() for f in p["fixes"].items()),
-            )
-            for p in external["patches"].items()
-        ),
+        patches=_patches(external),
         dependencies=tuple(
             _dependency(d) for d in resolved if _source_of(d) not in ("system", "bundled")
         ),
