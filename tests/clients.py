@@ -17,6 +17,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pytest
+
 UV = str(Path(sys.executable).with_name("uv"))
 TOOLS = Path(os.environ.get("FROMSOURCE_TEST_TOOLS", Path.home() / ".cache" / "fromsource-tests" / "tools"))
 TOOL_SPECS = {"poetry": "poetry==2.2.1", "pdm": "pdm[locked]==2.26.1"}
@@ -74,6 +76,15 @@ def tool(name: str) -> Path:
         check=True,
     )
     return exe
+
+
+def tool_or_skip(name: str) -> str:
+    """The path of client *name*, installed from the package registry on first use; the
+    test is skipped, saying why, where it cannot be installed (offline)."""
+    try:
+        return str(tool(name))
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"{name} is not installed in {TOOLS} and could not be installed ({exc})")
 
 
 def bare_venv(path: Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 
 from fromsource.build.sandbox import tool_available
 from tests.cli.lock_world import World
-from tests.clients import UV, clean_env, run
+from tests.clients import UV, clean_env, run, tool_or_skip
 from tests.lockfiles.conftest import UPSTREAM_MARK
 
 pytestmark = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")
@@ -137,15 +137,7 @@ def test_adopt_lists_what_the_index_cannot_serve(
 
 
 def _tool(name: str) -> str:
-    from tests.clients import TOOLS
-
-    exe = TOOLS / name / "bin" / name
-    if not exe.exists():
-        pytest.skip(
-            f"{name} is not installed in {TOOLS}; run the network-marked tests of "
-            "tests/lockfiles/test_real_tools.py once to install it"
-        )
-    return str(exe)
+    return tool_or_skip(name)
 
 
 @pytest.mark.parametrize("client", ["poetry", "pdm"])

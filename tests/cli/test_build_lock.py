@@ -7,9 +7,9 @@ from their sdists, ``lock update-hashes`` points the lock at the index, and
 the real installer installs with hashes enforced from the index alone; the
 coverage report says 100 %.  Pipfile.lock is written by hand (pipenv is not
 installed here) and its hashes are enforced by pip, as in
-tests/lockfiles/test_real_tools.py.  poetry and pdm are used when installed
-in the test tools folder (tests/clients.py); otherwise their tests are
-skipped, saying how to install them.
+tests/lockfiles/test_real_tools.py.  poetry and pdm are installed into the
+test tools folder on first use (tests/clients.py); where they cannot be
+(offline), their tests are skipped, saying why.
 
 One index server and one upstream per module; builds happen once, later
 tests find them ``already-built``.
@@ -29,7 +29,7 @@ import pytest
 
 from fromsource.build.sandbox import tool_available
 from tests.cli.lock_world import World
-from tests.clients import TOOLS, UV, clean_env, run, write_netrc
+from tests.clients import UV, clean_env, run, tool_or_skip, write_netrc
 from tests.lockfiles.conftest import UPSTREAM_MARK
 from tests.lockfiles.upstream import FolderIndex
 
@@ -70,13 +70,7 @@ def _project(path: Path, tool_table: str = "") -> Path:
 
 
 def _tool(name: str) -> str:
-    exe = TOOLS / name / "bin" / name
-    if not exe.exists():
-        pytest.skip(
-            f"{name} is not installed in {TOOLS}; run the network-marked tests of "
-            "tests/lockfiles/test_real_tools.py once to install it"
-        )
-    return str(exe)
+    return tool_or_skip(name)
 
 
 # What a format's flow hands back after writing its lock: the lock file, and the install
