@@ -69,6 +69,8 @@ def test_one_worker_alone_never_publishes_and_a_second_one_completes_the_pair(
 
     fleet.add_worker("worker-b")
     fleet.wait(120, lambda: len(fleet.wheels("alone-pkg")) == 1)
+    # The row finishes after the wheel (and then its sdist) is published.
+    fleet.wait(30, lambda: [b.status for b in fleet.builds("alone-pkg")] == ["succeeded"] * 2)
     first, second = fleet.builds("alone-pkg")
     assert [first.status, second.status] == ["succeeded", "succeeded"]
     assert first.owner != second.owner
