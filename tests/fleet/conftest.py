@@ -15,17 +15,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from fromsource.provenance.keystore import load_or_create_signing_key
 from fromsource.store.blobs import BlobStore, open_blob_store
 from fromsource.store.db import Database, open_database
+from fromsource.store.models import BuildRow, ClaimRow, FileRow
 from fromsource.store.tokens import create_token
 from tests.conftest import IndexServer, start_server, stop_server
 from tests.fleet.services import (
@@ -37,8 +40,10 @@ from tests.fleet.services import (
     start_postgres,
     start_redis,
 )
+from tests.packages import LocalIndex, local_index  # noqa: F401
 
 F = TypeVar("F", bound=Callable[..., Any])
+Row = TypeVar("Row", BuildRow, ClaimRow, FileRow)
 _MISSING = missing_services()
 FLEET = [
     pytest.mark.fleet,
@@ -204,9 +209,15 @@ class Worker:
 
 
 def spawn_worker(
-    backend: Backend, data_dir: Path, upstream: str, *, lease: float = 2.0
+    backend: Backend,
+    data_dir: Path,
+    upstream: str,
+    *,
+    lease: float = 2.0,
+    env: Mapping[str, str] | None = None,
 ) -> Worker:
-    """Start ``fromsource worker`` on *backend* (returns at once; see :func:`wait_ready`)."""
+    """Start ``fromsource worker`` on *backend*, with *env* added to its environment
+    (returns at once; see :func:`wait_ready`)."""
     assert backend.broker_url
     log = data_dir.parent / f"{data_dir.name}.log"
     with log.open("wb") as handle:
@@ -214,7 +225,8 @@ def spawn_worker(
             [sys.executable, "-m", "fromsource.cli.main", "--data-dir", str(data_dir),
              "worker", "--upstream", upstream, "--lease", str(lease), "--timeout", "120",
              "--log-level", "info"],
-            stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **backend.env},
+            stdout=handle, stderr=subprocess.STDOUT,
+            env={**os.environ, **backend.env, **(env or {})},
             start_new_session=True,
         )
     return Worker(process, log)
@@ -235,13 +247,139 @@ def stop_worker(worker: Worker) -> None:
     worker.kill()
 
 
+@dataclass
+class Fleet:
+    """A running test fleet: one ``serve`` replica and ``fromsource worker`` processes on a
+    PostgreSQL + S3 (moto) + Redis backend, building from a local upstream index."""
+
+    backend: Backend
+    index: IndexServer
+    workers: list[Worker]
+    admin: tuple[str, str]
+    reader: tuple[str, str]
+    upstream: LocalIndex
+    base: Path
+    lease: float = 2.0
+
+    def rows(self, model: type[Row], project: str) -> list[Row]:
+        """Every row of *model* (a table with a ``project`` column) for *project*."""
+        db = self.backend.db()
+        try:
+            with db.session() as session:
+                column = getattr(model, "project")  # noqa: B009 - every model here has one
+                return list(session.scalars(sa.select(model).where(column == project)))
+        finally:
+            db.dispose()
+
+    def builds(self, project: str) -> list[BuildRow]:
+        """The project's build rows, oldest first."""
+        return sorted(self.rows(BuildRow, project), key=lambda b: b.id)
+
+    def wheels(self, project: str) -> list[FileRow]:
+        """The project's published wheels (its sdist is listed beside them)."""
+        return [f for f in self.rows(FileRow, project) if f.filename.endswith(".whl")]
+
+    def request_build(self, requirement: str) -> None:
+        """Ask the replica to build *requirement* (it goes to the broker)."""
+        response = httpx.post(
+            f"{self.index.url}api/builds",
+            auth=self.admin,
+            json={"requirements": [requirement]},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        assert response.json()["queue"] == "celery"
+
+    def add_worker(self, name: str, *, wait: bool = True, **env: str) -> Worker:
+        """Start one more worker named *name* (its data dir and log), with *env* added."""
+        worker = spawn_worker(
+            self.backend,
+            self.backend.data_dir(self.base, name),
+            self.upstream.url,
+            lease=self.lease,
+            env=env,
+        )
+        self.workers.append(worker)
+        if wait:
+            wait_ready(worker)
+        return worker
+
+    def logs(self) -> str:
+        """The end of every worker's log."""
+        return "\n".join(w.log.read_text(errors="replace")[-4000:] for w in self.workers)
+
+    def wait(self, seconds: float, check: Callable[[], bool]) -> None:
+        """Wait until *check* holds; fail with the workers' logs after *seconds*."""
+        deadline = time.monotonic() + seconds
+        while not check():
+            if time.monotonic() > deadline:
+                print(self.logs())
+                pytest.fail(f"condition not met within {seconds} s")
+            time.sleep(0.2)
+
+
+@contextmanager
+def running_fleet(
+    request: pytest.FixtureRequest,
+    base: Path,
+    upstream: LocalIndex,
+    workers: Mapping[str, Mapping[str, str]],
+    **env: str,
+) -> Iterator[Fleet]:
+    """A :class:`Fleet` on a fresh backend: *env* for every process (``FROMSOURCE_AGREE``,
+    ...), and one worker per entry of *workers* (name: its own environment), started
+    together; every process is stopped at the end."""
+    backend = make_backend("postgres-s3", request, base, broker=True)
+    backend.extra_env.update(env)
+    fleet: Fleet | None = None
+    started: list[Worker] = []
+    index: IndexServer | None = None
+    try:
+        for name, own in workers.items():
+            data = backend.data_dir(base, name)
+            started.append(spawn_worker(backend, data, upstream.url, env=own))
+        index = serve(backend, base, "replica")
+        for worker in started:
+            wait_ready(worker)
+        admin = backend.token(admin=True)
+        reader = backend.token("python")
+        accepted(index, admin)
+        accepted(index, reader, "python/simple/")
+        fleet = Fleet(backend, index, started, admin, reader, upstream, base)
+        yield fleet
+    finally:
+        for worker in fleet.workers if fleet is not None else started:
+            stop_worker(worker)
+        if index is not None:
+            stop_server(index)
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    local_index: LocalIndex,  # noqa: F811
+) -> Iterator[Fleet]:
+    """A running fleet for one test module, configured by the module's ``FLEET_WORKERS``
+    (worker name: its own environment; default two plain workers) and ``FLEET_ENV`` (the
+    environment of every process)."""
+    workers = getattr(request.module, "FLEET_WORKERS", {"worker-a": {}, "worker-b": {}})
+    env = getattr(request.module, "FLEET_ENV", {})
+    base = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    with running_fleet(request, base, local_index, workers, **env) as running:
+        yield running
+
+
 __all__ = [
     "FLEET",
     "Backend",
+    "Fleet",
     "Worker",
     "accepted",
+    "fleet",
     "fleet_test",
     "make_backend",
+    "running_fleet",
     "serve",
     "spawn_worker",
     "stop_server",

@@ -15,125 +15,28 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TypeVar
 
-import httpx
 import pytest
-import sqlalchemy as sa
 
 from fromsource.build.sandbox import tool_available
 from fromsource.dist.names import Sha256
 from fromsource.provenance.statement import parse_statement
-from fromsource.store.models import BuildRow, ClaimRow, FileRow
+from fromsource.store.models import ClaimRow, FileRow
 from fromsource.workers.claims import worker_of
-from tests.conftest import IndexServer, stop_server
-from tests.fleet.conftest import (
-    FLEET,
-    Backend,
-    Worker,
-    accepted,
-    make_backend,
-    serve,
-    spawn_worker,
-    stop_worker,
-    wait_ready,
-)
-from tests.packages import LocalIndex, local_index, make_sdist  # noqa: F401
+from tests.fleet.conftest import FLEET, Fleet
+from tests.packages import make_sdist
 
 pytestmark = [
     *FLEET,
     pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here"),
 ]
 
-LEASE = 2.0
-T = TypeVar("T", BuildRow, ClaimRow, FileRow)
-
-
-@dataclass
-class Fleet:
-    backend: Backend
-    index: IndexServer
-    workers: list[Worker]
-    admin: tuple[str, str]
-    upstream: LocalIndex
-    base: Path
-
-    def rows(self, model: type[T], project: str) -> list[T]:
-        db = self.backend.db()
-        try:
-            with db.session() as session:
-                column = getattr(model, "project")  # noqa: B009 - every model here has one
-                return list(session.scalars(sa.select(model).where(column == project)))
-        finally:
-            db.dispose()
-
-    def builds(self, project: str) -> list[BuildRow]:
-        return sorted(self.rows(BuildRow, project), key=lambda b: b.id)
-
-    def request_build(self, requirement: str) -> None:
-        response = httpx.post(
-            f"{self.index.url}api/builds",
-            auth=self.admin,
-            json={"requirements": [requirement]},
-            timeout=30,
-        )
-        assert response.status_code == 202, response.text
-
-    def add_worker(self, name: str) -> Worker:
-        worker = spawn_worker(
-            self.backend, self.backend.data_dir(self.base, name), self.upstream.url, lease=LEASE
-        )
-        self.workers.append(worker)
-        wait_ready(worker)
-        return worker
-
-    def logs(self) -> str:
-        return "\n".join(w.log.read_text(errors="replace")[-4000:] for w in self.workers)
-
-
-@pytest.fixture(scope="module")
-def fleet(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    local_index: LocalIndex,  # noqa: F811
-) -> Iterator[Fleet]:
-    base = tmp_path_factory.mktemp("agreement")
-    backend = make_backend("postgres-s3", request, base, broker=True)
-    index: IndexServer | None = None
-    workers: list[Worker] = []
-    try:
-        index = serve(backend, base, "replica")
-        admin = backend.token(admin=True)
-        accepted(index, admin)
-        fleet = Fleet(backend, index, workers, admin, local_index, base)
-        fleet.add_worker("worker-a")
-        yield fleet
-    finally:
-        for worker in workers:
-            stop_worker(worker)
-        if index is not None:
-            stop_server(index)
-
-
-def _wait(seconds: float, check: Callable[[], bool], fleet: Fleet) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            print(fleet.logs())
-            pytest.fail(f"condition not met within {seconds} s")
-        time.sleep(0.2)
-
-
-def _wheels(fleet: Fleet, project: str) -> list[FileRow]:
-    """The project's published wheels (its sdist is listed beside them)."""
-    return [f for f in fleet.rows(FileRow, project) if f.filename.endswith(".whl")]
+# One worker at first (agree 2, the fleet's default): the tests add the second.
+FLEET_WORKERS: dict[str, dict[str, str]] = {"worker-a": {}}
 
 
 def _agreement(fleet: Fleet, project: str) -> dict[str, object]:
-    (file,) = _wheels(fleet, project)
+    (file,) = fleet.wheels(project)
     blobs = fleet.backend.blobs()
     assert file.provenance_sha256 is not None
     envelope = json.loads(blobs.read_bytes(Sha256(file.provenance_sha256)))
@@ -151,7 +54,7 @@ def test_one_worker_alone_never_publishes_and_a_second_one_completes_the_pair(
     def first_built() -> bool:
         return any(b.status == "succeeded" for b in fleet.builds("alone-pkg"))
 
-    _wait(90, first_built, fleet)
+    fleet.wait(90, first_built)
     # Several retry rounds of the second build's task (every lease/2 s) on the only worker:
     # nothing is published, and what is there says it waits for a second builder.
     time.sleep(8)
@@ -165,7 +68,9 @@ def test_one_worker_alone_never_publishes_and_a_second_one_completes_the_pair(
     assert sorted(c.state for c in claims) == ["succeeded", "waiting"]
 
     fleet.add_worker("worker-b")
-    _wait(120, lambda: len(_wheels(fleet, "alone-pkg")) == 1, fleet)
+    fleet.wait(120, lambda: len(fleet.wheels("alone-pkg")) == 1)
+    # The row finishes after the wheel (and then its sdist) is published.
+    fleet.wait(30, lambda: [b.status for b in fleet.builds("alone-pkg")] == ["succeeded"] * 2)
     first, second = fleet.builds("alone-pkg")
     assert [first.status, second.status] == ["succeeded", "succeeded"]
     assert first.owner != second.owner
@@ -178,7 +83,7 @@ def test_one_worker_alone_never_publishes_and_a_second_one_completes_the_pair(
     assert len(workers) == 2
     pids = {int(w.rsplit(":", 1)[1]) for w in workers}
     assert pids == {w.pid for w in fleet.workers}
-    (file,) = _wheels(fleet, "alone-pkg")
+    (file,) = fleet.wheels("alone-pkg")
     assert file.build_id == second.id
 
 
@@ -187,10 +92,17 @@ def test_two_workers_each_build_one_of_the_two(fleet: Fleet) -> None:
         fleet.add_worker("worker-b")
     fleet.upstream.add(make_sdist(fleet.base / "sdists", "pair-pkg", "1.0", "in-tree"))
     fleet.request_build("pair-pkg==1.0")
-    _wait(120, lambda: len(_wheels(fleet, "pair-pkg")) == 1, fleet)
+    fleet.wait(120, lambda: len(fleet.wheels("pair-pkg")) == 1)
+
+    def settled() -> list[ClaimRow]:
+        return [c for c in fleet.rows(ClaimRow, "pair-pkg") if c.state == "succeeded"]
+
+    # Each slot's claim is settled just after its build published or voted.
+    fleet.wait(30, lambda: len(settled()) == 2)
+    fleet.wait(30, lambda: all(b.status == "succeeded" for b in fleet.builds("pair-pkg")))
     builds = fleet.builds("pair-pkg")
     assert [b.status for b in builds] == ["succeeded", "succeeded"]
-    slots = [c for c in fleet.rows(ClaimRow, "pair-pkg") if c.state == "succeeded"]
+    slots = settled()
     assert len(slots) == 2
     assert len({worker_of(c.owner) for c in slots}) == 2
     agreement = _agreement(fleet, "pair-pkg")

@@ -150,3 +150,57 @@ def test_heartbeat_keeps_the_lease_alive(db: Database) -> None:
     assert not beat.lost
     threading.Event().wait(0.4)
     assert isinstance(claims.acquire(db, TARGET, "w2", lease_seconds=0.3, requested_at=T0), Acquired)
+
+
+def test_a_target_of_a_release_has_a_claim_of_its_own() -> None:
+    keys = {Target("python", "a", "1.0", slot=s, tag=t).key
+            for s in (1, 2) for t in (None, "cp311-cp311-linux_x86_64", "cp312-cp312-linux_x86_64")}
+    assert len(keys) == 6
+    assert Target("python", "a", "1.0", slot=1).key == Target("python", "a", "1.0").key
+
+
+def test_workers_with_different_targets_do_not_refuse_each_other(db: Database) -> None:
+    py311, py312 = "cp311-cp311-linux_x86_64", "cp312-cp312-linux_x86_64"
+    lead = Target("python", "demo-pkg", "1.0", slot=1)
+    # worker a (3.11) leads slot 1 and builds its own target; worker b (3.12) builds the
+    # target a routed to it, slot 1
+    assert isinstance(claims.acquire(db, lead, "worker@a:1:x", lease_seconds=30,
+                                     requested_at=T0, slots=2, tags=[py311]), Acquired)
+    routed = Target("python", "demo-pkg", "1.0", slot=1, tag=py312)
+    assert isinstance(claims.acquire(db, routed, "worker@b:1:x", lease_seconds=30,
+                                     requested_at=T0, slots=2, tags=[py312]), Acquired)
+    # the same target for the same slot is never built twice
+    again = claims.acquire(db, routed, "worker@c:1:x", lease_seconds=30, requested_at=T0,
+                           slots=2, tags=[py312])
+    assert isinstance(again, Busy)
+    # slot 2 of 3.12: b built slot 1 of it, so b is refused and c is not
+    second = Target("python", "demo-pkg", "1.0", slot=2, tag=py312)
+    refused = claims.acquire(db, second, "worker@b:1:y", lease_seconds=30, requested_at=T0,
+                             slots=2, tags=[py312])
+    assert isinstance(refused, claims.Refused) and refused.twin.key == routed.key
+    assert isinstance(claims.acquire(db, second, "worker@c:1:y", lease_seconds=30,
+                                     requested_at=T0, slots=2, tags=[py312]), Acquired)
+    # leading slot 2 with 3.11 as well: a led slot 1 (it built 3.11 there), b did not
+    lead2 = Target("python", "demo-pkg", "1.0", slot=2)
+    assert isinstance(claims.acquire(db, lead2, "worker@a:1:z", lease_seconds=30,
+                                     requested_at=T0, slots=2, tags=[py311]), claims.Refused)
+    # leading slot 2 with 3.12 among its targets: b built 3.12 of slot 1, so it is refused
+    assert isinstance(claims.acquire(db, lead2, "worker@b:1:z", lease_seconds=30,
+                                     requested_at=T0, slots=2, tags=[py311, py312]),
+                      claims.Refused)
+    assert isinstance(claims.acquire(db, lead2, "worker@d:1:z", lease_seconds=30,
+                                     requested_at=T0, slots=2, tags=[py311, py312]), Acquired)
+
+
+def test_a_disagreement_fails_the_routed_targets_slots_too(db: Database) -> None:
+    py312 = "cp312-cp312-linux_x86_64"
+    release = Target("python", "demo-pkg", "1.0")
+    for slot, owner in ((1, "worker@b:1:x"), (2, "worker@c:1:x")):
+        routed = Target("python", "demo-pkg", "1.0", slot=slot, tag=py312)
+        claims.acquire(db, routed, owner, lease_seconds=30, requested_at=T0, now=T0,
+                       slots=2, tags=[py312])
+        claims.release(db, routed.key, owner, succeeded=True, build_id=slot, now=T0)
+    claims.fail_slots(db, release, 2, tag=py312)
+    for slot in (1, 2):
+        view = claims.get_claim(db, Target("python", "demo-pkg", "1.0", slot=slot, tag=py312).key)
+        assert view is not None and view.state == "failed"

@@ -16,6 +16,7 @@ from fromsource.store.models import BuildRow, FileRow
 from fromsource.workers.claims import Target, get_claim
 from fromsource.workers.queue import InProcessQueue, open_queue
 from fromsource.workers.request import BuildRequest
+from fromsource.workers.routing import FleetView, placeholder, queue_name
 from fromsource.workers.runner import run_request
 from tests.packages import LocalIndex, _minimal_backend, build_context, local_index, make_sdist  # noqa: F401
 
@@ -78,3 +79,28 @@ def test_request_json_round_trip_and_queue_choice(tmp_path: Path) -> None:
     assert BuildRequest.from_json({"requirement": "x"}).repo == "python"
     settings = Settings(data_dir=tmp_path)
     assert open_queue(settings).kind == "in-process"
+
+
+def test_in_a_fleet_the_worker_with_the_oldest_target_leads_the_release(
+    ctx: BuildContext,
+) -> None:
+    here = ctx.build_targets()[0]
+    older = placeholder(f"3.{here.version_tuple[1] - 1}", here)
+    assert older is not None
+    fleet = FleetView(wanted=(older, here), live=frozenset({older.tag, here.tag}))
+    # This worker lacks the oldest target: the request goes to that target's queue, unbuilt.
+    result = run_request(ctx, BuildRequest("top-pkg==1.0"), owner="worker@a:1:x", fleet=fleet)
+    assert result.status == "forwarded" and f"sent to {queue_name(older.tag)}" in result.message
+    (forwarded,) = result.routed
+    assert forwarded.lead == older.tag and forwarded.queue == queue_name(older.tag)
+    assert _rows(ctx, BuildRow, "top-pkg") == []
+    assert get_claim(ctx.db, Target("python", "top-pkg", "1.0").key) is None
+    # A request for a target this worker does not have goes back to its queue.
+    routed = BuildRequest("top-pkg==1.0", target=older.tag)
+    back = run_request(ctx, routed, owner="worker@a:1:x", fleet=fleet)
+    assert back.status == "waiting" and f"goes back to {routed.queue}" in back.message
+    # Whoever takes the forwarded request leads it (never forwarded twice); the pure
+    # wheel serves the older target too, so nothing is routed.
+    led = run_request(ctx, forwarded, owner="worker@a:1:y", fleet=fleet)
+    assert led.status == "succeeded" and led.routed == ()
+    assert [b.status for b in _rows(ctx, BuildRow, "top-pkg")] == ["succeeded"]  # type: ignore[attr-defined]

@@ -198,6 +198,8 @@ class Verdict:
     lines: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
     inputs_differ: bool = False
+    tag: str = ""
+    """The wheel tag of the build target the builds were for."""
 
     @property
     def builds(self) -> tuple[Vote, ...]:
@@ -382,7 +384,7 @@ def vote(
         owner=slot.builder,
     )
     if not tally.complete:
-        return Verdict("waiting", ballot, slot, mine)
+        return Verdict("waiting", ballot, slot, mine, tag=target.tag)
     others = tuple(Vote.from_json(v) for n, v in sorted(tally.votes.items()) if n != slot.number)
     if slot.distinct and any(v.worker == mine.worker for v in others):
         ballots.close_ballot(ctx.db, ballot, "differed")
@@ -393,7 +395,9 @@ def vote(
         )
     reason, lines, members, inputs_differ = _compare(ctx, mine, wheel.path, others, scratch)
     state: Outcome = "differed" if reason else "agreed"
-    return Verdict(state, ballot, slot, mine, others, reason, lines, members, inputs_differ)
+    return Verdict(
+        state, ballot, slot, mine, others, reason, lines, members, inputs_differ, target.tag
+    )
 
 
 def _mark(ctx: BuildContext, build_id: int, verdict: Verdict, published: int | None) -> None:
@@ -455,13 +459,14 @@ def settle(ctx: BuildContext, verdict: Verdict, release: Release, *, file_id: in
     *file_id* is the published file (None when nothing was published).  A
     disagreement that published nothing also settles every slot's claim of
     the release as failed (a fleet's next request then builds them all
-    again, not only the last).
+    again, not only the last), and those of its target's claims when other
+    workers built it for that target.
     """
     state: Literal["agreed", "differed"] = "agreed" if verdict.state == "agreed" else "differed"
     ballots.close_ballot(ctx.db, verdict.ballot, state)
     if state == "differed" and file_id is None:
         target = claims.Target(release.repo, release.project, release.label)
-        claims.fail_slots(ctx.db, target, verdict.slot.of)
+        claims.fail_slots(ctx.db, target, verdict.slot.of, tag=verdict.tag or None)
     for other in verdict.others:
         _mark(ctx, other.build_id, verdict, file_id)
 

@@ -79,6 +79,7 @@ def _register() -> None:
         ("fromsource.cli.lock", ("lock",)),
         ("fromsource.cli.demo", ("demo",)),
         ("fromsource.cli.worker", ("worker",)),
+        ("fromsource.cli.workers", ("workers",)),
         ("fromsource.cli.fsck", ("fsck",)),
         ("fromsource.cli.keys", ("keys",)),
         ("fromsource.cli.targets", ("targets",)),

@@ -24,7 +24,11 @@ __all__ = ["worker"]
     help="Run a build worker: take build requests from the Celery broker (Redis), build them "
     "in the sandbox and publish them into the shared database and blob store. Run one or "
     "more per build machine; a release is built by one worker at a time, and the build of a "
-    "worker that dies is retried by another after --lease seconds.\n\n" + EXIT_CODES_HELP
+    "worker that dies is retried by another after --lease seconds. The worker builds for the "
+    "interpreters it has (FROMSOURCE_PYTHONS, FROMSOURCE_BUILD_PYTHONS: see `fromsource "
+    "targets`), advertises them in the database (`fromsource workers` lists them) and takes "
+    "the builds of those targets only: a release's other targets go to the workers that have "
+    "them.\n\n" + EXIT_CODES_HELP
 )
 @click.option(
     "--broker-url",
@@ -92,9 +96,10 @@ def worker(
     build_ctx = sandbox.context(settings, agree=agree or agree_level(settings, fleet=True))
     build_ctx.tool()  # refuse early, with the message, when there is no sandbox
     recover_lost_builds(build_ctx.db, settings, "worker")
+    names = ", ".join(f"{t.name} ({t.tag})" for t in build_ctx.build_targets())
     click.echo(
         f"fromsource worker: {concurrency} build(s) at a time from the broker; "
-        f"{build_ctx.agree} independent build(s) must agree",
+        f"{build_ctx.agree} independent build(s) must agree; build targets: {names}",
         err=True,
     )
     try:
@@ -105,6 +110,7 @@ def worker(
             lease_seconds=lease,
             visibility_timeout=visibility_timeout,
             loglevel=log_level.upper(),
+            build_pythons=settings.build_pythons,
         )
     finally:
         build_ctx.close()

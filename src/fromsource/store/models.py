@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -196,3 +197,20 @@ class BuildJobRow(Base):
     repo: Mapped[str] = mapped_column(String(64))
     format: Mapped[str] = mapped_column(String(64))
     plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WorkerRow(Base):
+    """A ``fromsource worker`` process and the build targets it has, refreshed by its sweeper
+    (fromsource.workers.registry; migration 0006).  *targets* holds each target's JSON
+    (:meth:`fromsource.build.targets.Target.to_json`, with its wheel tag)."""
+
+    __tablename__ = "workers"
+    __table_args__ = (Index("ix_workers_last_seen", "last_seen"),)
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    refresh_seconds: Mapped[float] = mapped_column(Float)
+    """Seconds between two refreshes of the row (the worker's lease)."""

@@ -4,7 +4,9 @@ The embedded default builds in the server process
 (:class:`fromsource.workers.queue.InProcessQueue`); with a broker URL,
 ``serve`` sends requests to ``fromsource worker`` processes through Celery on
 Redis (:class:`fromsource.workers.queue.CeleryQueue`).  Either way a release
-is built by one builder at a time (:mod:`fromsource.workers.claims`).  This
+is built by one builder at a time (:mod:`fromsource.workers.claims`); in a
+fleet, each build goes to a worker that has its target, which workers
+advertise (:mod:`fromsource.workers.routing`, :mod:`fromsource.workers.registry`).  This
 package's top level is light on purpose: the server imports it without
 loading the build pipeline or Celery.
 """

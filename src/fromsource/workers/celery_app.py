@@ -22,6 +22,14 @@ Delivery is at-least-once and the claims make it exactly-once per release:
   second (so an idle worker fetches it) and retried after a countdown.  One
   worker alone never publishes.
 
+- Each worker advertises its build targets (:mod:`fromsource.workers.registry`,
+  refreshed by its sweeper) and consumes one queue per target beside the
+  queue of whole releases (:func:`~fromsource.workers.routing.worker_queues`).
+  A release is led by a worker with its oldest wanted target (others
+  forward the request to that target's queue), which builds its own targets
+  and sends each other target the release still needs to that target's
+  queue (issue 12, :mod:`fromsource.workers.runner`).
+
 The task runs in threads of the worker process (``pool="threads"``): builds
 spend their time in sandbox subprocesses, and one
 :class:`~fromsource.build.pipeline.BuildContext` (database pool, blob store,
@@ -36,21 +44,31 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from fromsource.build.pipeline import BuildContext
 from fromsource.errors import ConfigError
-from fromsource.workers import claims
-from fromsource.workers.request import BuildRequest, new_owner
+from fromsource.workers import claims, registry
+from fromsource.workers.request import BuildRequest, new_owner, worker_id
+from fromsource.workers.routing import QUEUE, Advert, FleetView, fleet_view, worker_queues
 from fromsource.workers.runner import run_request
 
-__all__ = ["QUEUE", "TASK_NAME", "Sweeper", "WorkerConfig", "make_app", "start_worker"]
+__all__ = [
+    "QUEUE",
+    "TASK_NAME",
+    "Sweeper",
+    "WorkerConfig",
+    "make_app",
+    "queue_depths",
+    "start_worker",
+]
 
 log = logging.getLogger("fromsource.workers")
 
 TASK_NAME = "fromsource.build"
-QUEUE = "fromsource-builds"
 HANDOFF_SECONDS = 1.0
 """How long a worker refused a build keeps its place busy after sending the task on, so
 that an idle worker fetches it (issue 17)."""
@@ -98,13 +116,43 @@ def make_app(broker_url: str, *, visibility_timeout: float = VISIBILITY_TIMEOUT)
     return app
 
 
+def queue_depths(broker_url: str, queues: Sequence[str]) -> dict[str, int]:
+    """How many requests wait in each of *queues* (0 for a queue never used)."""
+    from kombu.exceptions import ChannelError
+
+    app = make_app(broker_url)
+    depths: dict[str, int] = {}
+    try:
+        with app.connection_for_write() as connection:
+            for name in queues:
+                channel = connection.channel()
+                try:
+                    depths[name] = int(channel.queue_declare(name, passive=True).message_count)
+                except ChannelError:  # a queue nobody sent to yet does not exist
+                    depths[name] = 0
+                finally:
+                    channel.close()
+    finally:
+        app.close()
+    return depths
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
-    """What the task needs inside a worker process."""
+    """What the task needs inside a worker process: the build context, and the
+    ``build_pythons`` setting that, over what the workers advertise, says which targets the
+    fleet builds."""
 
     ctx: BuildContext
     lease_seconds: float = 60.0
     retry_seconds: float = 5.0
+    build_pythons: tuple[str, ...] = field(default_factory=tuple)
+
+    def fleet(self) -> FleetView:
+        """The fleet as it is now (the workers' adverts), seen from this worker."""
+        adverts = registry.adverts(self.ctx.db)
+        local = self.ctx.build_targets()
+        return fleet_view(adverts, local, self.build_pythons, datetime.now(UTC))
 
 
 _config: WorkerConfig | None = None
@@ -118,8 +166,11 @@ def _build(
     requested_at: str | None = None,
     slot: int | None = None,
     handoffs: int = 0,
+    target: str | None = None,
+    lead: str | None = None,
 ) -> dict[str, object]:
-    """The ``fromsource.build`` task: build one requirement (one slot of it) under its claim.
+    """The ``fromsource.build`` task: build one requirement (one slot of it, for one target
+    or led here) under its claim.
 
     *handoffs* counts how often a worker that may not build this slot passed it on.
     """
@@ -133,6 +184,8 @@ def _build(
             "with_deps": with_deps,
             "requested_at": requested_at,
             "slot": slot,
+            "target": target,
+            "lead": lead,
         }
     )
     agree = config.ctx.agree
@@ -141,8 +194,19 @@ def _build(
         request = dataclasses.replace(request, slot=1)
         for number in range(2, agree + 1):
             other = dataclasses.replace(request, slot=number)
-            task.app.send_task(TASK_NAME, kwargs=other.to_json(), queue=QUEUE)
-    result = run_request(config.ctx, request, owner=new_owner(), lease_seconds=config.lease_seconds)
+            task.app.send_task(TASK_NAME, kwargs=other.to_json(), queue=other.queue)
+    result = run_request(
+        config.ctx,
+        request,
+        owner=new_owner(),
+        lease_seconds=config.lease_seconds,
+        fleet=config.fleet(),
+    )
+    for routed in result.routed:
+        task.app.send_task(TASK_NAME, kwargs=routed.to_json(), queue=routed.queue)
+    if result.status == "forwarded":
+        log.info("%s: %s", requirement, result.message)
+        return result.to_json()
     if result.status == "waiting":
         log.info("%s: %s", requirement, result.message)
         # Another worker must take it.  A retry with a countdown is an ETA message that
@@ -152,27 +216,37 @@ def _build(
         # between, a timed retry waits without taking a place.
         again = {**request.to_json(), "handoffs": handoffs + 1}
         if handoffs % 2 == 0:
-            task.app.send_task(TASK_NAME, kwargs=again, queue=QUEUE)
+            task.app.send_task(TASK_NAME, kwargs=again, queue=request.queue)
             time.sleep(HANDOFF_SECONDS)
             return result.to_json()
-        raise task.retry(kwargs=again, countdown=config.retry_seconds, max_retries=None)
+        raise task.retry(
+            kwargs=again, countdown=config.retry_seconds, max_retries=None, queue=request.queue
+        )
     if result.status == "busy":
         # With the request's slot: a retried request is not split again.
-        raise task.retry(kwargs=request.to_json(), countdown=config.retry_seconds, max_retries=None)
+        raise task.retry(
+            kwargs=request.to_json(),
+            countdown=config.retry_seconds,
+            max_retries=None,
+            queue=request.queue,
+        )
     for follow in result.follow_up:
-        task.app.send_task(TASK_NAME, kwargs=follow.to_json(), queue=QUEUE)
+        task.app.send_task(TASK_NAME, kwargs=follow.to_json(), queue=follow.queue)
     log.info("%s: %s %s", requirement, result.status, result.message)
     return result.to_json()
 
 
 class Sweeper:
-    """Re-enqueues builds whose worker died (expired leases), every lease period."""
+    """Every lease period: re-enqueues builds whose worker died (expired leases) and
+    refreshes this worker's advert (its build targets, :mod:`fromsource.workers.registry`)."""
 
     def __init__(self, ctx: BuildContext, app: Any, lease_seconds: float) -> None:
         self.ctx = ctx
         self.app = app
         self.lease_seconds = lease_seconds
         self.owner = new_owner("sweeper")
+        self.worker = worker_id()
+        self.started = datetime.now(UTC)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="claim-sweeper", daemon=True)
 
@@ -183,26 +257,50 @@ class Sweeper:
             request = dict(view.request) or {"requirement": f"{view.project}=={view.version}"}
             request["requirement"] = f"{view.project}=={view.version}"
             request.setdefault("repo", view.repo)
-            self.app.send_task(TASK_NAME, kwargs=request, queue=QUEUE)
+            queue = BuildRequest.from_json(request).queue
+            self.app.send_task(TASK_NAME, kwargs=request, queue=queue)
             log.warning(
-                "re-enqueued %s %s: its worker %s stopped", view.project, view.version, view.owner
+                "re-enqueued %s %s to %s: its worker %s stopped",
+                view.project, view.version, queue, view.owner,
             )
         return len(won)
 
+    def advertise(self) -> None:
+        """Write this worker's advert now (and drop the rows of workers gone for a day)."""
+        advert = Advert(
+            worker=self.worker,
+            host=socket.gethostname(),
+            targets=self.ctx.build_targets(),
+            started=self.started,
+            last_seen=datetime.now(UTC),
+            interval=self.lease_seconds,
+        )
+        registry.advertise(self.ctx.db, advert)
+        registry.prune(self.ctx.db)
+
     def _run(self) -> None:
         while not self._stop.wait(self.lease_seconds):
+            try:
+                self.advertise()
+            except Exception:
+                log.exception("refreshing this worker's advert failed")
             try:
                 self.sweep()
             except Exception:
                 log.exception("sweeping expired build claims failed")
 
     def start(self) -> None:
-        """Start sweeping in a daemon thread."""
+        """Advertise, then sweep and advertise every lease period in a daemon thread."""
+        self.advertise()
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the current pass."""
+        """Stop after the current pass and withdraw the advert."""
         self._stop.set()
+        try:
+            registry.forget(self.ctx.db, self.worker)
+        except Exception:
+            log.exception("withdrawing this worker's advert failed")
 
 
 def start_worker(
@@ -214,20 +312,27 @@ def start_worker(
     visibility_timeout: float = VISIBILITY_TIMEOUT,
     loglevel: str = "INFO",
     hostname: str | None = None,
+    build_pythons: Sequence[str] = (),
 ) -> int:
     """Consume builds until shut down (SIGTERM: finish running builds; SIGQUIT: at once).
 
-    Returns the worker's exit code.
+    Consumes the queue of whole releases and one queue per build target of
+    *ctx*; *build_pythons* is the setting of that name (which targets the
+    fleet builds).  Returns the worker's exit code.
     """
     global _config
     app = make_app(broker_url, visibility_timeout=visibility_timeout)
     _config = WorkerConfig(
-        ctx, lease_seconds=lease_seconds, retry_seconds=max(0.5, min(5.0, lease_seconds / 2))
+        ctx,
+        lease_seconds=lease_seconds,
+        retry_seconds=max(0.5, min(5.0, lease_seconds / 2)),
+        build_pythons=tuple(build_pythons),
     )
+    queues = worker_queues(ctx.build_targets())
     from celery.signals import worker_ready  # type: ignore[import-untyped]
 
     def ready(**_: object) -> None:
-        log.info("fromsource worker ready")
+        log.info("fromsource worker ready: consuming %s", ", ".join(queues))
         print("fromsource worker ready", file=sys.stderr, flush=True)
 
     worker_ready.connect(ready, weak=False)
@@ -238,7 +343,7 @@ def start_worker(
         concurrency=concurrency,
         loglevel=loglevel,
         hostname=hostname or f"fromsource@{socket.gethostname()}",
-        queues=[QUEUE],
+        queues=list(queues),
         without_gossip=True,
         without_mingle=True,
         without_heartbeat=True,

@@ -24,6 +24,13 @@ built another slot, and the request waits for another worker.  Where the
 two builds meet is a *ballot* (:mod:`fromsource.workers.ballots`), a row of
 the same table that the sweeper never touches.
 
+In a fleet whose workers have different build targets (issue 12,
+:mod:`fromsource.workers.routing`), the worker that leads a release holds
+its claim (per slot) while it builds its own targets; each target it routes
+to another worker is claimed apart, by (release, slot, target tag): two
+workers with different targets never refuse each other, and one target is
+never built twice.
+
 :func:`decide` is the pure rule; the rest are thin database adapters.
 """
 
@@ -33,7 +40,7 @@ import dataclasses
 import hashlib
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self
@@ -86,19 +93,25 @@ def _now() -> datetime:
 @dataclass(frozen=True)
 class Target:
     """A release to build: the unit of mutual exclusion; *slot* which of its independent
-    builds (1 when one build is enough)."""
+    builds (1 when one build is enough); *tag* the one build target (wheel tag) a fleet
+    worker builds it for (issue 12), None for the release as a whole (what the worker
+    that leads it builds)."""
 
     repo: str
     project: str
     version: str
     slot: int = 1
+    tag: str | None = None
 
     @property
     def key(self) -> str:
-        """The claim's primary key: sha256 of repo, project and version (and slot, from 2)."""
+        """The claim's primary key: sha256 of repo, project and version (and slot, from 2;
+        and target tag, when given)."""
         text = f"{self.repo}\n{self.project}\n{self.version}"
         if self.slot != 1:
             text += f"\nslot {self.slot}"
+        if self.tag is not None:
+            text += f"\ntarget {self.tag}"
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -203,19 +216,26 @@ class Refused:
     twin: ClaimView
 
 
-def _twin_of(db: Database, target: Target, owner: str, slots: int) -> ClaimView | None:
+def _twin_of(
+    db: Database, target: Target, owner: str, slots: int, tags: Collection[str] = ()
+) -> ClaimView | None:
     """Another slot of *target*'s release that *owner*'s worker holds or built, if any.
 
+    The other slots are the release's claims and, for each of *tags* (the
+    build targets this build would build), that target's claims: a worker
+    that led slot 1 of a release built its own targets in it, and one that
+    built slot 1 for a target another worker routed to it built that one.
     Failed and re-enqueued slots do not count: nobody is building them.
     """
     me = worker_of(owner)
     for slot in range(1, slots + 1):
         if slot == target.slot:
             continue
-        view = get_claim(db, dataclasses.replace(target, slot=slot).key)
-        busy = view is not None and view.state in ("running", "succeeded")
-        if busy and view is not None and worker_of(view.owner) == me:
-            return view
+        for tag in (None, *sorted(set(tags))):
+            view = get_claim(db, dataclasses.replace(target, slot=slot, tag=tag).key)
+            busy = view is not None and view.state in ("running", "succeeded")
+            if busy and view is not None and worker_of(view.owner) == me:
+                return view
     return None
 
 
@@ -236,6 +256,7 @@ def acquire(
     request: Mapping[str, Any] | None = None,
     now: datetime | None = None,
     slots: int = 1,
+    tags: Collection[str] = (),
 ) -> Acquired | Busy | Done | Refused:
     """Try to become the one builder of *target*; see :func:`decide` for the rule.
 
@@ -243,15 +264,17 @@ def acquire(
     if this builder dies.  Races are settled by the database: the loser of
     an insert or of a conditional update reads the claim again and decides
     again.  When the release has *slots* independent builds, a worker that
-    holds or built another of them is :class:`Refused` (checked before, and
-    again after taking the claim, which it then gives up: of two slots taken
-    by one worker at the same moment, at least one is given up).
+    holds or built another of them (for any of *tags*, the build targets
+    this build would build: see :func:`_twin_of`) is :class:`Refused`
+    (checked before, and again after taking the claim, which it then gives
+    up: of two slots taken by one worker at the same moment, at least one is
+    given up).
     """
     key = target.key
-    if slots > 1 and (twin := _twin_of(db, target, owner, slots)) is not None:
+    if slots > 1 and (twin := _twin_of(db, target, owner, slots, tags)) is not None:
         return Refused(key, twin)
     taken = _acquire(db, target, owner, lease_seconds, requested_at, request, now)
-    twin = _twin_of(db, target, owner, slots) if isinstance(taken, Acquired) else None
+    twin = _twin_of(db, target, owner, slots, tags) if isinstance(taken, Acquired) else None
     if slots > 1 and twin is not None:
         # Given back as queued (the retried request takes it, the sweeper leaves it for
         # a while): as a running claim of ours it would refuse us the other slot too.
@@ -473,18 +496,22 @@ def requeue_expired(
     return won
 
 
-def fail_slots(db: Database, target: Target, slots: int, now: datetime | None = None) -> None:
+def fail_slots(
+    db: Database, target: Target, slots: int, now: datetime | None = None, tag: str | None = None
+) -> None:
     """Settle every succeeded slot of *target*'s release as failed (their builds disagreed,
-    issue 17), so the next request builds all of them again rather than one."""
+    issue 17), so the next request builds all of them again rather than one; with *tag*,
+    the slots of that build target's claims too (builds routed to other workers)."""
     moment = now or _now()
     for slot in range(1, slots + 1):
-        key = dataclasses.replace(target, slot=slot).key
-        update_claim(
-            db,
-            key,
-            {"state": "failed", "finished_at": moment, "revision": ClaimRow.revision + 1},
-            state="succeeded",
-        )
+        for which in (None, tag) if tag else (None,):
+            key = dataclasses.replace(target, slot=slot, tag=which).key
+            update_claim(
+                db,
+                key,
+                {"state": "failed", "finished_at": moment, "revision": ClaimRow.revision + 1},
+                state="succeeded",
+            )
 
 
 class Heartbeat:

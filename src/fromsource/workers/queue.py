@@ -133,9 +133,9 @@ class CeleryQueue:
         self.app: Any = make_app(broker_url)
 
     def submit(self, request: BuildRequest) -> None:
-        from fromsource.workers.celery_app import QUEUE, TASK_NAME
+        from fromsource.workers.celery_app import TASK_NAME
 
-        self.app.send_task(TASK_NAME, kwargs=request.to_json(), queue=QUEUE)
+        self.app.send_task(TASK_NAME, kwargs=request.to_json(), queue=request.queue)
 
     def close(self) -> None:
         self.app.close()

@@ -14,16 +14,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-__all__ = ["BuildRequest", "RunResult", "RunStatus", "new_owner"]
+from fromsource.workers.routing import QUEUE, queue_name
 
-RunStatus = Literal["succeeded", "skipped", "failed", "busy", "done", "waiting"]
+__all__ = ["BuildRequest", "RunResult", "RunStatus", "new_owner", "worker_id"]
+
+RunStatus = Literal["succeeded", "skipped", "failed", "busy", "done", "waiting", "forwarded"]
 """``busy``: another builder holds the release; ``waiting``: this worker built another of
-the release's independent builds, so another worker must build this one (issue 17)."""
+the release's independent builds, so another worker must build this one (issue 17), or it
+lacks the request's target; ``forwarded``: a worker with the release's oldest target must
+lead it (issue 12)."""
+
+
+def worker_id(kind: str = "worker") -> str:
+    """This process as claims, ballots and adverts name it: ``kind@host:pid``."""
+    return f"{kind}@{socket.gethostname()}:{os.getpid()}"
 
 
 def new_owner(kind: str = "worker") -> str:
     """A unique name for one build attempt: host, process and a random tag."""
-    return f"{kind}@{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{worker_id(kind)}:{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,19 @@ class BuildRequest:
     slot: int | None = None
     """Which of the release's independent builds this request is (issue 17); None: a
     request for the release, which a fleet worker splits into one task per build."""
+    target: str | None = None
+    """Build only for the build target with this wheel tag (a request a worker routed to
+    that target's queue, issue 12); None: the whole release."""
+    lead: str | None = None
+    """The whole release, to be led by a worker that has the target with this wheel tag (the
+    release's oldest; sent to that target's queue and never forwarded again)."""
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue this request goes to: its target's (or lead's), else the
+        queue of whole-release requests."""
+        tag = self.target or self.lead
+        return queue_name(tag) if tag else QUEUE
 
     def to_json(self) -> dict[str, object]:
         """The request as JSON-ready keyword arguments of the ``build`` task."""
@@ -48,6 +70,10 @@ class BuildRequest:
         }
         if self.slot is not None:
             data["slot"] = self.slot
+        if self.target is not None:
+            data["target"] = self.target
+        if self.lead is not None:
+            data["lead"] = self.lead
         return data
 
     @classmethod
@@ -61,6 +87,8 @@ class BuildRequest:
             with_deps=bool(data.get("with_deps", False)),
             requested_at=moment if moment.tzinfo else moment.replace(tzinfo=UTC),
             slot=int(str(data["slot"])) if data.get("slot") is not None else None,
+            target=str(data["target"]) if data.get("target") else None,
+            lead=str(data["lead"]) if data.get("lead") else None,
         )
 
 
@@ -75,6 +103,10 @@ class RunResult:
     build_id: int | None = None
     message: str = ""
     follow_up: tuple[BuildRequest, ...] = ()
+    """Requests for the dependencies (``with_deps``)."""
+    routed: tuple[BuildRequest, ...] = ()
+    """Requests for the other workers: the release's targets this worker does not have
+    (each to its target's queue), or the whole release forwarded to its lead's."""
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready summary (the Celery task's return value)."""
@@ -86,4 +118,5 @@ class RunResult:
             "build_id": self.build_id,
             "message": self.message,
             "follow_up": [r.requirement for r in self.follow_up],
+            "routed": [r.queue for r in self.routed],
         }
