@@ -104,3 +104,31 @@ def test_in_a_fleet_the_worker_with_the_oldest_target_leads_the_release(
     led = run_request(ctx, forwarded, owner="worker@a:1:y", fleet=fleet)
     assert led.status == "succeeded" and led.routed == ()
     assert [b.status for b in _rows(ctx, BuildRow, "top-pkg")] == ["succeeded"]  # type: ignore[attr-defined]
+
+
+def test_asked_again_a_settled_release_routes_the_targets_no_wheel_serves_yet(
+    tmp_path: Path, local_index: LocalIndex  # noqa: F811
+) -> None:
+    context = build_context(tmp_path / "data", local_index.url)
+    try:
+        here = context.build_targets()[0]
+        newer = placeholder(f"3.{here.version_tuple[1] + 1}", here)
+        assert newer is not None
+        # A wheel for this interpreter only (no code to compile: the backend writes the tag).
+        code = _minimal_backend("plat-pkg", "1.0").replace("py3-none-any", here.tag)
+        code = code.replace("Root-Is-Purelib: true", "Root-Is-Purelib: false")
+        local_index.add(make_sdist(tmp_path / "sdists", "plat-pkg", "1.0", "in-tree",
+                                   backend_code=code))
+        fleet = FleetView(wanted=(here, newer), live=frozenset({here.tag}))
+        first = run_request(context, BuildRequest("plat-pkg==1.0"), owner="worker@a:1:x",
+                            fleet=fleet)
+        assert first.status == "succeeded", first.message
+        assert [r.target for r in first.routed] == [newer.tag]
+        # The lead stopped before sending them: the next request for the release sends them.
+        again = run_request(context, BuildRequest("plat-pkg==1.0"), owner="worker@b:1:x",
+                            fleet=fleet)
+        assert again.status == "done" and [r.target for r in again.routed] == [newer.tag]
+        assert "no live worker has the build target" in again.message
+        assert len(_rows(context, BuildRow, "plat-pkg")) == 1
+    finally:
+        context.close()

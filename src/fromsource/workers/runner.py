@@ -370,6 +370,12 @@ def run_request(
     claim = claims.Target(request.repo, project, version, slot=request.slot or 1)
     built = _claimed_build(ctx, request, claim, local, **options)
     if isinstance(built, RunResult):
+        settled = claims.get_claim(ctx.db, claim.key) if built.status == "done" else None
+        if fleet is not None and settled is not None and settled.state == "succeeded":
+            # Its lead may have stopped between settling it and routing the other targets:
+            # route again (a target's own claim makes a second request for it a no-op).
+            again, said = _route(ctx, request, project, version, (), supported, local, fleet)
+            built = dataclasses.replace(built, routed=again, message=built.message + said)
         return built
     routed: tuple[BuildRequest, ...] = ()
     said = ""
