@@ -307,6 +307,13 @@ def write_sdist(
     return target
 
 
+def _wheel_metadata(wheel: Path) -> bytes:
+    """The METADATA file of *wheel*."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        return archive.read(name)
+
+
 class LocalIndex:
     """A PEP 503 / PEP 691 simple index over a set of files, served on 127.0.0.1."""
 
@@ -317,6 +324,11 @@ class LocalIndex:
         self.requests: list[str] = []
         self.upload_times: dict[str, datetime] = {}
         """PEP 700 upload times by filename (JSON pages list them, with sizes)."""
+        self.credentials: tuple[str, str] | None = None
+        """(user, password) every request must carry as Basic auth (else 401), if set."""
+        self.core_metadata = False
+        """Whether JSON pages list each wheel's core metadata (PEP 658), served at
+        ``<file>.metadata``."""
         self._server: ThreadingHTTPServer | None = None
 
     def add(self, *paths: Path) -> None:
@@ -351,6 +363,9 @@ class LocalIndex:
                     entry["upload-time"] = self.upload_times[path.name].isoformat()
                 if path.name in self.requires_python:
                     entry["requires-python"] = self.requires_python[path.name]
+                if self.core_metadata and path.name.endswith(".whl"):
+                    metadata = hashlib.sha256(_wheel_metadata(path)).hexdigest()
+                    entry["core-metadata"] = {"sha256": metadata}
             body = {"meta": {"api-version": "1.1"}, "name": project, "files": entries}
             return json.dumps(body).encode(), "application/vnd.pypi.simple.v1+json"
 
@@ -365,10 +380,14 @@ class LocalIndex:
         return f"<html><body>\n{links}</body></html>\n".encode(), "text/html"
 
     def _file(self, filename: str) -> bytes | None:
+        path = self._file_path(filename)
+        return None if path is None else path.read_bytes()
+
+    def _file_path(self, filename: str) -> Path | None:
         for paths in self.files.values():
             for path in paths:
                 if path.name == filename:
-                    return path.read_bytes()
+                    return path
         return None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -382,11 +401,21 @@ class LocalIndex:
                 self.do_GET(head=True)
 
             def do_GET(self, head: bool = False) -> None:
+                if index.credentials is not None:
+                    expected = base64.b64encode(":".join(index.credentials).encode()).decode()
+                    if self.headers.get("Authorization") != f"Basic {expected}":
+                        extra = {"WWW-Authenticate": 'Basic realm="index"'}
+                        return self._send(401, b"", "text/plain", head, extra)
                 as_json = "vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
                 match = re.fullmatch(r"/simple/([^/]+)/?", self.path)
                 if match and canonicalize_name(match.group(1)) in index.files:
                     body, kind = index._page(str(canonicalize_name(match.group(1))), as_json)
                     return self._send(200, body, kind, head)
+                match = re.fullmatch(r"/files/([^/]+\.whl)\.metadata", self.path)
+                if match and index.core_metadata:
+                    wheel = index._file_path(match.group(1))
+                    if wheel is not None:
+                        return self._send(200, _wheel_metadata(wheel), "text/plain", head)
                 match = re.fullmatch(r"/files/([^/]+)", self.path)
                 data = index._file(match.group(1)) if match else None
                 if data is None:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import html
+import os
+import re
+import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from packaging.requirements import Requirement
 from packaging.tags import Tag
@@ -21,10 +28,12 @@ from fromsource.build.deps import (
     read_resolution,
     satisfied,
 )
+from fromsource.build.indexproxy import IndexProxy
 from fromsource.build.upstream import Upstream
 from fromsource.build.wheelcache import WheelCache
 from fromsource.dist.names import ProjectName, Sha256
 from fromsource.errors import DependencyError, UpstreamError
+from fromsource.indexclient import JSON_TYPE
 from fromsource.store.blobs import FileBlobStore
 from fromsource.store.db import Database, open_database
 from fromsource.store.publish import publish_file
@@ -170,10 +179,15 @@ def test_our_own_wheels_are_preferred(
     assert mixed == {"wheel": "bootstrap", "packaging": "fromsource"}
 
 
+def _anchor(href: str, attributes: str = "") -> str:
+    name = href.split("#")[0].rsplit("/", 1)[-1]
+    return f'<a href="{html.escape(href)}"{attributes}>{html.escape(name)}</a>\n'
+
+
 @pytest.fixture
 def page_linking() -> Iterator[tuple[dict[str, str], str]]:
-    """An HTTP index whose page for each project in the dict is one anchor to the given href."""
-    links: dict[str, str] = {}
+    """An HTTP index whose page for each project in the dict is the given anchors (HTML)."""
+    pages: dict[str, str] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -181,13 +195,11 @@ def page_linking() -> Iterator[tuple[dict[str, str], str]]:
 
         def do_GET(self) -> None:
             project = self.path.strip("/").split("/")[-1]
-            if project not in links:
+            if project not in pages:
                 self.send_response(404)
                 self.end_headers()
                 return
-            href = links[project]
-            name = href.split("#")[0].rsplit("/", 1)[-1]
-            body = f'<html><body><a href="{href}">{name}</a></body></html>'.encode()
+            body = f"<html><body>{pages[project]}</body></html>".encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
@@ -198,38 +210,210 @@ def page_linking() -> Iterator[tuple[dict[str, str], str]]:
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield links, f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        yield pages, f"http://127.0.0.1:{server.server_address[1]}/simple/"
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
 
 
-def test_file_links_are_not_taken_from_an_http_upstream(
-    tmp_path: Path, page_linking: tuple[dict[str, str], str]
+@contextmanager
+def _readers_of(fifo: Path) -> Iterator[list[str]]:
+    """Notes (and feeds junk to) whatever opens the FIFO *fifo* for reading meanwhile.
+
+    Opening a FIFO blocks until a writer comes, so no reader can slip by unseen.
+    """
+    opened: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader (ENXIO), or no FIFO any more
+                stop.wait(0.005)
+                continue
+            opened.append(str(fifo))
+            with suppress(OSError):
+                os.write(fd, b"not a wheel")
+            os.close(fd)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield opened
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_an_http_upstream_cannot_make_the_resolver_open_local_files(
+    tmp_path: Path,
+    page_linking: tuple[dict[str, str], str],
+    local_index: LocalIndex,  # noqa: F811
 ) -> None:
-    links, index = page_linking
-    wheel = make_wheel(tmp_path / "local", "demo-local-link", "1.0")
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    links["demo-local-link"] = f"{wheel.as_uri()}#sha256={digest}"
+    pages, index = page_linking
+    good = make_wheel(tmp_path / "good", "demo-secret", "1.0")
+    local_index.add(good)
+    served = local_index.url.replace("/simple/", "/files/") + good.name
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    # Newer versions linked as local paths: one there (a FIFO, so a read is seen), one not.
+    (tmp_path / "keys").mkdir()
+    secret = tmp_path / "keys" / "demo_secret-2.0-py3-none-any.whl"
+    os.mkfifo(secret)
+    missing = tmp_path / "keys" / "demo_secret-3.0-py3-none-any.whl"
+    pages["demo-secret"] = "".join(
+        _anchor(href) for href in (f"{served}#sha256={digest}", secret.as_uri(), missing.as_uri())
+    )
 
-    # uv itself reads the link while resolving; what it pins is refused before any fetch.
-    resolver = Resolver(upstream_url=index, work_dir=tmp_path / "resolve")
-    with pytest.raises(UpstreamError) as refused:
-        resolver.resolve([Requirement("demo-local-link")], what="demo-1.0.tar.gz")
-    assert "not fetched" in refused.value.message and str(tmp_path) not in refused.value.message
+    def resolve(work: str) -> tuple[list[ResolvedWheel], str]:
+        resolver = Resolver(upstream_url=index, work_dir=tmp_path / work)
+        with _readers_of(secret) as opened:
+            pins = resolver.resolve([Requirement("demo-secret")], what="demo-1.0.tar.gz")
+        assert opened == []
+        return pins, "\n".join(resolver.log) + (tmp_path / work / "pylock.toml").read_text()
 
-    # A recorded (or forged) pin with a file: URL is refused by the cache the same way.
-    pin = ResolvedWheel(
-        ProjectName("demo-local-link"),
-        "1.0",
-        wheel.name,
+    # uv is given the upstream's page without the local links: it pins the one it may use.
+    (pin,), said = resolve("present")
+    assert (pin.version, pin.url, pin.sha256) == ("1.0", served, digest)
+    assert str(secret.parent) not in said
+    secret.unlink()
+    assert resolve("absent")[0] == [pin]
+
+    # Only local links: nothing to resolve to, in the same words whether the files exist or not.
+    local = make_wheel(tmp_path / "keys", "demo-local-link", "1.0")
+    pages["demo-local-link"] = _anchor(local.as_uri())
+    messages = []
+    for work in ("there", "gone"):
+        resolver = Resolver(upstream_url=index, work_dir=tmp_path / work)
+        with pytest.raises(DependencyError) as unresolvable:
+            resolver.resolve([Requirement("demo-local-link")], what="demo-1.0.tar.gz")
+        assert unresolvable.value.facts["category"] == "build-deps-unresolvable"
+        messages.append(unresolvable.value.message)
+        local.unlink(missing_ok=True)
+    assert messages[0] == messages[1] and str(secret.parent) not in messages[0]
+
+    # A recorded (or forged) pin with a file: URL is refused by the cache before any read.
+    forged = ResolvedWheel(
+        ProjectName("demo-secret"),
+        "2.0",
+        secret.name,
         Sha256(digest),
-        wheel.as_uri(),
+        secret.as_uri(),
         "bootstrap",
     )
+    os.mkfifo(secret)
     cache = WheelCache(tmp_path / "cache", Upstream(index, tries=1))
-    with pytest.raises(UpstreamError) as again:
-        cache.fetch(pin)
-    assert again.value.message == refused.value.message
-    assert not cache.path(pin).parent.exists()
+    with _readers_of(secret) as opened, pytest.raises(UpstreamError) as refused:
+        cache.fetch(forged)
+    assert opened == [] and "not fetched" in refused.value.message
+    assert str(secret.parent) not in refused.value.message
+    assert not cache.path(forged).parent.exists()
+
+
+def test_the_resolvers_index_keeps_what_uv_needs_and_drops_what_it_may_not_follow(
+    page_linking: tuple[dict[str, str], str],
+) -> None:
+    pages, index = page_linking
+    wheel, metadata = "b" * 64, "a" * 64
+    kept = "http://127.0.0.1:9/files/demo_kept-1.0-py3-none-any.whl"
+    details = f' data-requires-python="&gt;=3.9" data-core-metadata="sha256={metadata}"'
+    pages["demo-kept"] = "".join(
+        [
+            _anchor(f"{kept}#sha256={wheel}", details + ' data-yanked="broken"'),
+            _anchor("https://files.invalid/demo_kept-0.9-py3-none-any.whl"),
+            _anchor("file:///srv/keys/demo_kept-2.0-py3-none-any.whl"),
+            _anchor("ftp://127.0.0.1/demo_kept-3.0-py3-none-any.whl"),
+        ]
+    )
+    with IndexProxy(index) as proxy:
+        answer = httpx.get(f"{proxy.url}demo_Kept/")
+        assert answer.headers["content-type"] == JSON_TYPE
+        assert answer.json()["files"] == [
+            {
+                "filename": "demo_kept-1.0-py3-none-any.whl",
+                "url": kept,
+                "hashes": {"sha256": wheel},
+                "yanked": "broken",
+                "requires-python": ">=3.9",
+                "core-metadata": {"sha256": metadata},
+            },
+            {
+                "filename": "demo_kept-0.9-py3-none-any.whl",
+                "url": "https://files.invalid/demo_kept-0.9-py3-none-any.whl",
+                "hashes": {},
+                "yanked": False,
+            },
+        ]
+        assert httpx.get(f"{proxy.url}demo-unknown/").status_code == 404
+        # Served only under its random path, which only the resolver is told.
+        port = proxy.url.split("/")[2]
+        assert httpx.get(f"http://{port}/simple/demo-kept/").status_code == 404
+        assert proxy.errors == []
+
+
+@pytest.mark.parametrize("core_metadata", [False, True], ids=["wheels", "core-metadata"])
+def test_an_upstreams_credentials_stay_in_the_proxy(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    local_index: LocalIndex,  # noqa: F811
+    core_metadata: bool,
+) -> None:
+    index = LocalIndex()
+    for paths in local_index.files.values():
+        index.add(*paths)
+    index.credentials = ("builder", "s3cret-t0ken")
+    index.core_metadata = core_metadata
+    commands: list[str] = []
+    run = subprocess.run
+
+    def recording(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        commands.append(" ".join(command) + " " + " ".join(kwargs["env"].values()))
+        return run(command, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", recording)
+    with index.serve():
+        upstream = index.url.replace("http://", "http://builder:s3cret-t0ken@")
+        resolver = Resolver(
+            upstream_url=upstream, work_dir=tmp_path / "resolve", uv_cache=tmp_path / "uv"
+        )
+        wheels = resolver.resolve([Requirement("hatchling")], what="demo-1.0.tar.gz")
+        assert {"hatchling", "packaging", "pluggy"} <= {w.project for w in wheels}
+        # uv read the metadata through the proxy (PEP 658 files, else whole wheels) ...
+        assert any(r.endswith(".metadata") for r in index.requests) == core_metadata
+        # ... and the pins name the upstream's files, which download with the credentials.
+        files = index.url.replace("/simple/", "/files/")
+        assert all(w.url == files + w.filename for w in wheels)
+        WheelCache(tmp_path / "cache", Upstream(upstream, tries=1)).wheelhouse(
+            wheels, tmp_path / "house"
+        )
+        assert all((tmp_path / "house" / w.filename).is_file() for w in wheels)
+
+        # Without them the upstream refuses, and the message says so.
+        anonymous = Resolver(upstream_url=index.url, work_dir=tmp_path / "anonymous")
+        with pytest.raises(DependencyError) as refused:
+            anonymous.resolve([Requirement("hatchling")], what="demo-1.0.tar.gz")
+        assert "answered 401, the index wants credentials" in refused.value.message
+        # URLs in it are the upstream's, not those of the resolver's passing index.
+        port = index.url.split(":")[2].split("/")[0]
+        assert set(re.findall(r"127\.0\.0\.1:(\d+)", refused.value.message)) == {port}
+
+    # Never on uv's command line or in its environment, its cache, its output or our log.
+    assert len(commands) == 2 and "s3cret" not in "\n".join(commands + resolver.log)
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert written and not [p for p in written if b"s3cret" in p.read_bytes()]
+
+
+def test_a_file_upstream_is_resolved_directly_with_its_own_file_links(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "mirror" / "files", "demo-mirrored", "1.0")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    page = tmp_path / "mirror" / "simple" / "demo-mirrored" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(_anchor(f"../../files/{wheel.name}#sha256={digest}"))
+    upstream = page.parent.parent.as_uri() + "/"
+
+    resolver = Resolver(upstream_url=upstream, work_dir=tmp_path / "resolve")
+    (pin,) = resolver.resolve([Requirement("demo-mirrored")], what="demo-1.0.tar.gz")
+    assert (pin.url, pin.sha256) == (wheel.as_uri(), digest)
+    cached = WheelCache(tmp_path / "cache", Upstream(upstream)).fetch(pin)
+    assert cached.read_bytes() == wheel.read_bytes()

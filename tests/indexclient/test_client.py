@@ -163,6 +163,16 @@ def test_credentials_in_the_url_are_bound_to_its_origin(
     assert loopback.seen[0][1]["User-Agent"] == f"fromsource/{__version__}"
 
 
+def test_the_client_tells_which_urls_get_its_credentials() -> None:
+    with _client("http://acme:s3cret@127.0.0.1:8080/simple/") as client:
+        assert client.sends_credentials("http://127.0.0.1:8080/files/a-1.tar.gz")
+        for other in ("http://127.0.0.1:8081/f", "https://127.0.0.1:8080/f", "http://[::1]:8080/"):
+            assert not client.sends_credentials(other)
+        assert not client.sends_credentials("http://127.0.0.1:bad/")
+    with _client("http://127.0.0.1:8080/simple/") as client:
+        assert not client.sends_credentials("http://127.0.0.1:8080/files/a-1.tar.gz")
+
+
 def test_a_redirect_to_a_local_file_is_refused_the_same_whether_it_exists(
     loopback: Loopback, tmp_path: Path
 ) -> None:

@@ -14,7 +14,11 @@ output), binary wheels only, so resolving never runs any package's code:
    else the upstream wheel (``source: bootstrap``).
 
 uv runs with ``--no-config`` and the index passed explicitly, so no user or
-machine configuration leaks in.  Wheels are downloaded (sha256 checked)
+machine configuration leaks in.  An HTTP(S) upstream is never given to uv
+itself but through :class:`~fromsource.build.indexproxy.IndexProxy`, which
+leaves out the links the upstream may not make us follow (a ``file:`` link
+would have uv read the host's files) and keeps the upstream's credentials
+out of uv.  Wheels are downloaded (sha256 checked)
 through the upstream, under its link rules and size cap, into a cache folder
 named by digest, so a repeated build costs nothing, and linked into each
 build's wheelhouse (:mod:`fromsource.build.wheelcache`).
@@ -27,6 +31,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,6 +40,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag, sys_tags
 from packaging.utils import parse_wheel_filename
 
+from fromsource.build.indexproxy import IndexProxy
 from fromsource.build.upstream import upstream_error
 from fromsource.dist.metadata import requires_dist
 from fromsource.dist.names import ProjectName, Sha256, normalize
@@ -320,23 +326,35 @@ class Resolver:
         own_files = self.own.closure(requirements) if self.own else []
         if self.own and own_files:
             self.own.link_into(own_files, own_dir)
-            only_ours = self._compile(requirements, own_dir, offline=True, what=what)
+            only_ours = self._compile(requirements, own_dir, upstream=False, what=what)
             if only_ours is not None:
                 return self._choose(only_ours, own_dir, what)
-        locked = self._compile(
-            requirements, own_dir if own_files else None, offline=False, what=what
-        )
+        with self._upstream() as proxy:
+            locked = self._compile(
+                requirements, own_dir if own_files else None, upstream=proxy, what=what
+            )
         assert locked is not None  # an online failure raised
-        return self._choose(locked, own_dir, what)
+        return self._choose(locked, own_dir, what, proxy)
+
+    def _upstream(self) -> AbstractContextManager[IndexProxy | None]:
+        """The link-filtering proxy uv resolves against; none for a ``file:`` upstream
+        (a folder the operator set up, whose ``file:`` links are its own)."""
+        if self.upstream_url.startswith("file:"):
+            return nullcontext()
+        return IndexProxy(self.upstream_url)
 
     def _compile(
         self,
         requirements: Sequence[Requirement],
         find_links: Path | None,
         *,
-        offline: bool,
+        upstream: IndexProxy | None | Literal[False],
         what: str,
     ) -> list[PinnedPackage] | None:
+        """uv's resolution over *find_links* and the upstream: through *upstream* (the
+        proxy), directly (None: a ``file:`` upstream) or not at all (False); None when
+        that last one fails."""
+        offline = upstream is False
         self.work_dir.mkdir(parents=True, exist_ok=True)
         source = self.work_dir / "build-requirements.in"
         source.write_text("".join(f"{r}\n" for r in requirements))
@@ -359,11 +377,17 @@ class Resolver:
             str(output),
             str(source),
         ]
-        command += ["--no-index"] if offline else ["--index-url", self.upstream_url]
+        if offline:
+            command += ["--no-index"]
         if find_links is not None:
             command += ["--find-links", str(find_links)]
-        command += ["--cache-dir", str(self.uv_cache)] if self.uv_cache else ["--no-cache"]
+        # uv keys what it caches by index URL, and the proxy's is new each time: no cache.
+        cache = self.uv_cache if upstream is False or upstream is None else None
+        command += ["--cache-dir", str(cache)] if cache else ["--no-cache"]
         environment = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
+        if upstream is not False:
+            # In the environment, not on the command line others may read (ps).
+            environment["UV_DEFAULT_INDEX"] = upstream.url if upstream else self.upstream_url
         self.log.append("$ uv pip compile " + ("(own repository only)" if offline else ""))
         try:
             done = subprocess.run(
@@ -380,6 +404,10 @@ class Resolver:
             ) from exc
         if done.returncode != 0:
             message = (done.stderr or done.stdout).strip()
+            if upstream:  # the proxy's pages by the upstream's name, and what it met there
+                message = message.replace(upstream.url, upstream.client.base_url)
+                if upstream.errors:
+                    message += "\nthe upstream index: " + "; ".join(upstream.errors)
             self.log.append(message)
             if offline:
                 return None
@@ -392,7 +420,11 @@ class Resolver:
         return read_resolution(output.read_text())
 
     def _choose(
-        self, locked: Sequence[PinnedPackage], own_dir: Path, what: str
+        self,
+        locked: Sequence[PinnedPackage],
+        own_dir: Path,
+        what: str,
+        proxy: IndexProxy | None = None,
     ) -> list[ResolvedWheel]:
         chosen = []
         for package in locked:
@@ -410,7 +442,11 @@ class Resolver:
                     )
                 )
                 continue
-            remote = [w for w in wheels if not w[1].startswith(own_dir.as_uri())]
+            remote = [
+                (name, proxy.upstream_url(url) if proxy else url, sha256)
+                for name, url, sha256 in wheels
+                if not url.startswith(own_dir.as_uri())
+            ]
             index = best_wheel([filename for filename, _url, _sha256 in remote], self.tags)
             if index is None:
                 raise DependencyError(

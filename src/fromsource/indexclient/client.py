@@ -67,9 +67,12 @@ class OriginAuth(httpx.Auth):
         self.origin = (url.scheme, url.host, url.port)
         self._basic = httpx.BasicAuth(credentials.username, credentials.password)
 
+    def applies(self, url: httpx.URL) -> bool:
+        """Whether a request for *url* gets the credentials (its origin is the index's)."""
+        return (url.scheme, url.host, url.port) == self.origin
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        url = request.url
-        if (url.scheme, url.host, url.port) == self.origin:
+        if self.applies(request.url):
             yield from self._basic.auth_flow(request)
         else:
             yield request
@@ -149,10 +152,11 @@ class IndexClient:
         self.base_url = str(url.copy_with(username=None, password=None))
         self.tries, self.backoff = max(1, tries), backoff
         self.max_bytes, self.max_page_bytes = max_bytes, max_page_bytes
+        self._auth = OriginAuth(self.base_url, credentials) if credentials else None
         self._client = httpx.Client(
             timeout=timeout,
             follow_redirects=True,
-            auth=OriginAuth(self.base_url, credentials) if credentials else None,
+            auth=self._auth,
             headers={"User-Agent": f"{agent}/{__version__}"},
             transport=transport,
         )
@@ -166,6 +170,13 @@ class IndexClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def sends_credentials(self, url: str) -> bool:
+        """Whether this client sends credentials with a request for *url* (the index's origin)."""
+        try:
+            return self._auth is not None and self._auth.applies(httpx.URL(url))
+        except httpx.InvalidURL:
+            return False
 
     def page_url(self, name: str) -> str:
         """The URL of project *name*'s page: ``<base_url><normalized name>/``."""
