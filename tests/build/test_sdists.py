@@ -3,6 +3,11 @@
 A release the tests write (an in-tree backend: it needs no build dependency,
 so pip can build it from the sdist with our index alone) is built through the
 real pipeline in the real sandbox, then served by a real ``fromsource serve``.
+
+Remediated releases whose setuptools backend computes the version (setup.cfg
+``attr:``, a ``setup.py`` argument) are built the same way as ``1.0+fs.1``;
+real pip and uv then build them from the repacked sdist (setuptools from a
+local folder, as a client has it) and install ``1.0+fs.1``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pytest
 
 from fromsource.build.history import get_build
 from fromsource.build.pipeline import BuildContext, build_one
+from fromsource.build.repack import repack_sdist
 from fromsource.build.sandbox import tool_available
 from fromsource.cli.main import main
 from fromsource.provenance import (
@@ -34,9 +40,16 @@ from fromsource.provenance import (
 from fromsource.store.catalog import project_files
 from fromsource.store.publish import publish_file
 from fromsource.verify.decide import LOCAL_BUILD_REASON
-from tests.clients import bare_venv, clean_env, pip_for, run
+from tests.clients import UV, bare_venv, clean_env, pip_for, run
 from tests.conftest import IndexServer, start_server, stop_server
-from tests.packages import SDIST_EPOCH, LocalIndex, build_context, make_sdist
+from tests.packages import (
+    SDIST_EPOCH,
+    LocalIndex,
+    build_context,
+    make_sdist,
+    wheel_from_installed,
+    write_sdist,
+)
 
 pytestmark = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")
 
@@ -278,3 +291,124 @@ def test_an_sdist_the_index_cannot_serve_is_left_out_with_the_reason(tmp_path: P
         assert project_files(ctx.db, "python", NAME) == []
     finally:
         ctx.close()
+
+
+# Backends that compute the version: installers refused a local build of their repack
+# (it said 1.0, the file name 1.0+fs.1) until the repack wrapped the backend.
+COMPUTED = {
+    "demo-attr": {
+        "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n',
+        "setup.cfg": "[metadata]\nname = demo-attr\nversion = attr: demo_attr.__version__\n\n"
+        "[options]\npackages = demo_attr\n",
+        "demo_attr/__init__.py": '__version__ = "1.0"\n',
+    },
+    "demo-literal": {  # no pyproject.toml: PEP 517's legacy setuptools
+        "setup.py": "from setuptools import setup\n\n"
+        "setup(name='demo-literal', version='1.0', packages=['demo_literal'])\n",
+        "demo_literal/__init__.py": '__version__ = "1.0"\n',
+    },
+}
+FIX = PatchInfo("0001-fix.patch", "cd" * 32, ("CVE-2099-0002",))
+
+
+def _fix(tree: Path) -> None:
+    (init,) = tree.glob("demo_*/__init__.py")
+    init.write_text(init.read_text() + "FIXED = True\n")
+
+
+@dataclass(frozen=True)
+class Computed:
+    served: Served
+    upstream: dict[str, Path]
+    published: dict[str, bytes]
+    backends: Path
+    """A folder holding a setuptools wheel, for clients that build from an sdist."""
+
+
+@pytest.fixture(scope="module")
+def computed(
+    local_index: LocalIndex, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Computed]:
+    """The COMPUTED releases remediated as ``1.0+fs.1`` through the pipeline, then served."""
+    base = tmp_path_factory.mktemp("computed")
+    upstream = {
+        name: write_sdist(base / "up", name, "1.0", files) for name, files in COMPUTED.items()
+    }
+    local_index.add(*upstream.values())
+    ctx = build_context(base / "data", local_index.url)
+    published = {}
+    try:
+        for name in COMPUTED:
+            outcome = build_one(
+                ctx,
+                f"{name}==1.0",
+                repo="python-remediated",
+                patches=[FIX],
+                patch_tree=_fix,
+                local_version="fs.1",
+            )
+            assert outcome.status == "succeeded", outcome.message
+            record = get_build(ctx.db, outcome.build_id or 0)
+            assert record is not None and "its build backend is wrapped to build" in record.log
+            files = project_files(ctx.db, "python-remediated", name)
+            (info,) = [f for f in files if f.kind == "sdist"]
+            published[name] = ctx.blobs.read_bytes(info.sha256)
+    finally:
+        ctx.close()
+    backends = base / "backends"
+    wheel_from_installed("setuptools", backends)
+    server = start_server(base / "data")
+    try:
+        token = server.token("python-remediated")
+        served = Served(local_index, upstream["demo-attr"], server, token)
+        yield Computed(served, upstream, published, backends)
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.parametrize("name", sorted(COMPUTED))
+def test_a_computed_version_repack_is_reproducible_and_wrapped(
+    computed: Computed, name: str, tmp_path: Path
+) -> None:
+    again = repack_sdist(
+        computed.upstream[name],
+        tmp_path,
+        project=name,
+        version="1.0+fs.1",
+        epoch=SDIST_EPOCH,
+        patch_tree=_fix,
+    )
+    assert again.wrapped and again.path.read_bytes() == computed.published[name]
+
+
+@pytest.mark.parametrize("name", sorted(COMPUTED))
+@pytest.mark.parametrize("client", ["pip", "uv"])
+def test_pip_and_uv_build_a_computed_version_as_the_local_one(
+    computed: Computed, client: str, name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served = computed.served
+    python = bare_venv(tmp_path / "venv")
+    url = served.server.cred_url("python-remediated", served.token)
+    # the index serves the sdist; only the build backend comes from elsewhere
+    common = ["--index-url", url, "--find-links", str(computed.backends), "--no-binary", name]
+    wanted = f"{name}==1.0+fs.1"
+    if client == "pip":
+        command = [*pip_for(python), "install", "-q", "--no-cache-dir", *common, wanted]
+    else:
+        command = [UV, "pip", "install", "--python", str(python), "--no-cache", *common, wanted]
+    done = run(command, clean_env(tmp_path / "home"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    module = name.replace("-", "_")
+    probe = f"import importlib.metadata as m, {module}; print(m.version({name!r}), {module}.FIXED)"
+    shown = run([str(python), "-c", probe], clean_env(tmp_path / "home"))
+    assert shown.stdout.split() == ["1.0+fs.1", "True"], shown.stderr
+    result = _verify(tmp_path / "venv", served, capsys)
+    assert (result["name"], result["version"], result["status"]) == (
+        name,
+        "1.0+fs.1",
+        "not-built-by-index",
+    )
+    assert result["details"].startswith(
+        f"{LOCAL_BUILD_REASON}: {module}-1.0+fs.1.tar.gz, repacked with 1 patch(es) from "
+    )

@@ -12,17 +12,22 @@ wheel carries, packed so that the same tree gives the same bytes:
 
 The version is rewritten where it is written down: ``PKG-INFO`` always, the
 static ``version`` of pyproject.toml's ``[project]`` table and the literal
-``version`` of setup.cfg's ``[metadata]``.  A backend that computes its
-version (``dynamic``, ``attr:``, a ``setup.py`` argument, a VCS plugin) still
-says ``X.Y.Z`` when built locally, and installers refuse that build as
-inconsistent with the ``+fs.N`` file name; :func:`repack_sdist` says so in
-its result.
+``version`` of setup.cfg's ``[metadata]``.  Only the first binds every
+backend (PEP 621: a backend must not change a static field).  Anywhere else
+the backend may compute the version (``dynamic``, ``attr:``, a ``setup.py``
+argument, which also beats setup.cfg, a VCS plugin) and a client's build
+would say ``X.Y.Z``, which installers refuse as inconsistent with the
+``+fs.N`` file name.  So unless ``[project]`` pins it, the repack wraps the
+build backend (:func:`wrap_backend`): what a client builds from the sdist
+runs :mod:`fromsource.build.local_version_backend`, which hands every hook
+to the original backend and relabels what it made to the local version.
 """
 
 from __future__ import annotations
 
 import configparser
 import gzip
+import json
 import os
 import re
 import stat
@@ -30,34 +35,55 @@ import tarfile
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from fromsource.build import local_version_backend as wrapper
 from fromsource.build.unpack import unpack_sdist
 from fromsource.errors import BuildError
 
-__all__ = ["Repacked", "repack_sdist", "sdist_stem", "set_version", "write_sdist"]
+__all__ = [
+    "LEGACY_BACKEND",
+    "LEGACY_REQUIRES",
+    "Repacked",
+    "repack_sdist",
+    "sdist_stem",
+    "set_version",
+    "wrap_backend",
+    "write_sdist",
+]
 
 _CHUNK = 1 << 20
 _PKG_INFO_VERSION = re.compile(rb"^Version:[ \t]*[^\r\n]*", re.MULTILINE)
-_TABLE = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
+_TABLE = re.compile(r"^\s*\[\[?([^\[\]]+)\]\]?\s*(#.*)?$")  # [table] or [[array.of.tables]]
 _TOML_VERSION = re.compile(r"""^\s*version\s*=\s*(["'])(?P<value>[^"'\n]*)\1""")
 _CFG_VERSION = re.compile(r"^version\s*[=:]\s*(?P<value>[^\s#;][^\n#;]*?)\s*$")
 
 
+LEGACY_REQUIRES = ("setuptools>=40.8.0",)
+LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
+"""What frontends build an sdist without ``[build-system]`` with (PEP 517, PEP 518)."""
+
+
 @dataclass(frozen=True)
 class Repacked:
-    """The repacked sdist and which files now carry its version."""
+    """The repacked sdist, which files now carry its version, and how a client's build
+    gets it: pinned by pyproject's ``[project]`` table, through the wrapper backend, or
+    (*unwrapped* says why) not at all."""
 
     path: Path
     version_files: tuple[str, ...]
+    wrapped: bool = False
+    unwrapped: str | None = None
 
     @property
-    def static_version(self) -> bool:
-        """Whether a build metadata file (not only PKG-INFO) carries the new version."""
-        return any(f != "PKG-INFO" for f in self.version_files)
+    def pinned(self) -> bool:
+        """Whether pyproject.toml's static ``[project] version`` carries the new version."""
+        return "pyproject.toml" in self.version_files
 
 
 def sdist_stem(project: str, version: str) -> str:
@@ -139,6 +165,112 @@ def set_version(tree: Path, version: str) -> tuple[str, ...]:
     return tuple(changed)
 
 
+def _replace_table(text: str, table: str, body: str) -> str:
+    """*text* with its ``[table]`` (header to the next header) replaced by *body*, or with
+    *body* appended when it has none (appended, a header cannot capture root keys)."""
+    lines = text.splitlines(keepends=True)
+    start: int | None = None
+    for i, line in enumerate(lines):
+        header = _TABLE.match(line)
+        if header is None:
+            continue
+        if start is not None:
+            return "".join(lines[:start]) + body + "\n" + "".join(lines[i:])
+        if header.group(1).strip() == table:
+            start = i
+    if start is not None:
+        return "".join(lines[:start]) + body
+    gap = "" if not text else "\n" if text.endswith("\n") else "\n\n"
+    return text + gap + body
+
+
+def _toml_string(value: str) -> str:
+    # JSON's escapes are TOML's too; TOML also wants DEL escaped
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _original_build_system(document: dict[str, Any]) -> tuple[list[str], str, list[str]] | str:
+    """The tree's (requires, build-backend, backend-path), with PEP 517/518's defaults, or
+    why they cannot be read."""
+    table = document.get("build-system")
+    if table is None:
+        return list(LEGACY_REQUIRES), LEGACY_BACKEND, []
+    if not isinstance(table, dict):
+        return "pyproject.toml's build-system is not a table"
+    requires = table.get("requires")
+    backend = table.get("build-backend", LEGACY_BACKEND)
+    path = table.get("backend-path", [])
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        return "pyproject.toml's [build-system] requires is not a list of strings"
+    if not isinstance(backend, str):
+        return "pyproject.toml's [build-system] build-backend is not a string"
+    if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
+        return "pyproject.toml's [build-system] backend-path is not a list of strings"
+    return requires, backend, path
+
+
+def wrap_backend(tree: Path, version: str) -> str | None:
+    """Make the tree build as *version* whatever its backend computes; None, else why not.
+
+    Writes :mod:`~fromsource.build.local_version_backend` (its source, as
+    shipped) and its settings (the original backend, its ``backend-path``,
+    *version*) into ``.fromsource-backend/``, and replaces pyproject.toml's
+    ``[build-system]`` (written when missing) with one naming it: the
+    original ``requires`` (PEP 518's default ``setuptools>=40.8.0`` when
+    there was no table, with the ``__legacy__`` backend), the wrapper as
+    ``build-backend``, its folder as ``backend-path``.  The rewrite is kept
+    only when it parses back to the same document with that table; when it
+    cannot be made (pyproject.toml unreadable, a link, a malformed table),
+    nothing is written and the reason is returned.
+    """
+    pyproject = tree / "pyproject.toml"
+    folder = tree / wrapper.FOLDER
+    if pyproject.is_symlink() or (pyproject.exists() and not pyproject.is_file()):
+        return "pyproject.toml is not a regular file"
+    if folder.exists() or folder.is_symlink():
+        return f"the tree already has {wrapper.FOLDER}"
+    try:
+        text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+        document = tomllib.loads(text)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return f"pyproject.toml does not parse ({exc})"
+    original = _original_build_system(document)
+    if isinstance(original, str):
+        return original
+    requires, backend, backend_path = original
+    body = (
+        "[build-system]\n"
+        f"requires = {_toml_array(requires)}\n"
+        f"build-backend = {_toml_string(wrapper.MODULE)}\n"
+        f"backend-path = {_toml_array([wrapper.FOLDER])}\n"
+    )
+    table = {
+        "requires": requires,
+        "build-backend": wrapper.MODULE,
+        "backend-path": [wrapper.FOLDER],
+    }
+    changed = _replace_table(text, "build-system", body)
+    try:
+        again = tomllib.loads(changed)
+    except tomllib.TOMLDecodeError:
+        again = None
+    if again != {**document, "build-system": table}:
+        return "pyproject.toml's [build-system] could not be rewritten in place"
+    settings = {"backend": backend, "backend-path": backend_path, "version": version}
+    source = resources.files("fromsource.build").joinpath("local_version_backend.py")
+    folder.mkdir()
+    (folder / f"{wrapper.MODULE}.py").write_bytes(source.read_bytes())
+    (folder / wrapper.CONFIG).write_text(
+        json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    pyproject.write_text(changed, encoding="utf-8")
+    return None
+
+
+def _toml_array(values: list[str]) -> str:
+    return "[" + ", ".join(_toml_string(v) for v in values) + "]"
+
+
 def _members(tree: Path) -> Iterator[tuple[str, Path]]:
     """(relative POSIX path, path) of every file and symlink below *tree*, sorted by path."""
     found: list[tuple[str, Path]] = []
@@ -202,7 +334,9 @@ def repack_sdist(
 
     The tree the wheel was built from cannot serve: the build wrote into it.
     So the archive is unpacked again (with the unpack step's checks) and
-    *patch_tree* applied again, which gives the same tree.  Raises as
+    *patch_tree* applied again, which gives the same tree.  Unless
+    pyproject's ``[project]`` pins the version, the backend is wrapped
+    (:func:`wrap_backend`).  Raises as
     :func:`~fromsource.build.unpack.unpack_sdist`, *patch_tree* and
     :func:`write_sdist`.
     """
@@ -210,5 +344,7 @@ def repack_sdist(
     if patch_tree is not None:
         patch_tree(tree)
     changed = set_version(tree, version)
+    unwrapped = None if "pyproject.toml" in changed else wrap_backend(tree, version)
     path = write_sdist(tree, sdist_stem(project, version), work / "dist", epoch)
-    return Repacked(path, changed)
+    wrapped = "pyproject.toml" not in changed and unwrapped is None
+    return Repacked(path, changed, wrapped=wrapped, unwrapped=unwrapped)

@@ -5,7 +5,9 @@ an interpreter not in the matrix) install from the sdist.  The sdist served
 is the upstream's own file, the very bytes the fetch step checked against
 the upstream sha256 and archived; for a remediated release it is that tree
 with the patches applied, repacked reproducibly as ``X.Y.Z+fs.N``
-(:mod:`fromsource.build.repack`).  Either way it is published with a signed
+(:mod:`fromsource.build.repack`; a client's build of it says ``X.Y.Z+fs.N``
+too, through the wrapper backend the repack puts in when the version is not
+pinned in pyproject.toml).  Either way it is published with a signed
 statement of what it is (:mod:`fromsource.provenance.source`).
 
 The pipeline calls :func:`publish_sdist` once per build, in its publish
@@ -97,10 +99,12 @@ def publish_sdist(
                 patch_tree=patch_tree,
             )
             path = result.path
-            if not result.static_version:
+            if result.wrapped:
+                note = f"; its build backend is wrapped to build {version}"
+            elif result.unwrapped is not None:
                 note = (
-                    f"; only PKG-INFO says {version}: the backend computes the version, so a "
-                    "local build from this sdist reports the upstream one"
+                    f"; a local build from this sdist reports the upstream version (the "
+                    f"backend could not be wrapped: {result.unwrapped})"
                 )
         else:
             path = archive
