@@ -22,7 +22,9 @@ RunStatus = Literal["succeeded", "skipped", "failed", "busy", "done", "waiting",
 """``busy``: another builder holds the release; ``waiting``: this worker built another of
 the release's independent builds, so another worker must build this one (issue 17), or it
 lacks the request's target; ``forwarded``: a worker with the release's oldest target must
-lead it (issue 12)."""
+lead it (issue 12); ``skipped``: nothing was built, on purpose (no build target the
+release admits, or, for an :attr:`~BuildRequest.under_policy` request, no release policy lets
+through now: then there is no build row)."""
 
 
 def worker_id(kind: str = "worker") -> str:
