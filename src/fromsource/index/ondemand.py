@@ -41,8 +41,6 @@ from fromsource.errors import FromsourceError
 from fromsource.index.api import Admin
 from fromsource.index.state import IndexState
 from fromsource.index.statuses import status_for
-from fromsource.policy.decide import Decision
-from fromsource.policy.store import Action
 from fromsource.proxy.offers import on_demand
 from fromsource.workers.queue import BuildQueue, open_queue
 from fromsource.workers.request import BuildRequest
@@ -71,7 +69,9 @@ def plan_missing(
     Reads the project's upstream page through ``python-upstream``'s proxy
     and asks :func:`~fromsource.proxy.offers.on_demand` at *now*: the
     request is ``name<=V`` for the newest release V policy lets through
-    (leaving out older ones it denies), with runtime dependencies.  What
+    (leaving out older ones it denies), with runtime dependencies, marked
+    :attr:`~fromsource.workers.request.BuildRequest.under_policy` (the builder decides
+    again, and so chooses each dependency's version under the same policy).  What
     policy holds back is audited (``build-refused``, actor ``on-demand``)
     and logged; so is an allow rule that lets the release through
     (``build-allowed``).  Nothing is queued when the upstream page cannot be
@@ -94,18 +94,13 @@ def plan_missing(
         _log.info("build-on-demand: %s not queued: the upstream has no such project", project)
         return None
     demand = on_demand(project, page.files, policy=state.policy, now=now or datetime.now(UTC))
-    events: list[tuple[Action, Decision, str | None]] = [
-        ("build-refused", r.decision, None) for r in demand.held
-    ]
-    if demand.newest is not None and demand.newest.decision.audited:
-        events.append(("build-allowed", demand.newest.decision, None))
-    state.audit(events, "python", actor="on-demand")
+    state.audit([(a, d, None) for a, d in demand.audited], "python", actor="on-demand")
     requirement = demand.requirement
     if requirement is None:
         _log.warning("build-on-demand: %s", demand.message)
         return None
     _log.info("build-on-demand: %s", demand.message)
-    return BuildRequest(requirement, repo="python", with_deps=True)
+    return BuildRequest(requirement, repo="python", with_deps=True, under_policy=True)
 
 
 class OnDemand:

@@ -39,6 +39,7 @@ __all__ = [
     "policy_generation",
     "read_log",
     "record",
+    "record_new",
     "remove_rule",
 ]
 
@@ -420,6 +421,35 @@ def record(db: Database, entries: Iterable[AuditEntry]) -> None:
         return
     with db.session() as session, session.begin():
         session.add_all(rows)
+
+
+def record_new(db: Database, entries: Iterable[AuditEntry]) -> int:
+    """Append the *entries* the log lacks, in one transaction; return how many were written.
+
+    An entry is already there when one of the same action, repo, project, version,
+    filename and actor was written under the same policy generation (a worker that
+    decides the same thing for every request audits it once per generation).
+    """
+    written = 0
+    with db.session() as session, session.begin():
+        for entry in entries:
+            same = sa.select(PolicyAuditRow.id).where(
+                PolicyAuditRow.action == entry.action,
+                PolicyAuditRow.repo.is_(None) if entry.repo is None
+                else PolicyAuditRow.repo == entry.repo,
+                PolicyAuditRow.project == entry.project,
+                PolicyAuditRow.version.is_(None) if entry.version is None
+                else PolicyAuditRow.version == entry.version,
+                PolicyAuditRow.filename.is_(None) if entry.filename is None
+                else PolicyAuditRow.filename == entry.filename,
+                PolicyAuditRow.actor == entry.actor,
+                PolicyAuditRow.generation == entry.generation,
+            )
+            if session.scalar(same.limit(1)) is None:
+                session.add(audit_row(entry))
+                session.flush()
+                written += 1
+    return written
 
 
 def read_log(

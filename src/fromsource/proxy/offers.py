@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -39,6 +39,9 @@ from fromsource.build.upstream_pages import dist_of
 from fromsource.dist.names import ProjectName, normalize
 from fromsource.indexclient import ProjectFile
 from fromsource.policy.decide import Decision, Policy, decide
+
+if TYPE_CHECKING:
+    from fromsource.policy.store import Action
 
 __all__ = [
     "Demand",
@@ -407,6 +410,15 @@ class Demand:
         if self.newest.decision.verdict == "allow":
             queued += f" ({self.newest.decision.reason})"
         return queued + (f"; held back: {held}" if held else "")
+
+    @property
+    def audited(self) -> list[tuple[Action, Decision]]:
+        """What to write to the audit log: each held release as ``build-refused``, and the
+        newest as ``build-allowed`` when an allow rule let it through."""
+        events: list[tuple[Action, Decision]] = [("build-refused", r.decision) for r in self.held]
+        if self.newest is not None and self.newest.decision.audited:
+            events.append(("build-allowed", self.newest.decision))
+        return events
 
 
 def on_demand(

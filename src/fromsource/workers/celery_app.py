@@ -168,6 +168,7 @@ def _build(
     handoffs: int = 0,
     target: str | None = None,
     lead: str | None = None,
+    under_policy: bool = False,
 ) -> dict[str, object]:
     """The ``fromsource.build`` task: build one requirement (one slot of it, for one target
     or led here) under its claim.
@@ -186,6 +187,7 @@ def _build(
             "slot": slot,
             "target": target,
             "lead": lead,
+            "under_policy": under_policy,
         }
     )
     agree = config.ctx.agree

@@ -22,7 +22,9 @@ RunStatus = Literal["succeeded", "skipped", "failed", "busy", "done", "waiting",
 """``busy``: another builder holds the release; ``waiting``: this worker built another of
 the release's independent builds, so another worker must build this one (issue 17), or it
 lacks the request's target; ``forwarded``: a worker with the release's oldest target must
-lead it (issue 12)."""
+lead it (issue 12); ``skipped``: nothing was built, on purpose (no build target the
+release admits, or, for an :attr:`~BuildRequest.under_policy` request, no release policy lets
+through now: then there is no build row)."""
 
 
 def worker_id(kind: str = "worker") -> str:
@@ -52,6 +54,11 @@ class BuildRequest:
     lead: str | None = None
     """The whole release, to be led by a worker that has the target with this wheel tag (the
     release's oldest; sent to that target's queue and never forwarded again)."""
+    under_policy: bool = False
+    """Policy chooses the version, as for build-on-demand: only a release policy lets through
+    now is built (its cooldown weighed too; :func:`~fromsource.proxy.offers.on_demand`).
+    Set by build-on-demand and passed on to the dependency requests; an operator's build
+    (False) takes the newest release the requirement admits."""
 
     @property
     def queue(self) -> str:
@@ -74,6 +81,8 @@ class BuildRequest:
             data["target"] = self.target
         if self.lead is not None:
             data["lead"] = self.lead
+        if self.under_policy:
+            data["under_policy"] = True
         return data
 
     @classmethod
@@ -89,6 +98,7 @@ class BuildRequest:
             slot=int(str(data["slot"])) if data.get("slot") is not None else None,
             target=str(data["target"]) if data.get("target") else None,
             lead=str(data["lead"]) if data.get("lead") else None,
+            under_policy=bool(data.get("under_policy", False)),
         )
 
 

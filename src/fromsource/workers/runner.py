@@ -20,13 +20,22 @@ queue.  The lead builds its own targets, then routes each wanted target that
 no wheel serves yet to that target's queue as a request for it alone
 (:attr:`~fromsource.workers.request.RunResult.routed`), which the worker that
 takes it builds under a claim of its own (release, slot, target).
+
+A request whose version policy chooses (:attr:`~BuildRequest.under_policy`:
+build-on-demand's, and the dependency requests it leads to) is narrowed to
+the releases policy lets through now, the decision build-on-demand makes
+(:func:`~fromsource.proxy.offers.on_demand`: malware records, block and
+allow rules, and the cooldown); when none is, the request is ``skipped``
+without a build and the releases policy holds back are audited.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -39,8 +48,11 @@ from fromsource.build.outcome import BuildOutcome
 from fromsource.build.pipeline import BuildContext, Progress
 from fromsource.build.release import pick_version, published_wheels
 from fromsource.build.targets import Target, marker_environment, wheel_tags
+from fromsource.build.upstream_pages import dist_of
 from fromsource.dist.names import normalize
 from fromsource.errors import BuildError, FromsourceError
+from fromsource.policy.store import AuditEntry, load_policy, record_new
+from fromsource.proxy.offers import on_demand
 from fromsource.workers import claims
 from fromsource.workers.request import BuildRequest, RunResult, RunStatus, new_owner
 from fromsource.workers.routing import FleetView, lead_target, queue_name, routes, unserved
@@ -73,6 +85,7 @@ def _follow_ups(
                 repo=request.repo,
                 with_deps=True,
                 requested_at=request.requested_at,
+                under_policy=request.under_policy,
             )
         )
     return tuple(found)
@@ -287,8 +300,63 @@ def _unresolved(
     if request.slot not in (None, 1):  # the first build's task records why
         return RunResult("failed", request.requirement, project, message=exc.message)
     once: dict[str, Any] = {"slot": _slot(ctx, 1, owner)} if request.slot is not None else {}
-    outcomes = build_release(ctx, request.requirement, targets=targets, repo=request.repo, **once)
+    outcomes = build_release(ctx, str(parsed), targets=targets, repo=request.repo, **once)
     return _from_outcome(request, parsed, outcomes, targets)
+
+
+def _under_policy(
+    ctx: BuildContext, request: BuildRequest, parsed: Requirement, project: str
+) -> Requirement | RunResult:
+    """*parsed* narrowed to its releases policy lets through now, or why none is (``skipped``).
+
+    The decision is build-on-demand's (:func:`~fromsource.proxy.offers.on_demand`) over the
+    upstream releases *parsed* admits, read through the build context's upstream client:
+    what it holds back is audited (``build-refused``, actor ``on-demand``), and so is an
+    allow rule letting the release through (``build-allowed``), once per policy generation.
+    """
+    try:
+        files = ctx.upstream.project_files(project)
+    except FromsourceError as exc:
+        if exc.facts.get("category") == "not-found":
+            return parsed  # the build records that the upstream has no such project
+        return RunResult(
+            "failed",
+            request.requirement,
+            project,
+            message=f"{project}: its upstream page could not be read ({exc.message}); a "
+            "version policy chooses is not picked without it (its cooldown cannot be checked)",
+        )
+    admitted = [
+        f for f in files if (d := dist_of(f, project)) is not None and d.version in parsed.specifier
+    ]
+    policy = load_policy(ctx.db, project)
+    now = datetime.now(UTC)
+    demand = on_demand(project, admitted, policy=policy, now=now)
+    entries = [
+        AuditEntry.of(
+            decision,
+            action,
+            at=now,
+            actor="on-demand",
+            generation=policy.generation,
+            repo=request.repo,
+        )
+        for action, decision in demand.audited
+    ]
+    record_new(ctx.db, entries)
+    if demand.requirement is None:
+        held = "; ".join(r.decision.reason for r in demand.held)
+        why = (
+            f"policy lets none of the releases it admits through now ({held})"
+            if held
+            else "the upstream lists no final release with an sdist that it admits"
+        )
+        message = f"{request.requirement} is not built: {why}"
+        log.warning("%s", message)
+        return RunResult("skipped", request.requirement, project, message=message)
+    narrowed = copy.copy(parsed)
+    narrowed.specifier = parsed.specifier & Requirement(demand.requirement).specifier
+    return narrowed
 
 
 def run_request(
@@ -332,6 +400,11 @@ def run_request(
             repo=request.repo,
         )
     project = normalize(parsed.name)
+    if request.under_policy:
+        chosen = _under_policy(ctx, request, parsed, project)
+        if isinstance(chosen, RunResult):
+            return chosen
+        parsed = chosen
     local = ctx.build_targets()
     options: dict[str, Any] = {"owner": owner, "lease_seconds": lease_seconds, "progress": progress}
     if request.target is not None:
