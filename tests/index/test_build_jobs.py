@@ -156,3 +156,27 @@ def test_a_finished_job_reads_the_same_from_its_stored_plan(tmp_path: Path) -> N
     status = job_status(db, stored)
     assert status.state == "running" and status.counts()["queued"] == 3
     db.dispose()
+
+
+def test_a_job_whose_requests_died_with_an_earlier_process_is_queued_again_when_polled(
+    building_index: tuple[IndexServer, tuple[str, str], tuple[str, str]],
+) -> None:
+    """A job stored but never queued here (its in-process requests were lost in a restart)
+    is built when CI polls it."""
+    from fromsource.build.closure import TargetEnvironment, plan_closure
+    from fromsource.build.jobs import create_job
+    from fromsource.lockfiles import Lock, parse_lock
+    from fromsource.store.db import open_database
+
+    server, admin, _ = building_index
+    text = "closure-extra==2.0\n"  # built by no other test here
+    lock = Lock("requirements", "r.txt", parse_lock("requirements", text, "r.txt"), files=("r.txt",))
+    plan = plan_closure([lock], [TargetEnvironment("t", {"sys_platform": "linux"})])
+    db = open_database(f"sqlite:///{server.data_dir / 'fromsource.db'}")
+    try:
+        job = create_job(db, plan, repo="python", created_by="ops/1")
+    finally:
+        db.dispose()
+    body = _wait(server, admin, job.id)
+    packages = {p["name"]: p for p in body["report"]["packages"]}  # type: ignore[index]
+    assert packages["closure-extra"]["status"] == "built", packages

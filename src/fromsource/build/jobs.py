@@ -85,6 +85,14 @@ class JobStatus:
         counts = self.report.counts()
         return "running" if counts["queued"] or counts["running"] else "done"
 
+    def queued(self) -> list[str]:
+        """The requirements (``name==version``) of the packages still ``queued``."""
+        return [
+            plan_entry.requirement
+            for plan_entry, package in zip(self.job.entries, self.report.packages, strict=True)
+            if package.status == "queued" and plan_entry.requirement is not None
+        ]
+
     def counts(self) -> dict[str, int]:
         """done (built or already built) / running / queued / failed / skipped."""
         counts = self.report.counts()

@@ -57,6 +57,7 @@ from fromsource.store.catalog import list_projects, project_files
 from fromsource.store.models import BuildRow
 from fromsource.store.publish import publish_file, set_yanked
 from fromsource.store.tokens import create_token, list_tokens, parse_lifetime, revoke_token
+from fromsource.workers.request import BuildRequest
 
 
 def _state(request: Request) -> IndexState:
@@ -295,7 +296,15 @@ def builds_list(
         found = get_job(_state(request).db, job)
         if found is None:
             raise HTTPException(404, f"no build job {job}")
-        return job_status(_state(request).db, found).to_json()
+        status = job_status(_state(request).db, found)
+        ondemand = getattr(request.app.state, "ondemand", None)
+        if ondemand is not None and ondemand.queue.kind == "in-process":
+            # In-process requests die with their process (a restart): queue what is still
+            # queued again.  One waiting here is not queued twice; one another process
+            # builds is dropped at its claim.
+            for requirement in status.queued():
+                ondemand.request(BuildRequest(requirement, repo=found.repo))
+        return status.to_json()
     with _state(request).db.session() as session:
         rows = session.scalars(sa.select(BuildRow).order_by(BuildRow.id.desc()).limit(limit)).all()
     return [build_json(r, with_log=False) for r in rows]
