@@ -25,8 +25,8 @@ non-registry source (the project itself, git, path, URL) are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from tomlkit.items import InlineTable, Table
 from tomlkit.toml_document import TOMLDocument
 
 from fromsource.dist.names import normalize
-from fromsource.lockfiles import _fields, _toml
+from fromsource.lockfiles import _fields, _graph, _toml
 from fromsource.lockfiles.model import (
     IndexFile,
     LockUpdate,
@@ -50,12 +50,73 @@ _ADVICE = "regenerate the file with `uv lock`"
 _SOURCES: dict[str, SourceKind] = {"registry": "index", "git": "vcs", "url": "url",
                                    "path": "path", "directory": "path", "editable": "path",
                                    "virtual": "path"}
+_MEMBER_FORMS = ("virtual", "editable", "directory")
+_REFERENCE_KEYS = ("dependencies", "optional-dependencies", "dev-dependencies")
 
 
 def read_uvlock(text: str, origin: str = FORMAT) -> tuple[PinnedPackage, ...]:
-    """The pins of the uv.lock *text*, in order (pure); LockError names file and line."""
+    """The pins of the uv.lock *text*, in order, each with the marker under which it is
+    installed (from the dependency graph); pure; LockError names file and line."""
     spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
-    return _fields.read_tables(text, "package", spot, uv_package)
+    doc = _fields.load_toml(text, origin, _ADVICE)
+    entries = _fields.package_tables(doc, "package", text, spot)
+    pins = [uv_package(entry, at) for entry, at in entries]
+    markers = _graph.needed_markers(
+        len(pins), _roots(doc, pins, spot), _edges(entries, pins), [p.marker for p in pins])
+    return tuple(replace(pin, marker=marker) for pin, marker in zip(pins, markers, strict=True))
+
+
+def _roots(doc: Mapping[str, object], pins: Sequence[PinnedPackage],
+           spot: _fields.Spot) -> list[int]:
+    """The workspace's packages: a virtual, editable or directory source, or a name in
+    ``[manifest] members``."""
+    manifest = _fields.table(doc, "manifest", spot.named("[manifest]")) or {}
+    members = {normalize(m) for m in _fields.strings(manifest, "members", spot.named("[manifest]"))}
+    return [n for n, pin in enumerate(pins)
+            if pin.source.form in _MEMBER_FORMS or pin.name in members]
+
+
+def _dependencies(entry: Mapping[str, object], spot: _fields.Spot) -> list[Mapping[str, object]]:
+    """Every dependency *entry* lists: ``dependencies`` and each group of
+    ``optional-dependencies`` and ``dev-dependencies`` (all of them: extras and groups are
+    not known here, so all count)."""
+    found = list(_fields.tables(entry, "dependencies", spot))
+    for key in _REFERENCE_KEYS[1:]:
+        groups = _fields.table(entry, key, spot) or {}
+        for group in groups:
+            found += _fields.tables(groups, group, spot)
+    return found
+
+
+def _edges(entries: Sequence[tuple[Mapping[str, object], _fields.Spot]],
+           pins: Sequence[PinnedPackage]) -> list[_graph.Edge]:
+    """The dependency edges between *pins*, each with its ``marker``.
+
+    A dependency names a package by name; where the lock holds several
+    versions of that name (uv's forks) it also gives ``version`` and
+    ``source``, which pick the one meant.  A dependency that picks none of
+    them is taken to mean each (so nothing is left out); one naming a package
+    the lock does not list is ignored.
+    """
+    by_name: dict[str, list[int]] = {}
+    for n, pin in enumerate(pins):
+        by_name.setdefault(pin.name or pin.label, []).append(n)
+    edges: list[_graph.Edge] = []
+    for parent, (entry, spot) in enumerate(entries):
+        spot = spot.named(f"package {pins[parent].label}")
+        for dep in _dependencies(entry, spot):
+            name = normalize(_fields.required_text(dep, "name", spot))
+            marker = _fields.marker(dep, "marker", spot)
+            candidates = by_name.get(name, [])
+            if len(candidates) > 1:
+                version = _fields.text(dep, "version", spot)
+                source = _fields.table(dep, "source", spot)
+                picked = [n for n in candidates
+                          if (version is None or same_version(version, pins[n].version or ""))
+                          and (source is None or source == entries[n][0].get("source"))]
+                candidates = picked or candidates
+            edges += [_graph.Edge(parent, child, marker) for child in candidates]
+    return edges
 
 
 def uv_package(entry: Mapping[str, object], spot: _fields.Spot) -> PinnedPackage:
@@ -89,7 +150,6 @@ def _uv_file(entry: Mapping[str, object], source: Source, spot: _fields.Spot) ->
         raise spot.error("a file entry has no url, path or filename")
     digest = _fields.text(entry, "hash", spot)
     return PinnedFile(filename, url, _fields.prefixed_hash(digest, spot) if digest else None, path)
-_REFERENCE_KEYS = ("dependencies", "optional-dependencies", "dev-dependencies")
 
 
 @dataclass(frozen=True)
