@@ -30,8 +30,10 @@ import pytest
 from fromsource.build.sandbox import tool_available
 from tests.cli.lock_world import World
 from tests.clients import UV, clean_env, run, tool_or_skip, write_netrc
+from tests.factories import make_wheel
 from tests.lockfiles.conftest import UPSTREAM_MARK
 from tests.lockfiles.upstream import FolderIndex
+from tests.packages import make_sdist
 
 pytestmark = pytest.mark.skipif(not tool_available("bwrap"), reason="bubblewrap cannot run here")
 
@@ -343,6 +345,46 @@ def test_lock_is_built_pointed_at_the_index_and_installed_with_hashes(
         venv = install()
         assert len(world.upstream.requests) == asked, "installed from the index only"
         _assert_ours(venv)
+
+
+def test_a_windows_only_dependency_without_an_sdist_is_skipped_by_its_edge_marker(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uv lists a dependency reached only on Windows with no marker of its own (the marker
+    is on the edge): ``build --lock`` reports it skipped by marker, not failed for want of
+    an sdist (its upstream has only a wheel), and the lock is covered 100 %."""
+    folder = tmp_path / "upstream"
+    needs = ["win-only-dep==1.0 ; sys_platform == 'win32'"]
+    world.upstream.add(
+        make_sdist(folder, "plat-top", "1.0", "flit-core", dependencies=needs),
+        make_wheel(folder, "plat-top", "1.0", requires_dist=needs),
+        make_wheel(folder, "win-only-dep", "1.0"),
+    )
+    home = tmp_path / "home"
+    env = clean_env(home)
+    del env["UV_NO_CONFIG"]
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "0.1"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["plat-top==1.0"]\n\n[tool.uv]\npackage = false\n\n'
+        f'[[tool.uv.index]]\nname = "upstream"\nurl = "{world.upstream.url}"\ndefault = true\n'
+    )
+    locked = run([UV, "lock", "--python", sys.executable], env, cwd=project)
+    assert locked.returncode == 0, locked.stderr
+    lock = (project / "uv.lock").read_text()
+    assert '[[package]]\nname = "win-only-dep"\nversion = "1.0"\nsource' in lock, lock
+
+    code, report = world.build(capsys, "--lock", str(project / "uv.lock"))
+    assert code == 0, report
+    packages = {p["name"]: p for p in report["packages"]}  # type: ignore[attr-defined]
+    assert packages["plat-top"]["status"] in ("built", "already-built")
+    win = packages["win-only-dep"]
+    assert (win["status"], win["category"], win["counted"]) == ("skipped", "marker", False)
+    assert "win32" in win["reason"]
+    assert report["summary"]["text"] == (  # type: ignore[index]
+        "1 of 1 pinned packages built from source for every target (100 %)"
+    )
 
 
 def test_requirements_includes_markers_and_sources(
