@@ -6,7 +6,13 @@ without ``[package.source]`` it comes from the project's primary index
 ``git`` is a VCS package, ``directory``/``file`` local ones (``develop =
 true``: editable), ``url`` a direct URL.  ``markers`` (a string, or a table
 per dependency group, joined with ``or``) and the ``files`` list (or, in
-lock-version 1.x, ``[metadata.files]``) are read as written.
+lock-version 1.x, ``[metadata.files]``) are read as written.  Before
+lock-version 2.1 Poetry wrote no package markers, only one per dependency
+(``colorama = {version = "*", markers = "platform_system == \"Windows\""}``
+under ``[package.dependencies]``): there each package's marker is derived
+from that graph (:mod:`fromsource.lockfiles._graph`), the packages nobody
+depends on taken as the roots (the project itself is not in the lock, so
+its own direct dependencies count as always needed).
 
 Poetry keeps ``files = [{file = ..., hash = ...}]`` per package and accepts a
 download whose filename and hash appear there.  Our entries are appended
@@ -23,13 +29,16 @@ there.  Git, directory, file and URL packages are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
 
 from fromsource.dist.names import normalize
-from fromsource.lockfiles import _fields, _toml
+from fromsource.lockfiles import _fields, _graph, _toml
 from fromsource.lockfiles.model import LockUpdate, Lookup, PackageReport, outcome, same_version
 from fromsource.lockfiles.pinned import INDEX, PinnedFile, PinnedPackage, Source, SourceKind
 
@@ -40,12 +49,72 @@ _SOURCES: dict[str, SourceKind] = {"legacy": "index", "git": "vcs", "directory":
 
 
 def read_poetrylock(text: str, origin: str = FORMAT) -> tuple[PinnedPackage, ...]:
-    """The pins of the poetry.lock *text*, in order (pure); LockError names file and line."""
+    """The pins of the poetry.lock *text*, in order (pure); LockError names file and line.
+
+    Before lock-version 2.1 each pin's marker is derived from the dependency graph.
+    """
     doc = _fields.load_toml(text, origin, _ADVICE)
     spot = _fields.Spot(FORMAT, origin, None, "", _ADVICE)
     legacy = _legacy_files(doc, spot)
-    return tuple(poetry_package(entry, at, legacy) for entry, at in _fields.package_tables(
-        doc, "package", text, spot))
+    entries = _fields.package_tables(doc, "package", text, spot)
+    pins = [poetry_package(entry, at, legacy) for entry, at in entries]
+    if _records_markers(doc, spot):
+        return tuple(pins)
+    markers = _graph.needed_markers(len(pins), [], _edges(entries, pins),
+                                    [p.marker for p in pins])
+    return tuple(replace(pin, marker=marker) for pin, marker in zip(pins, markers, strict=True))
+
+
+def _records_markers(doc: Mapping[str, object], spot: _fields.Spot) -> bool:
+    """Whether the lock gives each package the markers under which it is installed (Poetry
+    writes them from lock-version 2.1; a package without is installed everywhere)."""
+    metadata = _fields.table(doc, "metadata", spot.named("[metadata]")) or {}
+    written = metadata.get("lock-version")
+    try:
+        return isinstance(written, str) and Version(written) >= Version("2.1")
+    except InvalidVersion:
+        return False
+
+
+def _edges(entries: Sequence[tuple[Mapping[str, object], _fields.Spot]],
+           pins: Sequence[PinnedPackage]) -> list[_graph.Edge]:
+    """The ``[package.dependencies]`` edges between *pins*, each with its ``markers``.
+
+    A dependency names a package by name and a version constraint (or a list
+    of them, each with its markers); where the lock holds several versions of
+    that name, the constraint picks those it allows, and one that picks none
+    (or is not PEP 440) is taken to mean each.
+    """
+    by_name: dict[str, list[int]] = {}
+    for n, pin in enumerate(pins):
+        by_name.setdefault(pin.name or pin.label, []).append(n)
+    edges: list[_graph.Edge] = []
+    for parent, (entry, spot) in enumerate(entries):
+        spot = spot.named(f"package {pins[parent].label}")
+        for name, value in (_fields.table(entry, "dependencies", spot) or {}).items():
+            for constraint in value if isinstance(value, list) else [value]:
+                version: str | None
+                if isinstance(constraint, str):
+                    version, marker = constraint, None
+                elif isinstance(constraint, Mapping):
+                    version = _fields.text(constraint, "version", spot)
+                    marker = _fields.marker(constraint, "markers", spot)
+                else:
+                    raise spot.error(f"dependency {name!r} is not a constraint or a table")
+                candidates = by_name.get(normalize(name), [])
+                picked = [n for n in candidates if _allows(version, pins[n].version)]
+                edges += [_graph.Edge(parent, child, marker) for child in picked or candidates]
+    return edges
+
+
+def _allows(constraint: str | None, version: str | None) -> bool:
+    """Whether the PEP 440 *constraint* allows *version* (True when either is not PEP 440)."""
+    if not constraint or version is None:
+        return True
+    try:
+        return SpecifierSet(constraint).contains(version, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return True
 
 
 def _legacy_files(doc: Mapping[str, object], spot: _fields.Spot) -> Mapping[str, object]:

@@ -1,9 +1,10 @@
-"""When a uv.lock package is installed: its marker derived from the lock's dependency graph.
+"""When a lock's package is installed: its marker derived from the lock's dependency graph.
 
-uv writes a universal lock: a package reached only through an edge with a
-marker (a Windows-only dependency) has no marker of its own.  The reader
-gives each package the marker under which some root reaches it; these cases
-evaluate that marker on a Linux and a Windows environment.
+uv writes a universal lock (and Poetry did before lock-version 2.1): a
+package reached only through an edge with a marker (a Windows-only
+dependency) has no marker of its own.  The reader gives each package the
+marker under which some root reaches it; these cases evaluate that marker on
+a Linux and a Windows environment as the builder does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from packaging.markers import Marker, default_environment
 from fromsource.build.closure import TargetEnvironment
 from fromsource.lockfiles import _graph
 from fromsource.lockfiles.pinned import PinnedPackage
+from fromsource.lockfiles.poetrylock import read_poetrylock
 from fromsource.lockfiles.uvlock import read_uvlock
 
 REG = 'source = { registry = "http://127.0.0.1:1/simple/" }'
@@ -160,3 +162,42 @@ def test_a_condition_past_the_size_limit_is_given_up_for_always() -> None:
     markers = _graph.needed_markers(count + 1, [0], edges)
     assert markers[1] == Marker("platform_release == '1'")
     assert markers[count] is None
+
+
+# -- poetry.lock ----------------------------------------------------------------------------
+
+def _poetry(lock_version: str, *packages: str) -> dict[str, PinnedPackage]:
+    text = "\n".join(f'[[package]]\n{p}' for p in packages) + (
+        f'\n[metadata]\nlock-version = "{lock_version}"\ncontent-hash = "0"\n')
+    return {f"{p.label} {p.version}": p for p in read_poetrylock(text, "poetry.lock")}
+
+
+POETRY_CLICK = (
+    'name = "click"\nversion = "8.1"\nfiles = []\n\n[package.dependencies]\n'
+    'colorama = {version = "*", markers = "platform_system == \\"Windows\\""}\n'
+)
+
+
+def test_poetry_before_2_1_derives_markers_from_its_dependencies() -> None:
+    found = _poetry(
+        "2.0",
+        POETRY_CLICK,
+        'name = "colorama"\nversion = "0.4.6"\nfiles = []\n',
+        'name = "app-lib"\nversion = "1.0"\nfiles = []\n\n[package.dependencies]\n'
+        'click = ">=8"\nnumpy = [\n'
+        '    {version = ">=1.26,<2", markers = "python_version < \\"3.12\\""},\n'
+        '    {version = ">=2", markers = "python_version >= \\"3.12\\""},\n]\n',
+        'name = "numpy"\nversion = "1.26.4"\nfiles = []\n',
+        'name = "numpy"\nversion = "2.0.0"\nfiles = []\n',
+    )
+    assert found["click 8.1"].marker is None
+    colorama = found["colorama 0.4.6"]
+    assert not _on(colorama, LINUX) and _on(colorama, WINDOWS)
+    old, new = found["numpy 1.26.4"], found["numpy 2.0.0"]
+    assert (_on(old, LINUX), _on(new, LINUX), _on(old, PY312), _on(new, PY312)) == (
+        True, False, False, True)
+
+
+def test_poetry_2_1_markers_are_read_as_written() -> None:
+    found = _poetry("2.1", POETRY_CLICK, 'name = "colorama"\nversion = "0.4.6"\nfiles = []\n')
+    assert found["colorama 0.4.6"].marker is None
