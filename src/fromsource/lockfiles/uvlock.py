@@ -3,8 +3,25 @@
 :func:`read_uvlock` gives one :class:`PinnedPackage` per ``[[package]]``:
 ``source = { registry = URL }`` is an index package, ``git`` a VCS one,
 ``path``/``directory``/``editable``/``virtual`` a local path (the last two
-are workspace projects), ``url`` a direct URL; the marker is the package's
-``resolution-markers`` (uv records no per-package marker otherwise).
+are workspace projects), ``url`` a direct URL.
+
+The marker says where the package is installed.  uv writes a universal
+lock and puts the condition on the edge (``dependencies = [{ name =
+"pywin32", marker = "sys_platform == 'win32'" }]``), listing the package
+itself with none, so the reader derives it from the dependency graph
+(:mod:`fromsource.lockfiles._graph`): the roots are the workspace (a
+``virtual``, ``editable`` or ``directory`` source, or a name in ``[manifest]
+members``; packages nobody depends on are roots too), the edges are each
+package's ``dependencies`` and every group of its ``optional-dependencies``
+and ``dev-dependencies`` (extras and groups are not known here, so all
+count) with their markers, and a package is installed where some root
+reaches it through edges whose markers hold, and where its own
+``resolution-markers`` hold.  Where the lock holds several versions of one
+name (uv's forks) an edge names the one it means with ``version`` and
+``source``; an edge that matches none of them is taken to mean each.  A
+marker that would grow too large is given up for none (installed
+everywhere), and an edge marker naming ``extra`` (uv's conflict markers)
+counts as true: a pin is never left out by a guess.
 
 uv records one URL and one hash per wheel and sdist, and ``uv sync --frozen``
 downloads exactly those URLs, so for each package found on the index the
