@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from fromsource.build.agree import local_slots
 from fromsource.build.batch import build_many
 from fromsource.build.history import get_build, list_builds
-from fromsource.build.pipeline import BuildContext
+from fromsource.build.pipeline import BuildContext, build_one
 from fromsource.build.sandbox import tool_available
 from fromsource.build.wheeldiff import describe_differences
 from fromsource.cli.main import main
@@ -31,6 +32,7 @@ from fromsource.provenance.keys import keys_document
 from fromsource.provenance.statement import parse_statement, verify_attestation
 from fromsource.store.catalog import project_files
 from fromsource.store.fsck import run_fsck
+from fromsource.store.publish import publish_file
 from tests.packages import (  # noqa: F401
     LocalIndex,
     _minimal_backend,
@@ -140,6 +142,43 @@ def test_an_ordinary_package_is_published_and_its_provenance_names_two_builds(
     (again,) = build_many(ctx, ["agree-plain==1.0"])
     assert again.status == "skipped"
     assert [r.status for r in _rows(ctx, "agree-plain")] == ["succeeded"] * 2 + ["skipped"]
+
+
+def test_a_build_dependency_published_between_the_two_builds_is_not_offered_to_either(
+    ctx: BuildContext,
+    local_index: LocalIndex,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Both builds resolve against our repository as it was when the release was asked for:
+    a build dependency published in between (a batch that builds setuptools beside what
+    needs it, as the corpus does) would give the second build another key and another
+    embedded SBOM, and the round would fail for nothing."""
+    requirement = _add(local_index, tmp_path, "agree-inputs")
+    first, second = local_slots(2)
+    target = ctx.build_targets()[0]
+    waiting = build_one(ctx, requirement, target=target, slot=first)
+    assert waiting.status == "succeeded" and waiting.file_id is None, waiting.message
+    (flit,) = [
+        p for paths in local_index.files.values() for p in paths if p.name.startswith("flit_core-")
+    ]
+    ours = tmp_path / "ours" / flit.name  # another file of the same release: another sha256
+    ours.parent.mkdir()
+    with zipfile.ZipFile(flit) as source, zipfile.ZipFile(ours, "w", zipfile.ZIP_STORED) as out:
+        for member in source.infolist():
+            out.writestr(member.filename, source.read(member))
+    publish_file(ctx.db, ctx.blobs, ours, "python")
+    decided = build_one(ctx, requirement, target=target, slot=second)
+    assert decided.status == "succeeded" and decided.file_id is not None, decided.message
+    assert "2 independent builds agreed" in decided.message
+    record = get_build(ctx.db, decided.build_id or 0)
+    assert record is not None
+    (dep,) = record.details["dependencies"]
+    assert dep["project"] == "flit-core" and dep["source"] != "fromsource", dep
+    # A build asked for now is offered our wheel.
+    (later,) = build_many(dataclasses.replace(ctx, agree=1), [_add(local_index, tmp_path, "later")])
+    assert later.status == "succeeded", later.message
+    record = get_build(ctx.db, later.build_id or 0)
+    assert record is not None and record.details["dependencies"][0]["source"] == "fromsource"
 
 
 def test_random_bytes_in_a_generated_module_are_refused_as_irreproducible(

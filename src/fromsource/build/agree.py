@@ -77,13 +77,18 @@ class Slot:
     worker process building it (*builder*, ``kind@host:pid``).
 
     *distinct*: the builds must come from different workers (a fleet); the
-    concluding build refuses votes of one worker for two slots.
+    concluding build refuses votes of one worker for two slots.  *as_of*: when
+    the release was asked for; every build of the round offers the resolver
+    only the wheels our repository had then, so a build dependency published
+    between two resolutions (a batch that builds setuptools beside what needs
+    it) does not give the builds different inputs.
     """
 
     number: int
     of: int
     builder: str
     distinct: bool = False
+    as_of: datetime | None = None
 
     @property
     def variant(self) -> int:
@@ -91,10 +96,12 @@ class Slot:
         return self.number - 1
 
 
-def local_slots(of: int) -> tuple[Slot, ...]:
-    """The slots of a release built in this process (a laptop: one builder for all)."""
+def local_slots(of: int, as_of: datetime | None = None) -> tuple[Slot, ...]:
+    """The slots of a release built in this process (a laptop: one builder for all), asked
+    for at *as_of* (default: now)."""
     builder = claims.worker_of(new_owner("build"))
-    return tuple(Slot(n, of, builder) for n in range(1, of + 1))
+    moment = as_of or datetime.now(UTC)
+    return tuple(Slot(n, of, builder, as_of=moment) for n in range(1, of + 1))
 
 
 def work_dir(work_root: Path, build_id: int, slot: Slot | None) -> Path:
@@ -246,8 +253,12 @@ class Verdict:
             f"and {others}"
             + (f"; differing members: {shown}" if shown else "")
             + "; nothing was published (the log shows the differences; "
-            "fromsource build --publish-irreproducible publishes anyway, recorded in the "
-            "provenance)"
+            + (
+                "a new request builds both again)"
+                if self.inputs_differ
+                else "fromsource build --publish-irreproducible publishes anyway, recorded in "
+                "the provenance)"
+            )
         )
 
 

@@ -33,6 +33,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -51,7 +52,7 @@ from fromsource.lockfiles.pylock import read_pylock
 from fromsource.provenance.statement import ResolvedDependency
 from fromsource.store.blobs import BlobStore, copy_blob
 from fromsource.store.catalog import FileInfo, project_files
-from fromsource.store.db import Database
+from fromsource.store.db import Database, aware
 
 __all__ = [
     "OwnRepository",
@@ -227,21 +228,24 @@ class OwnRepository:
         repo: str = "python",
         public_url: str | None = None,
         tags: Sequence[Tag] | None = None,
+        as_of: datetime | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.repo = repo
         self.public_url = public_url.rstrip("/") + "/" if public_url else None
         self.tags = list(tags) if tags is not None else list(sys_tags())
+        self.as_of = as_of
 
     def wheels(self, project: str) -> list[FileInfo]:
-        """Our compatible, unyanked wheels of *project*."""
+        """Our compatible, unyanked wheels of *project* (published by :attr:`as_of`, if set)."""
         files = project_files(self.db, self.repo, normalize(project))
         return [
             f
             for f in files
             if f.kind == "wheel"
             and not f.yanked
+            and (self.as_of is None or aware(f.upload_time) <= self.as_of)
             and best_wheel([f.filename], self.tags) is not None
         ]
 

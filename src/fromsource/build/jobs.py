@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 from fromsource.build.closure import ClosurePlan, PlanEntry
 from fromsource.build.coverage import SCHEMA_VERSION, CoverageReport, PackageCoverage
 from fromsource.store.catalog import backing_repos
-from fromsource.store.db import Database
+from fromsource.store.db import Database, aware
 from fromsource.store.models import BuildJobRow, BuildRow, ClaimRow, FileRow
 from fromsource.workers.claims import ClaimView, Target
 
@@ -39,11 +39,6 @@ __all__ = [
     "settle_entry",
     "unbuilt",
 ]
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; every time stored here is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -163,7 +158,7 @@ def get_job(db: Database, job_id: str) -> Job | None:
         plan: Mapping[str, Any] = row.plan or {}
         return Job(
             id=row.id,
-            created_at=_aware(row.created_at),
+            created_at=aware(row.created_at),
             created_by=row.created_by,
             repo=row.repo,
             format=row.format,
@@ -243,7 +238,7 @@ def _builds(db: Database, ids: Sequence[int]) -> dict[int, BuildFacts]:
                     error,
                     None if details.get("category") is None else str(details["category"]),
                     str(wheel.get("filename")) if isinstance(wheel, dict) else None,
-                    _aware(created),
+                    aware(created),
                 )
     return found
 

@@ -307,6 +307,7 @@ def build_one(
             build_deps=build_deps,
             retry_failed=retry_failed,
             variant=slot.variant if slot is not None else 0,
+            own_as_of=slot.as_of if slot is not None else None,
         )
         release = steps.Release(project, version, label, repo)
         return _run_steps(ctx, run, release, request, slot)

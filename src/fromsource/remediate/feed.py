@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -24,7 +23,7 @@ from fromsource.remediate.openvex import RemediatedRelease
 from fromsource.remediate.series import find_series
 from fromsource.store.blobs import BlobStore
 from fromsource.store.catalog import FileInfo, list_projects, project_files
-from fromsource.store.db import Database
+from fromsource.store.db import Database, aware
 
 __all__ = ["REMEDIATED_REPO", "published_releases", "release_patches"]
 
@@ -46,11 +45,6 @@ def _patches_from_provenance(blobs: BlobStore, info: FileInfo) -> Patches | None
     except (FromsourceError, ValueError, KeyError, TypeError):
         return None
     return tuple((p.name, tuple(p.fixes)) for p in attestation.patches)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; the store writes UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def release_patches(
@@ -96,7 +90,7 @@ def published_releases(
             releases.append(RemediatedRelease(
                 project=files[0].project,
                 version=version,
-                published=min(_aware(f.upload_time) for f in files),
+                published=min(aware(f.upload_time) for f in files),
                 patches=release_patches(files, blobs=blobs, series_root=series_root),
             ))
     return sorted(releases, key=lambda r: (r.project, Version(r.version)))

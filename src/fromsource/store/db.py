@@ -7,6 +7,7 @@ and never see half a transaction.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,12 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def aware(moment: datetime) -> datetime:
+    """A time read from the database, in UTC: SQLite hands back naive datetimes, and every
+    time the store writes is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def bump_generation(session: Session) -> None:

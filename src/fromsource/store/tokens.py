@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from fromsource.config import ALL_REPOSITORIES
 from fromsource.errors import AuthError, UnknownTokenError
-from fromsource.store.db import Database, bump_generation
+from fromsource.store.db import Database, aware, bump_generation
 from fromsource.store.models import TokenRow
 
 DEFAULT_LIFETIME = timedelta(days=30)
@@ -43,7 +43,7 @@ class TokenInfo:
         """``active``, ``expired`` or ``revoked``."""
         if self.revoked_at is not None:
             return "revoked"
-        return "expired" if _aware(self.expires_at) <= now else "active"
+        return "expired" if aware(self.expires_at) <= now else "active"
 
     def to_json(self, now: datetime) -> dict[str, object]:
         """The listing form (no secret, no hash)."""
@@ -52,9 +52,9 @@ class TokenInfo:
             "repos": list(self.repos),
             "admin": self.admin,
             "description": self.description,
-            "created_at": _aware(self.created_at).isoformat(),
-            "expires_at": _aware(self.expires_at).isoformat(),
-            "revoked_at": _aware(self.revoked_at).isoformat() if self.revoked_at else None,
+            "created_at": aware(self.created_at).isoformat(),
+            "expires_at": aware(self.expires_at).isoformat(),
+            "revoked_at": aware(self.revoked_at).isoformat() if self.revoked_at else None,
             "state": self.state(now),
         }
 
@@ -65,11 +65,6 @@ class NewToken:
 
     info: TokenInfo
     secret: str
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def hash_secret(secret: str) -> str:
@@ -98,9 +93,9 @@ def _info(row: TokenRow) -> TokenInfo:
         repos=tuple(row.repos),
         admin=row.admin,
         description=row.description,
-        created_at=_aware(row.created_at),
-        expires_at=_aware(row.expires_at),
-        revoked_at=_aware(row.revoked_at) if row.revoked_at else None,
+        created_at=aware(row.created_at),
+        expires_at=aware(row.expires_at),
+        revoked_at=aware(row.revoked_at) if row.revoked_at else None,
         secret_hash=row.secret_hash,
     )
 

@@ -48,7 +48,7 @@ from typing import Any, Literal, Self
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from fromsource.store.db import Database
+from fromsource.store.db import Database, aware
 from fromsource.store.models import BuildRow, ClaimRow
 
 __all__ = [
@@ -79,11 +79,6 @@ ClaimState = Literal["queued", "running", "succeeded", "failed"]
 Decision = Literal["insert", "take", "busy", "done"]
 QUEUED_LEASE_FACTOR = 10
 """A re-enqueued claim is enqueued again if no worker took it within this many leases."""
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; every time stored here is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _now() -> datetime:
@@ -147,12 +142,12 @@ class ClaimView:
             row.version,
             row.state,
             row.owner,
-            _aware(row.lease_until),
+            aware(row.lease_until),
             row.build_id,
             row.attempts,
             row.revision,
             dict(row.request or {}),
-            _aware(row.finished_at) if row.finished_at else None,
+            aware(row.finished_at) if row.finished_at else None,
         )
 
 
@@ -299,7 +294,7 @@ def _acquire(
         moment = now or _now()
         lease_until = moment + timedelta(seconds=lease_seconds)
         view = get_claim(db, key)
-        decision = decide(view, now=moment, requested_at=_aware(requested_at))
+        decision = decide(view, now=moment, requested_at=aware(requested_at))
         if decision == "busy":
             assert view is not None
             return Busy(key, view.owner, view.lease_until)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from fromsource.build.targets import Target
 from fromsource.errors import TargetError
-from fromsource.store.db import Database
+from fromsource.store.db import Database, aware
 from fromsource.store.models import WorkerRow
 from fromsource.workers.routing import Advert
 
@@ -26,11 +26,6 @@ log = logging.getLogger("fromsource.workers")
 
 FORGET_AFTER = timedelta(days=1)
 """How long the row of a worker that stopped refreshing it is kept (shown as stale)."""
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; every time stored here is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def advertise(db: Database, advert: Advert) -> None:
@@ -66,8 +61,8 @@ def _advert(row: WorkerRow) -> Advert:
         worker=row.id,
         host=row.host,
         targets=tuple(targets),
-        started=_aware(row.started_at),
-        last_seen=_aware(row.last_seen),
+        started=aware(row.started_at),
+        last_seen=aware(row.last_seen),
         interval=row.refresh_seconds,
     )
 

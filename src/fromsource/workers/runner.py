@@ -113,9 +113,13 @@ def _from_outcome(
     )
 
 
-def _slot(ctx: BuildContext, number: int, owner: str, slots: int | None = None) -> Slot:
-    """Independent build *number* of a release, built by *owner*'s worker (a fleet's)."""
-    return Slot(number, slots or max(ctx.agree, number), claims.worker_of(owner), distinct=True)
+def _slot(
+    ctx: BuildContext, request: BuildRequest, number: int, owner: str, slots: int | None = None
+) -> Slot:
+    """Independent build *number* of *request*'s release, built by *owner*'s worker (a
+    fleet's); every slot resolves against our repository as it was when it was requested."""
+    of = slots or max(ctx.agree, number)
+    return Slot(number, of, claims.worker_of(owner), distinct=True, as_of=request.requested_at)
 
 
 def _named(target: Target) -> str:
@@ -263,7 +267,7 @@ def _claimed_build(
         try:
             options: dict[str, Any] = {}
             if request.slot is not None:
-                options["slot"] = _slot(ctx, number, owner, slots)
+                options["slot"] = _slot(ctx, request, number, owner, slots)
             outcomes = build_release(
                 ctx,
                 f"{project}=={version}",
@@ -299,7 +303,7 @@ def _unresolved(
     record why (not found, no sdist, ...), once."""
     if request.slot not in (None, 1):  # the first build's task records why
         return RunResult("failed", request.requirement, project, message=exc.message)
-    once: dict[str, Any] = {"slot": _slot(ctx, 1, owner)} if request.slot is not None else {}
+    once: dict[str, Any] = {"slot": _slot(ctx, request, 1, owner)} if request.slot is not None else {}
     outcomes = build_release(ctx, str(parsed), targets=targets, repo=request.repo, **once)
     return _from_outcome(request, parsed, outcomes, targets)
 

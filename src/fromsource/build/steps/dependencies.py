@@ -100,7 +100,9 @@ def resolve(
     rust = crates(ctx, source, system, env, request)
     tags = supported_tags(target)
     requirements = check_requirements(system.requires, what=sdist.filename)
-    own = OwnRepository(ctx.db, ctx.blobs, public_url=ctx.public_url, tags=tags)
+    own = OwnRepository(
+        ctx.db, ctx.blobs, public_url=ctx.public_url, tags=tags, as_of=request.own_as_of
+    )
     resolver = Resolver(
         upstream_url=ctx.upstream_url,
         work_dir=request.work / "resolve",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -53,6 +54,9 @@ class Request:
     variant: int = 0
     """Which sandbox variant builds it (:class:`~fromsource.build.sandbox.Sandbox`): the
     second of two builds that must agree has another uid, TMPDIR and environment order."""
+    own_as_of: datetime | None = None
+    """Offer the resolver only our repository's wheels published by then (builds that
+    must agree: :attr:`~fromsource.build.agree.Slot.as_of`); None: all of them."""
 
 
 @dataclass(frozen=True)
