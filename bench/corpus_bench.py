@@ -685,6 +685,7 @@ def main_agree(args: argparse.Namespace) -> int:
     print(f"\nresults: {result_file.relative_to(ROOT)}")
     if args.readme:
         only = f" --only {' '.join(args.only)}" if args.only else ""
+        only += f" --python {' '.join(args.python)}" if args.python else ""
         append_readme(
             "## Corpus: the cost of two agreeing builds (`corpus_bench.py --agree 2`) — "
             f"{started.strftime('%Y-%m-%d')}\n\n"
