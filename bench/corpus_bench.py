@@ -547,16 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.agree == 2:
         return main_agree(args)
 
-    requirements = read_list(args.list)
-    if args.only:
-        wanted = {normalize(n) for n in args.only}
-        requirements = [r for r in requirements if normalize(Requirement(r).name) in wanted]
-    rows: dict[tuple[str, str], Row] = {}
-    for text in requirements:
-        req = Requirement(text)
-        version = next(iter(req.specifier)).version
-        rows[key_of(req.name, version)] = Row(text, normalize(req.name), version)
-
+    rows = _rows(args)
     temporary = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="fromsource-corpus-")) if temporary else args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -623,6 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _rows(args: argparse.Namespace) -> dict[tuple[str, str], Row]:
+    """One row per release of the list (``--only``: of those projects), keyed by release."""
     requirements = read_list(args.list)
     if args.only:
         wanted = {normalize(n) for n in args.only}

@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag
 
 from fromsource.build.agree import Slot, local_slots
@@ -39,10 +38,15 @@ from fromsource.build.context import BuildContext
 from fromsource.build.outcome import BuildOutcome, ProgressEvent, Status
 from fromsource.build.pipeline import build_one
 from fromsource.build.relabel import with_local
-from fromsource.build.release import find_sdist, pick_version, published_wheels
+from fromsource.build.release import (
+    find_sdist,
+    parse_requirement,
+    pick_version,
+    published_wheels,
+)
 from fromsource.build.targets import Target, supported_targets, uncovered, wheel_tags
 from fromsource.dist.names import normalize
-from fromsource.errors import BuildError, FromsourceError
+from fromsource.errors import FromsourceError
 
 __all__ = ["RELEASE_WIDE", "build_release", "overall", "release_targets"]
 
@@ -106,12 +110,7 @@ def build_release(
     raises for a failed build; raises BuildError only when *requirement* is
     not a requirement.
     """
-    try:
-        parsed = Requirement(requirement)
-    except InvalidRequirement as exc:
-        raise BuildError(
-            f"{requirement!r} is not a requirement such as flask==2.0.0 ({exc})"
-        ) from exc
+    parsed = parse_requirement(requirement)
     chosen = tuple(targets) if targets else ctx.build_targets()
     project = normalize(parsed.name)
     try:

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from fromsource.bounded import copy_head, read_tail
 from fromsource.build import agree, steps
 from fromsource.build.context import BuildContext
@@ -46,7 +44,12 @@ from fromsource.build.outcome import (
     explain,
 )
 from fromsource.build.relabel import with_local
-from fromsource.build.release import pick_version, published_requires, published_wheel
+from fromsource.build.release import (
+    parse_requirement,
+    pick_version,
+    published_requires,
+    published_wheel,
+)
 from fromsource.build.sdists import publish_sdist
 from fromsource.build.steps import BuildDeps
 from fromsource.build.targets import Target
@@ -251,12 +254,7 @@ def build_one(
     failed build: the outcome says what happened, and the history row holds
     the log.  Raises BuildError only when *requirement* is not a requirement.
     """
-    try:
-        parsed = Requirement(requirement)
-    except InvalidRequirement as exc:
-        raise BuildError(
-            f"{requirement!r} is not a requirement such as flask==2.0.0 ({exc})"
-        ) from exc
+    parsed = parse_requirement(requirement)
     project = normalize(parsed.name)
     target = target or running_target()
     try:

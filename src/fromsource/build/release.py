@@ -11,7 +11,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Sequence
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import sys_tags
 from packaging.version import Version
 
@@ -21,7 +21,7 @@ from fromsource.build.targets import Target, supported_tags
 from fromsource.build.upstream import Upstream
 from fromsource.build.upstream_pages import dist_of, python_ok
 from fromsource.dist.metadata import requires_dist
-from fromsource.errors import UpstreamError
+from fromsource.errors import BuildError, UpstreamError
 from fromsource.indexclient import ProjectFile, redact
 from fromsource.store.blobs import BlobStore
 from fromsource.store.catalog import FileInfo, project_files
@@ -29,6 +29,7 @@ from fromsource.store.db import Database
 
 __all__ = [
     "find_sdist",
+    "parse_requirement",
     "pick_version",
     "pick_versions",
     "pinned_version",
@@ -37,6 +38,13 @@ __all__ = [
     "published_wheels",
 ]
 
+
+def parse_requirement(text: str) -> Requirement:
+    """*text* as a requirement; BuildError naming it when it is not one."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        raise BuildError(f"{text!r} is not a requirement such as flask==2.0.0 ({exc})") from exc
 
 def pinned_version(requirement: Requirement) -> str | None:
     """The version *requirement* pins (``==1.0``, ``===1.0``), or None for a range."""

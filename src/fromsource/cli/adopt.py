@@ -31,6 +31,7 @@ from fromsource.cli.common import (
     EXIT_CODES_HELP,
     EXIT_FINDINGS,
     handle_errors,
+    index_root_option,
     print_json,
     settings_from,
 )
@@ -83,13 +84,7 @@ def _source_name(lock: Lock, path: Path) -> str:
 
 @click.command(help=_HELP + EXIT_CODES_HELP + " (1: a build failed or the index lacks a pin)")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--index",
-    "index_url",
-    envvar="FROMSOURCE_INDEX_URL",
-    required=True,
-    help="The index server's root URL, e.g. https://pkgs.example.com/ [env FROMSOURCE_INDEX_URL].",
-)
+@index_root_option
 @click.option(
     "--repo",
     type=click.Choice(ALL_REPOSITORIES),

@@ -22,6 +22,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 findings, 2 usage or operational error."
 
+index_root_option = click.option(
+    "--index",
+    "index_url",
+    envvar="FROMSOURCE_INDEX_URL",
+    required=True,
+    help="The index server's root URL, e.g. https://pkgs.example.com/ [env FROMSOURCE_INDEX_URL].",
+)
+"""``--index``: the root URL of the index a command configures clients for (setup, adopt)."""
+
 err = Console(stderr=True)
 out = Console()
 

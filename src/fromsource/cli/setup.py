@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from fromsource.cli.common import EXIT_CODES_HELP, handle_errors
+from fromsource.cli.common import EXIT_CODES_HELP, handle_errors, index_root_option
 from fromsource.config import ALL_REPOSITORIES
 from fromsource.errors import ConfigError
 from fromsource.setup import (
@@ -62,13 +62,7 @@ def _credentials(
 
 @click.command(help=_HELP + EXIT_CODES_HELP)
 @click.argument("target", type=click.Choice(TARGETS))
-@click.option(
-    "--index",
-    "index_url",
-    envvar="FROMSOURCE_INDEX_URL",
-    required=True,
-    help="The index server's root URL, e.g. https://pkgs.example.com/ [env FROMSOURCE_INDEX_URL].",
-)
+@index_root_option
 @click.option(
     "--repo",
     "repos",

@@ -67,8 +67,8 @@ def split_index_url(url: str) -> IndexURL:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise IndexClientError(
-            f"--index {redact(url)}: expected an http(s) URL such as https://index.example/ "
-            "or https://index.example/python/simple/"
+            f"--index {redact(url)}: expected an http(s) URL: the index's root, or one "
+            "repository's simple page (root followed by python/simple/)"
         )
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     netloc = host + (f":{parts.port}" if parts.port else "")

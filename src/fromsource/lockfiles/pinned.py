@@ -41,7 +41,7 @@ class Source:
     editable: bool = False
 
     def describe(self) -> str:
-        """A short human description: ``index``, ``git https://...``, ``editable directory .``."""
+        """A short human description: ``index``, ``git <repository URL>``, ``editable directory .``."""
         words = [
             w
             for w in (

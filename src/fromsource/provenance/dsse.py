@@ -99,3 +99,21 @@ def verify_envelope(
         signers=signers,
         trusted=sorted(keys),
     )
+
+
+def verify_in_toto(
+    data: bytes | str | Mapping[str, Any], keys: Mapping[str, Ed25519PublicKey]
+) -> tuple[bytes, str]:
+    """:func:`verify_envelope` for an envelope that must carry an in-toto statement.
+
+    Raises what :func:`verify_envelope` raises, and ProvenanceError when the
+    payload type is not :data:`IN_TOTO_PAYLOAD_TYPE`.
+    """
+    payload, keyid = verify_envelope(data, keys)
+    payload_type = parse_envelope(data)["payloadType"]
+    if payload_type != IN_TOTO_PAYLOAD_TYPE:
+        raise ProvenanceError(
+            f"envelope payloadType is {payload_type!r}, expected {IN_TOTO_PAYLOAD_TYPE!r}",
+            payload_type=payload_type,
+        )
+    return payload, keyid

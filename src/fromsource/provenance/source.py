@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 import fromsource
 from fromsource.errors import ProvenanceError
 from fromsource.provenance._reader import JsonReader
-from fromsource.provenance.dsse import IN_TOTO_PAYLOAD_TYPE, parse_envelope, verify_envelope
+from fromsource.provenance.dsse import verify_in_toto
 from fromsource.provenance.statement import (
     BUILDER_ID,
     PREDICATE_TYPE,
@@ -222,11 +222,5 @@ def verify_source_attestation(
     ProvenanceError when the envelope or its statement is malformed or is not
     about an sdist.  Comparing the subject with a file is the caller's part.
     """
-    payload, keyid = verify_envelope(envelope, keys)
-    payload_type = parse_envelope(envelope)["payloadType"]
-    if payload_type != IN_TOTO_PAYLOAD_TYPE:
-        raise ProvenanceError(
-            f"envelope payloadType is {payload_type!r}, expected {IN_TOTO_PAYLOAD_TYPE!r}",
-            payload_type=payload_type,
-        )
+    payload, keyid = verify_in_toto(envelope, keys)
     return parse_source_statement(payload), keyid

@@ -27,11 +27,9 @@ from fromsource.errors import ProvenanceError
 from fromsource.provenance._reader import JsonReader
 from fromsource.provenance.agreement import Agreement, parse_agreement
 from fromsource.provenance.dsse import (
-    IN_TOTO_PAYLOAD_TYPE,
     envelope_bytes,
-    parse_envelope,
     sign_envelope,
-    verify_envelope,
+    verify_in_toto,
 )
 from fromsource.provenance.keys import SigningKey
 
@@ -455,13 +453,7 @@ def verify_attestation(
     ProvenanceError when the envelope or its statement is malformed.  It does
     not compare the subject with any file: that is the caller's decision.
     """
-    payload, keyid = verify_envelope(envelope, keys)
-    payload_type = parse_envelope(envelope)["payloadType"]
-    if payload_type != IN_TOTO_PAYLOAD_TYPE:
-        raise ProvenanceError(
-            f"envelope payloadType is {payload_type!r}, expected {IN_TOTO_PAYLOAD_TYPE!r}",
-            payload_type=payload_type,
-        )
+    payload, keyid = verify_in_toto(envelope, keys)
     return parse_statement(payload), keyid
 
 
